@@ -204,6 +204,7 @@ func (a *Audio) queue(ctx context.Context, u *Utterance, s []int16) error {
 		s = u.res.Process(nil, s)
 	}
 	if len(s) > a.q.cap() {
+		a.stats.Rejected++
 		return fmt.Errorf("%w: write of %d samples exceeds the queue of %d", ErrQueueFull, len(s)/a.cfg.Channels, a.maxN)
 	}
 	if a.q.free() < len(s) {

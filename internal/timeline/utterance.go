@@ -34,7 +34,7 @@ type Position struct {
 type Utterance struct {
 	ID uint64
 
-	t0     atomic.Int64 // anchor in running time, on the chunk grid; moves only while queued
+	t0 atomic.Int64 // anchor in running time, on the chunk grid; moves only while queued
 
 	rate   int
 	in     pcm.Format

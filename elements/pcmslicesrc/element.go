@@ -163,6 +163,9 @@ func (s *Src) Start() (*gst.Caps, error) {
 		return nil, err
 	}
 	s.offset = 0
+	// Non-live rendering waits for the producer instead of filling in.
+	a.SetWaitForData(!s.Live())
+	a.Unblock(false)
 	s.SetLatency(a.Config().Chunk)
 	return gst.NewCapsFromString(fmt.Sprintf(
 		"audio/x-raw,format=S16LE,layout=interleaved,rate=%d,channels=%d", s.cfg.Rate, s.cfg.Channels)), nil
@@ -189,8 +192,18 @@ func (s *Src) Push(src *gstpush.AppSrc) error {
 	return err
 }
 
+// Unblock implements srcbin.Producer.
+func (s *Src) Unblock(stop bool) { s.tl().Unblock(stop) }
+
 // Stop implements srcbin.Producer: a restarted element starts at running time 0 again.
 func (s *Src) Stop() { s.tl().Reset() }
+
+// ChunkDuration is the length of one emitted chunk.
+func (s *Src) ChunkDuration() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.Chunk
+}
 
 // Stats returns the timeline's counters.
 func (s *Src) Stats() timeline.AudioStats {

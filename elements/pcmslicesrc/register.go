@@ -51,3 +51,6 @@ func (s *Src) ClassInit(klass *glib.ObjectClass) {
 		gst.NewCapsFromString("audio/x-raw, format=(string)S16LE, layout=(string)interleaved, rate=(int)[8000,192000], channels=(int)[1,2]")))
 	class.InstallProperties(properties)
 }
+
+// Properties lists the element's own properties, for generated documentation.
+func Properties() []*glib.ParamSpec { return properties }

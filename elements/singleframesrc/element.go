@@ -244,6 +244,9 @@ func (s *Src) Start() (*gst.Caps, error) {
 		return nil, err
 	}
 	s.offset = 0
+	// Non-live rendering waits for the producer instead of filling in.
+	v.SetWaitForFrames(!s.Live())
+	v.Unblock(false)
 	s.SetLatency(v.FramePTS(1))
 	return gst.NewCapsFromString(fmt.Sprintf(
 		"video/x-raw,format=%s,width=%d,height=%d,framerate=%d/%d,pixel-aspect-ratio=1/1,colorimetry=(string)sRGB",
@@ -270,6 +273,9 @@ func (s *Src) Push(src *gstpush.AppSrc) error {
 	s.offset++
 	return err
 }
+
+// Unblock implements srcbin.Producer.
+func (s *Src) Unblock(stop bool) { s.vid().Unblock(stop) }
 
 // Stop implements srcbin.Producer: a restarted element starts at running time 0 again.
 func (s *Src) Stop() { s.vid().Reset() }

@@ -50,3 +50,6 @@ func (s *Src) ClassInit(klass *glib.ObjectClass) {
 		gst.NewCapsFromString("video/x-raw, format=(string){ BGR, RGB, RGBA, I420 }, width=(int)[2,7680], height=(int)[2,4320], framerate=(fraction)[1/1,240/1]")))
 	class.InstallProperties(properties)
 }
+
+// Properties lists the element's own properties, for generated documentation.
+func Properties() []*glib.ParamSpec { return properties }

@@ -27,6 +27,9 @@ type AudioConfig struct {
 	MaxQueue time.Duration // queued audio cap; defaults to 30 s
 	Overflow Overflow      // defaults to Block
 	Fade     time.Duration // fade-out on interrupt; defaults to 5 ms
+	// WaitForData makes Fill wait for a playing utterance's producer instead of
+	// inserting silence: right for non-live rendering, where nothing is real time.
+	WaitForData bool
 }
 
 func (c *AudioConfig) fill() error {
@@ -79,6 +82,8 @@ type Audio struct {
 	maxN    int // queue cap in sample frames
 	mu      sync.Mutex
 	room    *sync.Cond
+	data    *sync.Cond // Fill waits on it under WaitForData
+	closed  bool       // Unblock was called: Fill no longer waits
 	q       ring
 	next    int64 // index of the next chunk to emit
 	utt     *Utterance
@@ -98,6 +103,7 @@ func NewAudio(cfg AudioConfig) (*Audio, error) {
 	a.maxN = int(int64(cfg.MaxQueue) * int64(cfg.Rate) / int64(time.Second))
 	a.q = newRing(a.maxN * cfg.Channels)
 	a.room = sync.NewCond(&a.mu)
+	a.data = sync.NewCond(&a.mu)
 	return a, nil
 }
 
@@ -231,6 +237,7 @@ func (a *Audio) queue(ctx context.Context, u *Utterance, s []int16) error {
 	}
 	a.q.push(s)
 	u.queued += int64(len(s) / a.cfg.Channels)
+	a.data.Broadcast()
 	return nil
 }
 
@@ -249,6 +256,22 @@ func (a *Audio) End(u *Utterance) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	u.ended = true
+	a.data.Broadcast()
+}
+
+// SetWaitForData sets AudioConfig.WaitForData.
+func (a *Audio) SetWaitForData(w bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cfg.WaitForData = w
+}
+
+// Unblock stops Fill from waiting for data (the element is stopping); Block re-arms it.
+func (a *Audio) Unblock(stop bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = stop
+	a.data.Broadcast()
 }
 
 // Interrupt cuts the playing utterance: everything not yet emitted is dropped but for a
@@ -272,6 +295,7 @@ func (a *Audio) Interrupt() (Position, bool) {
 	u.finish(Interrupted, a.ChunkPTS(a.next)+samplesToDur(int64(keep), a.cfg.Rate))
 	a.utt = nil
 	a.room.Broadcast()
+	a.data.Broadcast()
 	return Position{Samples: n, Played: samplesToDur(n, a.cfg.Rate)}, true
 }
 
@@ -316,6 +340,16 @@ func (a *Audio) Fill(dst []int16) time.Duration {
 	}
 	if u.State() == Queued {
 		u.state.Store(int32(Playing))
+	}
+	for a.cfg.WaitForData && !a.closed && !u.ended && a.utt == u && a.q.len() < a.chunkN*ch {
+		a.data.Wait()
+	}
+	if a.utt != u { // interrupted while waiting: its fade is all that is left
+		n := a.q.pop(dst[:a.cutLeft*ch])
+		pcm.FadeOut(dst[:n], ch)
+		a.cutLeft = 0
+		a.q.truncate(0)
+		return pts
 	}
 	n := a.q.pop(dst) / ch
 	u.played.Add(int64(n))

@@ -14,6 +14,9 @@ type VideoConfig[F any] struct {
 	Overflow   Overflow // defaults to Block
 	// Release is called once for every frame the timeline no longer holds; it may be nil.
 	Release func(F)
+	// WaitForFrames makes Next wait for a missing utterance frame instead of holding
+	// the last one: right for non-live rendering.
+	WaitForFrames bool
 	// Ref returns a new reference to a frame: Next hands the caller its own, taken under
 	// the lock, so a frame replaced meanwhile stays valid. Defaults to the identity.
 	Ref func(F) F
@@ -60,6 +63,8 @@ type Video[F any] struct {
 	idx    int64
 	utt    *videoUtt[F]
 	stats  VideoStats
+	frame  *sync.Cond // Next waits on it under WaitForFrames
+	closed bool
 }
 
 // NewVideo returns a Video timeline showing idle until told otherwise.
@@ -84,6 +89,7 @@ func NewVideo[F any](cfg VideoConfig[F], idle F) (*Video[F], error) {
 	}
 	v := &Video[F]{cfg: cfg, idle: idle}
 	v.room = sync.NewCond(&v.mu)
+	v.frame = sync.NewCond(&v.mu)
 	return v, nil
 }
 
@@ -157,6 +163,7 @@ func (v *Video[F]) Queue(ctx context.Context, u *Utterance, i int64, f F) error 
 				v.cfg.Release(old)
 			}
 			vu.frames[i] = f
+			v.frame.Broadcast()
 			return nil
 		}
 		if v.cfg.Overflow == Reject {
@@ -195,7 +202,23 @@ func (v *Video[F]) dropLocked() {
 		}
 		v.utt = nil
 		v.room.Broadcast()
+		v.frame.Broadcast()
 	}
+}
+
+// SetWaitForFrames sets VideoConfig.WaitForFrames.
+func (v *Video[F]) SetWaitForFrames(w bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.cfg.WaitForFrames = w
+}
+
+// Unblock stops Next from waiting for frames (the element is stopping) or re-arms it.
+func (v *Video[F]) Unblock(stop bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.closed = stop
+	v.frame.Broadcast()
 }
 
 // Stats returns the counters.
@@ -243,6 +266,22 @@ func (v *Video[F]) Next() Frame[F] {
 				out.Duration = v.FramePTS(v.idx+1) - v.FramePTS(v.idx)
 			}
 			i := vu.next
+			for v.cfg.WaitForFrames && !v.closed && v.utt == vu && (vu.limit < 0 || i < vu.limit) {
+				if _, ok := vu.frames[i]; ok {
+					break
+				}
+				if _, over := vu.u.End(); over {
+					break
+				}
+				v.frame.Wait()
+			}
+			if v.utt != vu { // interrupted while waiting
+				out.Data = v.idle
+				v.stats.Idle++
+				v.idx++
+				out.Data = v.cfg.Ref(out.Data)
+				return out
+			}
 			vu.next++
 			if f, ok := vu.frames[i]; ok {
 				delete(vu.frames, i)

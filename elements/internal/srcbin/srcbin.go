@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-gst/go-glib/glib"
@@ -31,6 +32,8 @@ type Producer interface {
 	SeekTo(t time.Duration)
 	// Push produces and pushes the next buffer.
 	Push(src *gstpush.AppSrc) error
+	// Unblock makes a Push that waits for data return (stop true) or re-arms it.
+	Unblock(stop bool)
 	// Stop is called when the loop has ended.
 	Stop()
 }
@@ -52,6 +55,7 @@ type Bin struct {
 	stopping bool
 	done     chan struct{}
 	pushed   int64
+	endAt    atomic.Int64 // running time at which to end the stream; -1: never
 }
 
 // Init is called from the element's Constructed: it creates the appsrc and ghost pad.
@@ -60,6 +64,7 @@ func (b *Bin) Init(self *glib.Object, p Producer) {
 	b.producer = p
 	b.live = true
 	b.numBufs = -1
+	b.endAt.Store(-1)
 	b.cond = sync.NewCond(&b.mu)
 	appsrc, err := gst.NewElementWithName("appsrc", "appsrc")
 	if err != nil {
@@ -120,6 +125,7 @@ func (b *Bin) ChangeState(self *gst.Element, t gst.StateChange) gst.StateChangeR
 		if b.waiter != nil {
 			b.waiter.Stop()
 		}
+		b.producer.Unblock(true)
 	}
 	ret := self.ParentChangeState(t)
 	switch t {
@@ -233,6 +239,9 @@ func (b *Bin) loop(w *gstpush.Waiter, done chan struct{}, live bool, numBufs int
 				return
 			}
 		}
+		if end := b.endAt.Load(); end >= 0 && b.producer.NextPTS() >= time.Duration(end) {
+			break
+		}
 		if err := b.producer.Push(b.src); err != nil {
 			if !errors.Is(err, gstpush.ErrFlushing) && !errors.Is(err, gstpush.ErrEOS) {
 				b.Self.ErrorMessage(gst.DomainStream, gst.StreamErrorFailed, err.Error(), "")
@@ -244,5 +253,6 @@ func (b *Bin) loop(w *gstpush.Waiter, done chan struct{}, live bool, numBufs int
 	_ = b.src.EndOfStream()
 }
 
-// EndOfStream ends the stream after what was pushed so far.
-func (b *Bin) EndOfStream() error { return b.src.EndOfStream() }
+// EndAt ends the stream with EOS before the first buffer at or after running time t:
+// how a file-driven run finishes both streams at the same point of the timeline.
+func (b *Bin) EndAt(t time.Duration) { b.endAt.Store(int64(t)) }

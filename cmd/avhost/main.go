@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Audio, "audio", "", "audio file to speak (WAV of any rate/channels, or anything GStreamer decodes)")
 	fs.StringVar(&cfg.Frames, "frames", "", "directory of numbered PNG/JPEG frames, or a video")
 	fs.StringVar(&cfg.Idle, "idle", "", "image shown when not speaking")
-	fs.StringVar(&cfg.Out, "out", "", "output file, ${OUT} in the pipeline (.mp4 → mp4mux, else Matroska)")
+	fs.StringVar(&cfg.Out, "out", "", "output file, ${OUT} in the pipeline")
 	fs.StringVar(&cfg.FPS, "fps", "25", "frame rate, ${FPS} in the pipeline (N or N/D)")
 	fs.IntVar(&cfg.Width, "width", 512, "frame width, ${WIDTH}")
 	fs.IntVar(&cfg.Height, "height", 512, "frame height, ${HEIGHT}")

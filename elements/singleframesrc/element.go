@@ -22,16 +22,16 @@ type Video = timeline.Video[*gstpush.Held]
 type Src struct {
 	srcbin.Bin
 
-	mu        sync.Mutex // guards the settings and video below
-	width     int
-	height    int
-	fpsN      int
-	fpsD      int
-	format    string
-	maxQueue  int
-	overflow  timeline.Overflow
-	video     *Video
-	offset    uint64
+	mu       sync.Mutex // guards the settings and video below
+	width    int
+	height   int
+	fpsN     int
+	fpsD     int
+	format   string
+	maxQueue int
+	overflow timeline.Overflow
+	video    *Video
+	offset   uint64
 }
 
 // New is called by the type system for each instance.

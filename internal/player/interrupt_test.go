@@ -99,6 +99,7 @@ func TestSlowFramesNeverMakeAudioChoppy(t *testing.T) {
 	}
 	<-u.Done()
 	end, _ := u.End()
+	waitPTS(t, r, end)
 	k := 0
 	for _, b := range r.audio.Bufs() {
 		if b.PTS < u.T0() || b.PTS >= end {

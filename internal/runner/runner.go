@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
@@ -60,13 +58,9 @@ func (c *Config) vars() map[string]string {
 	if c.Live != nil {
 		live = *c.Live
 	}
-	mux := "matroskamux"
-	if ext := strings.ToLower(filepath.Ext(c.Out)); ext == ".mp4" || ext == ".mov" {
-		mux = "mp4mux"
-	}
 	return map[string]string{
 		"OUT": c.Out, "FPS": c.FPS, "WIDTH": strconv.Itoa(c.Width), "HEIGHT": strconv.Itoa(c.Height),
-		"LIVE": strconv.FormatBool(live), "MUX": mux,
+		"LIVE": strconv.FormatBool(live),
 	}
 }
 
@@ -114,6 +108,10 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if err := p.SetState(gst.StatePlaying); err != nil {
+		if msg := p.GetPipelineBus().TimedPopFiltered(gst.ClockTime(time.Second), gst.MessageError); msg != nil {
+			gerr := msg.ParseError()
+			return &ErrElement{Element: msg.Source(), Err: gerr, Debug: gerr.DebugString()}
+		}
 		return fmt.Errorf("runner: start: %w", err)
 	}
 	if utt != nil && live {

@@ -356,17 +356,17 @@ func (a *Audio) Fill(dst []int16) time.Duration {
 	if n > 0 {
 		a.room.Broadcast()
 	}
-	if n < a.chunkN {
-		if u.ended && a.q.len() == 0 {
-			u.finish(Finished, pts+samplesToDur(int64(n), a.cfg.Rate))
-			a.utt = nil
-			a.stats.UtterancesDone++
-		} else {
-			// The producer is late: the missing part is silence and the rest of the
-			// utterance plays that much later (video follows through Delay).
-			a.stats.Underruns++
-			u.gap.Add(int64(a.chunkN - n))
-		}
+	switch {
+	case u.ended && a.q.len() == 0:
+		// Finished with this chunk: say so now, so video stops at the same point.
+		u.finish(Finished, pts+samplesToDur(int64(n), a.cfg.Rate))
+		a.utt = nil
+		a.stats.UtterancesDone++
+	case n < a.chunkN:
+		// The producer is late: the missing part is silence and the rest of the
+		// utterance plays that much later (video follows through Delay).
+		a.stats.Underruns++
+		u.gap.Add(int64(a.chunkN - n))
 	}
 	if n == 0 {
 		a.stats.SilentChunks++

@@ -1,0 +1,53 @@
+# avhost — `make run` and `make test` are all a fresh Debian 12 machine needs.
+GO        ?= go
+BIN       := bin/avhost
+PLUGIN    := build/plugin/libgstavhost.so
+DEB_PKGS  := pkg-config gcc libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
+             gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+             gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export CGO_ENABLED := 1
+
+.PHONY: help deps build plugin test bench lint run docs clean
+
+help: ## this list
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+deps: ## install GStreamer, ffmpeg and headers with apt-get when missing
+	@if pkg-config --exists gstreamer-1.0 gstreamer-app-1.0 gstreamer-video-1.0 gstreamer-audio-1.0 2>/dev/null \
+	   && command -v gst-launch-1.0 >/dev/null && command -v ffprobe >/dev/null \
+	   && gst-inspect-1.0 x264enc >/dev/null 2>&1 && gst-inspect-1.0 opusenc >/dev/null 2>&1; then :; else \
+	   echo "installing: $(DEB_PKGS)"; \
+	   $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEB_PKGS); fi
+
+build: deps ## build bin/avhost
+	$(GO) build -o $(BIN) ./cmd/avhost
+
+plugin: deps ## build the loadable plugin (GST_PLUGIN_PATH=build/plugin gst-inspect-1.0 singleframesrc)
+	$(GO) build -buildmode=c-shared -o $(PLUGIN) ./plugin
+	rm -f build/plugin/libgstavhost.h
+
+test: deps plugin ## run all tests (real GStreamer, ffprobe, gst-launch-1.0)
+	AVHOST_PLUGIN_DIR=$(CURDIR)/build/plugin $(GO) test -count=1 -timeout 15m ./...
+
+bench: deps ## print throughput, allocation and CPU figures
+	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 20m ./internal/player ./internal/timeline
+
+lint: ## go vet, staticcheck, go mod tidy -diff
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	$(GO) mod tidy -diff
+
+run: build ## render the demo utterance to out/demo.mkv
+	mkdir -p out
+	gst-launch-1.0 -q audiotestsrc num-buffers=150 samplesperbuffer=1600 freq=330 ! audio/x-raw,rate=48000 ! wavenc ! filesink location=out/demo-voice.wav
+	gst-launch-1.0 -q videotestsrc num-buffers=125 pattern=ball ! video/x-raw,framerate=25/1,width=512,height=512 ! x264enc ! matroskamux ! filesink location=out/demo-face.mkv
+	./$(BIN) run record --audio out/demo-voice.wav --frames out/demo-face.mkv --out out/demo.mkv
+	@echo "wrote out/demo.mkv (ffplay out/demo.mkv)"
+
+docs: build ## regenerate the element property tables in README.md
+	./$(BIN) inspect > build/props.md
+	awk 'BEGIN{p=1} /<!-- props:begin -->/{print; system("cat build/props.md"); p=0} /<!-- props:end -->/{p=1} p' README.md > build/README.md && mv build/README.md README.md
+
+clean:
+	rm -rf bin build out

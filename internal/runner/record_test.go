@@ -1,0 +1,174 @@
+package runner_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/avhost/avhost/internal/gsttest"
+	"github.com/avhost/avhost/internal/runner"
+)
+
+// pulses: a white frame and a 1 kHz tone burst at the same timeline position, once a
+// second, 100 ms long, starting on a frame boundary.
+const (
+	fps     = 25
+	wavRate = 44100 // not the pipeline's rate: avhost run converts
+	seconds = 4
+)
+
+func pulseAt(k int) float64 { return float64(k) + 0.52 }
+
+func writeInputs(t *testing.T, dir string) (wav, frames string) {
+	t.Helper()
+	n := wavRate * seconds
+	pcm := make([]byte, 2*n)
+	for i := 0; i < n; i++ {
+		ts := float64(i) / wavRate
+		for k := 0; k < seconds; k++ {
+			if ts >= pulseAt(k) && ts < pulseAt(k)+0.1 {
+				binary.LittleEndian.PutUint16(pcm[2*i:], uint16(int16(12000*math.Sin(2*math.Pi*1000*(ts-pulseAt(k))))))
+			}
+		}
+	}
+	var hdr bytes.Buffer
+	le := func(v any) { binary.Write(&hdr, binary.LittleEndian, v) }
+	hdr.WriteString("RIFF")
+	le(uint32(36 + len(pcm)))
+	hdr.WriteString("WAVEfmt ")
+	le(uint32(16))
+	le(uint16(1))
+	le(uint16(1))
+	le(uint32(wavRate))
+	le(uint32(2 * wavRate))
+	le(uint16(2))
+	le(uint16(16))
+	hdr.WriteString("data")
+	le(uint32(len(pcm)))
+	wav = filepath.Join(dir, "pulses.wav")
+	if err := os.WriteFile(wav, append(hdr.Bytes(), pcm...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	frames = filepath.Join(dir, "frames")
+	os.Mkdir(frames, 0o755)
+	for i := 0; i < seconds*fps; i++ {
+		ts := float64(i) / fps
+		var c uint8
+		for k := 0; k < seconds; k++ {
+			if ts >= pulseAt(k)-1e-9 && ts < pulseAt(k)+0.1-1e-9 {
+				c = 255
+			}
+		}
+		img := image.NewRGBA(image.Rect(0, 0, 64, 64))
+		for p := 0; p < len(img.Pix); p += 4 {
+			img.Pix[p], img.Pix[p+1], img.Pix[p+2], img.Pix[p+3] = c, c, c, 255
+		}
+		_ = color.White
+		f, err := os.Create(filepath.Join(frames, fmt.Sprintf("%05d.png", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		png.Encode(f, img)
+		f.Close()
+	}
+	return wav, frames
+}
+
+// flashes returns the times of frames that turn white, read back with ffprobe.
+func flashes(t *testing.T, file string) []float64 {
+	out, err := exec.Command("ffprobe", "-v", "error", "-f", "lavfi", "movie="+file+",signalstats",
+		"-show_entries", "frame=pts_time:frame_tags=lavfi.signalstats.YAVG", "-of", "csv=p=0").Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	var ts []float64
+	was := false
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(l, ",")
+		if len(f) < 2 {
+			continue
+		}
+		pts, _ := strconv.ParseFloat(f[0], 64)
+		y, _ := strconv.ParseFloat(f[1], 64)
+		if y > 128 && !was {
+			ts = append(ts, pts)
+		}
+		was = y > 128
+	}
+	return ts
+}
+
+// beeps returns the onsets of tone bursts in the decoded audio, timed from the audio
+// stream's start time in the container.
+func beeps(t *testing.T, file string) []float64 {
+	st, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=start_time", "-of", "csv=p=0", file).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	start, _ := strconv.ParseFloat(strings.TrimSpace(string(st)), 64)
+	raw, err := exec.Command("ffmpeg", "-v", "error", "-i", file, "-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "48000", "-").Output()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v", err)
+	}
+	var on []float64
+	for i := 0; i+1 < len(raw); i += 2 {
+		v := int16(binary.LittleEndian.Uint16(raw[i:]))
+		ts := float64(i/2)/48000 + max(start, 0)
+		if (v > 3000 || v < -3000) && (len(on) == 0 || ts-on[len(on)-1] > 0.3) {
+			on = append(on, ts)
+		}
+	}
+	return on
+}
+
+func TestRecordedFlashAndBeepLineUp(t *testing.T) {
+	gsttest.Init()
+	for _, ext := range []string{"mkv"} {
+		t.Run("in "+ext, func(t *testing.T) {
+			dir := t.TempDir()
+			wav, frames := writeInputs(t, dir)
+			out := filepath.Join(dir, "out."+ext)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			err := runner.Run(ctx, runner.Config{Pipeline: "record", Dir: "../../pipelines",
+				Audio: wav, Frames: frames, FPS: strconv.Itoa(fps), Width: 128, Height: 128, Out: out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fl, bp := flashes(t, out), beeps(t, out)
+			if len(fl) != seconds || len(bp) != seconds {
+				t.Fatalf("found %d flashes %v and %d beeps %v, want %d each", len(fl), fl, len(bp), bp, seconds)
+			}
+			for k := range fl {
+				d := (bp[k] - fl[k]) * 1000
+				t.Logf("pulse %d: flash %.3f s, beep %.4f s, offset %+.1f ms", k, fl[k], bp[k], d)
+				if math.Abs(d) > 20 {
+					t.Fatalf("pulse %d: beep %.1f ms from the flash, want within one 20 ms chunk", k, d)
+				}
+			}
+		})
+	}
+}
+
+func TestBusErrorNamesTheElement(t *testing.T) {
+	gsttest.Init()
+	err := runner.Run(context.Background(), runner.Config{
+		Pipeline: "pcmslicesrc num-buffers=5 ! filesink location=/nonexistent/dir/x.raw"})
+	var ee *runner.ErrElement
+	if err == nil || !errorsAs(err, &ee) || !strings.Contains(ee.Element, "filesink") {
+		t.Fatalf("got %v, want an error naming the filesink", err)
+	}
+	t.Log(err)
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"image"
-	"image/color"
 	"image/png"
 	"math"
 	"os"
@@ -75,7 +74,6 @@ func writeInputs(t *testing.T, dir string) (wav, frames string) {
 		for p := 0; p < len(img.Pix); p += 4 {
 			img.Pix[p], img.Pix[p+1], img.Pix[p+2], img.Pix[p+3] = c, c, c, 255
 		}
-		_ = color.White
 		f, err := os.Create(filepath.Join(frames, fmt.Sprintf("%05d.png", i)))
 		if err != nil {
 			t.Fatal(err)

@@ -31,7 +31,7 @@ test: deps plugin ## run all tests (real GStreamer, ffprobe, gst-launch-1.0)
 	AVHOST_PLUGIN_DIR=$(CURDIR)/build/plugin $(GO) test -count=1 -timeout 15m ./...
 
 bench: deps ## print throughput, allocation and CPU figures
-	$(GO) test -run '^$$' -bench 'Inject|AudioChunk' -benchtime 3s ./internal/player
+	$(GO) test -run '^$$' -bench 'Inject|AudioChunk' -benchtime 3s -cpu 1 ./internal/player
 	$(GO) test -run '^$$' -bench 'LiveSession' -benchtime 1x ./internal/player
 
 lint: ## go vet, staticcheck, go mod tidy -diff

@@ -3,6 +3,7 @@ package singleframesrc
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ type Src struct {
 	maxQueue int
 	overflow timeline.Overflow
 	video    *Video
+	pool     *gstpush.Pool // frame memory, sized once the timeline exists
 	offset   uint64
 }
 
@@ -40,7 +42,21 @@ func (s *Src) New() glib.GoObjectSubclass {
 }
 
 // Constructed builds the bin's appsrc.
-func (s *Src) Constructed(self *glib.Object) { s.Bin.Init(self, s) }
+func (s *Src) Constructed(self *glib.Object) {
+	s.Bin.Init(self, s)
+	// go-glib drops its pointer to s when the GObject is finalized; the GStreamer
+	// buffers s owns (idle, queued frames, the pool) go with it.
+	runtime.SetFinalizer(s, (*Src).free)
+}
+
+func (s *Src) free() {
+	if s.video != nil {
+		s.video.Close()
+	}
+	if s.pool != nil {
+		s.pool.Free()
+	}
+}
 
 // FromElement returns the Go half of a singleframesrc element.
 func FromElement(e *gst.Element) (*Src, error) {
@@ -178,6 +194,9 @@ func (s *Src) timelineLocked() (*Video, error) {
 		idle.Release()
 		return nil, err
 	}
+	if s.pool, err = gstpush.NewPool(frameSize(s.format, s.width, s.height)); err != nil {
+		return nil, err
+	}
 	s.video = v
 	return v, nil
 }
@@ -188,7 +207,10 @@ func (s *Src) NewFrame(data []byte) (*gstpush.Held, error) {
 	if want := s.FrameSize(); len(data) != want {
 		return nil, fmt.Errorf("%w: got %d bytes, want %d", ErrFrameSize, len(data), want)
 	}
-	return gstpush.NewHeld(data)
+	if _, err := s.Timeline(); err != nil {
+		return nil, err
+	}
+	return s.pool.Held(data)
 }
 
 // SetIdle replaces the frame shown when no utterance plays.

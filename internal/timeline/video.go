@@ -120,6 +120,17 @@ func (v *Video[F]) Reset() {
 	v.anchor, v.idx = 0, 0
 }
 
+// Close releases every frame the timeline holds, the idle one included; the timeline
+// must not be used afterwards.
+func (v *Video[F]) Close() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.dropLocked()
+	v.cfg.Release(v.idle)
+	var zero F
+	v.idle = zero
+}
+
 // SetIdle replaces the frame shown outside utterances.
 func (v *Video[F]) SetIdle(f F) {
 	v.mu.Lock()

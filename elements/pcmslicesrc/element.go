@@ -25,11 +25,12 @@ var (
 type Src struct {
 	srcbin.Bin
 
-	mu     sync.Mutex // guards cfg and audio
-	cfg    timeline.AudioConfig
-	audio  *timeline.Audio
-	chunk  []int16 // reused for every chunk: no allocation per chunk
-	offset uint64
+	mu      sync.Mutex // guards cfg and audio
+	cfg     timeline.AudioConfig
+	audio   *timeline.Audio
+	chunk   []int16 // reused for every chunk: no allocation per chunk
+	offset  uint64
+	badProp error // the last property set that failed, reported at start
 }
 
 // New is called by the type system for each instance.
@@ -55,9 +56,15 @@ func (s *Src) ChangeState(self *gst.Element, t gst.StateChange) gst.StateChangeR
 }
 
 // SetProperty implements GObject properties.
+// A bad value is kept as an error that fails the start: during gst-launch parsing
+// there is no bus yet to post it on.
 func (s *Src) SetProperty(self *glib.Object, id uint, value *glib.Value) {
 	if err := s.setProperty(properties[id].Name(), value); err != nil {
-		gst.ToElement(self).ErrorMessage(gst.DomainLibrary, gst.LibraryErrorSettings, err.Error(), "")
+		s.mu.Lock()
+		if s.badProp == nil {
+			s.badProp = err
+		}
+		s.mu.Unlock()
 	}
 }
 
@@ -158,6 +165,9 @@ func (s *Src) timelineLocked() (*timeline.Audio, error) {
 func (s *Src) Start() (*gst.Caps, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.badProp != nil {
+		return nil, s.badProp
+	}
 	a, err := s.timelineLocked()
 	if err != nil {
 		return nil, err

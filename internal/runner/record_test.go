@@ -13,12 +13,37 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/runner"
 )
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// avhostBin builds cmd/avhost once per test run (from the build cache after the first).
+func avhostBin(t *testing.T) string {
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "avhost-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "avhost")
+		if out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/avhost").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("building avhost: %v", binErr)
+	}
+	return binPath
+}
 
 // pulses: a white frame and a 1 kHz tone burst at the same timeline position, once a
 // second, 100 ms long, starting on a frame boundary.
@@ -138,12 +163,11 @@ func TestRecordedFlashAndBeepLineUp(t *testing.T) {
 			dir := t.TempDir()
 			wav, frames := writeInputs(t, dir)
 			out := filepath.Join(dir, "out."+ext)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			err := runner.Run(ctx, runner.Config{Pipeline: "record", Dir: "../../pipelines",
-				Audio: wav, Frames: frames, FPS: strconv.Itoa(fps), Width: 128, Height: 128, Out: out})
-			if err != nil {
-				t.Fatal(err)
+			// The command line as a user types it.
+			cmd := exec.Command(avhostBin(t), "run", "../../pipelines/record.pipeline", "--audio", wav, "--frames", frames,
+				"--fps", strconv.Itoa(fps), "--width", "128", "--height", "128", "--out", out)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("avhost run: %v\n%s", err, b)
 			}
 			fl, bp := flashes(t, out), beeps(t, out)
 			if len(fl) != seconds || len(bp) != seconds {
@@ -158,6 +182,14 @@ func TestRecordedFlashAndBeepLineUp(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestWrongFormatPropertyIsAClearError(t *testing.T) {
+	b, err := exec.Command(avhostBin(t), "run", "singleframesrc format=NV12 num-buffers=3 ! fakesink").CombinedOutput()
+	if err == nil || !strings.Contains(string(b), `format "NV12"`) {
+		t.Fatalf("got %v:\n%s\nwant a failure naming the format", err, b)
+	}
+	t.Log(strings.TrimSpace(string(b)))
 }
 
 func TestBusErrorNamesTheElement(t *testing.T) {

@@ -107,7 +107,7 @@ func (b *Bin) ChangeState(self *gst.Element, t gst.StateChange) gst.StateChangeR
 	switch t {
 	case gst.StateChangeReadyToPaused:
 		if err := b.configure(); err != nil {
-			self.ErrorMessage(gst.DomainCore, gst.CoreErrorNegotiation, err.Error(), "")
+			self.ErrorMessage(gst.DomainCore, gst.CoreErrorNegotiation, err.Error(), err.Error()) // go-gst v1.4.0 posts debug as the text
 			return gst.StateChangeFailure
 		}
 	case gst.StateChangePlayingToPaused:
@@ -244,7 +244,7 @@ func (b *Bin) loop(w *gstpush.Waiter, done chan struct{}, live bool, numBufs int
 		}
 		if err := b.producer.Push(b.src); err != nil {
 			if !errors.Is(err, gstpush.ErrFlushing) && !errors.Is(err, gstpush.ErrEOS) {
-				b.Self.ErrorMessage(gst.DomainStream, gst.StreamErrorFailed, err.Error(), "")
+				b.Self.ErrorMessage(gst.DomainStream, gst.StreamErrorFailed, err.Error(), err.Error())
 			}
 			return
 		}

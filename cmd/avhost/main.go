@@ -19,6 +19,7 @@ import (
 const usage = `avhost — a GStreamer host for real-time digital humans
 
 Usage:
+  avhost serve [flags]          run the host: sessions, ingest API, demo avatar, page
   avhost run PIPELINE [flags]   run a pipeline (file, name under pipelines/, or inline)
   avhost inspect                list avhost's elements and their properties
   avhost help
@@ -37,6 +38,8 @@ func main() {
 	switch os.Args[1] {
 	case "run":
 		err = run(ctx, os.Args[2:])
+	case "serve":
+		err = serve(ctx, os.Args[2:])
 	case "inspect":
 		err = inspect(os.Stdout)
 	case "help", "-h", "--help":

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/avhost/avhost/internal/server"
+)
+
+const serveHelp = `Usage: avhost serve [flags]
+
+Runs the host: sessions created through the ingest WebSocket (docs/ingest.md), the
+built-in demo avatar in session "demo", /healthz, /metrics and a page at /.
+
+Settings come from the optional YAML file (-config), then from flags. The ingest
+token comes from -token, else AVHOST_TOKEN, else the file; with none set one is
+generated at start and logged once.
+
+Flags:
+`
+
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), serveHelp); fs.PrintDefaults() }
+	cfgFile := fs.String("config", "", "YAML configuration file (keys as the flags, with _ for -)")
+	listen := fs.String("listen", ":8080", "HTTP address for the page, ingest (/ingest), /healthz and /metrics")
+	token := fs.String("token", "", "bearer token for ingest and the demo buttons (default: $AVHOST_TOKEN, else generated)")
+	origins := fs.String("allowed-origins", "", "comma-separated extra origins allowed to open WebSockets (default: same origin only)")
+	maxSessions := fs.Int("max-sessions", 16, "most sessions on this host")
+	perConn := fs.Int("max-sessions-per-conn", 8, "most sessions one ingest connection may drive")
+	perAddr := fs.Int("max-conns-per-addr", 16, "most ingest connections from one client address")
+	maxMsg := fs.Int64("max-message-bytes", 16<<20, "largest ingest message (send big frames as JPEG)")
+	demo := fs.Bool("demo", true, "run the demo avatar in session \"demo\"")
+	loop := fs.Duration("demo-loop", 8*time.Second, "the demo speaks this often (0: only on the Speak button)")
+	width := fs.Int("width", 512, "default session frame width")
+	height := fs.Int("height", 512, "default session frame height")
+	fps := fs.String("fps", "25", "default session frame rate")
+	jsonLogs := fs.Bool("json-logs", false, "structured logs as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var cfg server.Config
+	if *cfgFile != "" {
+		b, err := os.ReadFile(*cfgFile)
+		if err != nil {
+			return err
+		}
+		if err := yaml.Unmarshal(b, &cfg); err != nil {
+			return fmt.Errorf("%s: %w", *cfgFile, err)
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	pick := func(name string, apply func()) {
+		if set[name] || *cfgFile == "" {
+			apply()
+		}
+	}
+	pick("listen", func() { cfg.Listen = *listen })
+	pick("max-sessions", func() { cfg.MaxSessions = *maxSessions })
+	pick("max-sessions-per-conn", func() { cfg.MaxSessionsPerConn = *perConn })
+	pick("max-conns-per-addr", func() { cfg.MaxConnsPerAddr = *perAddr })
+	pick("max-message-bytes", func() { cfg.MaxMessageBytes = *maxMsg })
+	pick("demo", func() { cfg.Demo = demo })
+	pick("demo-loop", func() { cfg.DemoLoop = *loop })
+	pick("width", func() { cfg.Session.Width = *width })
+	pick("height", func() { cfg.Session.Height = *height })
+	pick("fps", func() { cfg.Session.FPS = *fps })
+	if *origins != "" {
+		cfg.AllowedOrigins = strings.Split(*origins, ",")
+	}
+	switch {
+	case *token != "":
+		cfg.Token = *token
+	case os.Getenv("AVHOST_TOKEN") != "":
+		cfg.Token = os.Getenv("AVHOST_TOKEN")
+	}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	if *jsonLogs {
+		h = slog.NewJSONHandler(os.Stderr, nil)
+	}
+	cfg.Log = slog.New(h)
+	initGst()
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "avhost: open http://localhost%s/?token=%s\n", portOf(srv.Addr().String()), srv.Token())
+	<-ctx.Done()
+	cfg.Log.Info("shutting down: telling clients to reconnect, closing sessions")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func portOf(addr string) string {
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		return addr[i:]
+	}
+	return addr
+}

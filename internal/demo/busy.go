@@ -1,0 +1,5 @@
+package demo
+
+import "github.com/avhost/avhost/internal/timeline"
+
+var errBusy = timeline.ErrBusy

@@ -1,0 +1,304 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/avhost/avhost/internal/ingestproto"
+	"github.com/avhost/avhost/internal/pcm"
+	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/timeline"
+)
+
+// outQueue bounds events waiting for a slow client: past it the client is closed,
+// so a consumer that stops reading cannot grow server memory.
+const outQueue = 256
+
+// conn is one client connection: a read pump (this goroutine) and a write pump, the
+// only goroutine that writes (gorilla/websocket allows one concurrent writer).
+type conn struct {
+	srv  *Server
+	ws   *websocket.Conn
+	ip   string
+	out  chan outMsg
+	quit chan struct{}
+	once sync.Once
+
+	mu       sync.Mutex
+	sessions map[string]bool
+}
+
+type outMsg struct {
+	kind int
+	data []byte
+}
+
+func newConn(s *Server, ws *websocket.Conn, ip string) *conn {
+	return &conn{srv: s, ws: ws, ip: ip, out: make(chan outMsg, outQueue), quit: make(chan struct{}), sessions: map[string]bool{}}
+}
+
+// send queues an event without blocking; a full queue closes the connection.
+func (c *conn) send(m ingestproto.Message) {
+	b, _ := json.Marshal(m)
+	select {
+	case c.out <- outMsg{websocket.TextMessage, b}:
+	case <-c.quit:
+	default:
+		c.srv.cfg.Log.Warn("ingest client too slow, closing", "addr", c.ip)
+		c.stop()
+	}
+}
+
+func (c *conn) stop() { c.once.Do(func() { close(c.quit) }) }
+
+// goAway asks the client to reconnect (server restart or shutdown).
+func (c *conn) goAway() {
+	b := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server restarting")
+	select {
+	case c.out <- outMsg{websocket.CloseMessage, b}:
+	default:
+		c.stop()
+	}
+}
+
+func (c *conn) fail(sess string, utt uint32, code string, err error) {
+	c.send(ingestproto.Message{Type: ingestproto.TypeError, Session: sess, Utterance: utt, Code: code, Error: err.Error()})
+}
+
+func (c *conn) run() {
+	cfg := c.srv.cfg
+	writerDone := make(chan struct{})
+	go c.writePump(writerDone)
+	defer func() {
+		c.stop()
+		<-writerDone
+		c.ws.Close()
+		c.mu.Lock()
+		ids := make([]string, 0, len(c.sessions))
+		for id := range c.sessions {
+			ids = append(ids, id)
+		}
+		c.mu.Unlock()
+		for _, id := range ids {
+			if s, ok := c.srv.session(id, c); ok {
+				s.SetEventHandler(nil)
+				s.Interrupt() // nothing more will come for it
+			}
+			c.srv.detach(id, c)
+		}
+	}()
+	c.ws.SetReadLimit(cfg.MaxMessage)
+	c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait)) })
+	c.send(ingestproto.Message{Type: ingestproto.TypeWelcome, Version: ingestproto.Version})
+	for {
+		kind, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return // closed, timed out (no pong), or over the size limit (1009 sent)
+		}
+		c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+		if kind == websocket.BinaryMessage {
+			c.binary(data)
+		} else {
+			c.text(data)
+		}
+	}
+}
+
+func (c *conn) writePump(done chan struct{}) {
+	defer close(done)
+	ping := time.NewTicker(c.srv.cfg.PingInterval)
+	defer ping.Stop()
+	const writeWait = 10 * time.Second
+	for {
+		select {
+		case m := <-c.out:
+			c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.ws.WriteMessage(m.kind, m.data); err != nil || m.kind == websocket.CloseMessage {
+				c.stop()
+				c.ws.Close() // unblocks the read pump
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				c.stop()
+				c.ws.Close()
+				return
+			}
+		case <-c.quit:
+			// Close handshake, RFC 6455 §7.1.1: send our close frame; the client
+			// closes TCP first, so TIME_WAIT stays on its side.
+			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+			c.ws.Close()
+			return
+		}
+	}
+}
+
+func (c *conn) text(data []byte) {
+	m, err := ingestproto.DecodeText(data)
+	if err != nil {
+		c.fail(m.Session, m.Utterance, "bad_message", err)
+		return
+	}
+	if m.Type == ingestproto.TypeCreate || m.Type == ingestproto.TypeResume {
+		c.open(m)
+		return
+	}
+	s, ok := c.srv.session(m.Session, c)
+	if !ok {
+		c.fail(m.Session, m.Utterance, "unknown_session", fmt.Errorf("session %q is not open on this connection", m.Session))
+		return
+	}
+	switch m.Type {
+	case ingestproto.TypeBegin:
+		f, err := audioFormat(m.Audio, s.Config())
+		if err == nil {
+			err = s.Begin(m.Utterance, f, m.Frames)
+		}
+		if err != nil {
+			c.fail(m.Session, m.Utterance, code(err), err)
+		}
+	case ingestproto.TypeEnd:
+		if err := s.End(m.Utterance); err != nil {
+			c.fail(m.Session, m.Utterance, code(err), err)
+		}
+	case ingestproto.TypeInterrupt:
+		id, pos, ok := s.Interrupt()
+		if !ok {
+			c.fail(m.Session, m.Utterance, "not_playing", errors.New("nothing is playing"))
+			return
+		}
+		c.send(ingestproto.Message{Type: ingestproto.TypeInterrupted, Session: m.Session, Utterance: id,
+			PlayedSamples: pos.Samples, PlayedMS: float64(pos.Played) / float64(time.Millisecond)})
+	case ingestproto.TypeClose:
+		c.mu.Lock()
+		delete(c.sessions, m.Session)
+		c.mu.Unlock()
+		s.SetEventHandler(nil)
+		c.srv.release(m.Session)
+		c.srv.cfg.Sessions.Close(m.Session)
+		c.send(ingestproto.Message{Type: ingestproto.TypeClosed, Session: m.Session})
+	}
+}
+
+// open handles create and resume.
+func (c *conn) open(m ingestproto.Message) {
+	c.mu.Lock()
+	n := len(c.sessions)
+	c.mu.Unlock()
+	if n >= c.srv.cfg.MaxSessionsPerConn {
+		c.fail(m.Session, 0, "limit", fmt.Errorf("at most %d sessions per connection", c.srv.cfg.MaxSessionsPerConn))
+		return
+	}
+	var s *session.Session
+	var err error
+	if m.Type == ingestproto.TypeResume {
+		if s, err = c.srv.cfg.Sessions.Get(m.Session); err == nil && s.Token != m.Token {
+			err = errors.New("wrong resume token")
+		}
+	} else {
+		cfg := c.srv.cfg.Defaults
+		cfg.ID = m.Session
+		if v := m.Video; v != nil {
+			cfg.Width, cfg.Height, cfg.FPS, cfg.Format = v.Width, v.Height, v.FPS, v.Format
+		}
+		if a := m.Audio; a != nil {
+			cfg.Rate, cfg.Channels = a.Rate, a.Channels
+		}
+		s, err = c.srv.cfg.Sessions.Create(cfg)
+	}
+	if err != nil {
+		c.fail(m.Session, 0, code(err), err)
+		return
+	}
+	if !c.srv.claim(m.Session, c) {
+		c.fail(m.Session, 0, "not_owner", errors.New("session is driven by another connection"))
+		return
+	}
+	c.mu.Lock()
+	c.sessions[m.Session] = true
+	c.mu.Unlock()
+	s.SetEventHandler(c.send)
+	cfg := s.Config()
+	c.send(ingestproto.Message{Type: ingestproto.TypeCreated, Session: s.ID, Token: s.Token,
+		Audio: &ingestproto.AudioFormat{Rate: cfg.Rate, Channels: cfg.Channels, Sample: "s16"},
+		Video: &ingestproto.VideoFormat{Width: cfg.Width, Height: cfg.Height, FPS: cfg.FPS, Format: cfg.Format}})
+}
+
+func (c *conn) binary(data []byte) {
+	b, err := ingestproto.DecodeBinary(data)
+	if err != nil {
+		c.fail("", 0, "bad_message", err)
+		return
+	}
+	s, ok := c.srv.session(b.Session, c)
+	if !ok {
+		c.fail(b.Session, b.Utterance, "unknown_session", fmt.Errorf("session %q is not open on this connection", b.Session))
+		return
+	}
+	switch b.Kind {
+	case ingestproto.KindAudio:
+		err = s.Audio(b.Utterance, b.Payload)
+	case ingestproto.KindFrame:
+		err = s.Frame(b.Utterance, int64(b.Index), b.Payload)
+		if errors.Is(err, timeline.ErrLate) {
+			err = nil // counted, reported in position events
+		}
+	case ingestproto.KindIdle:
+		err = s.Idle(b.Payload)
+	}
+	if err != nil {
+		c.fail(b.Session, b.Utterance, code(err), err)
+	}
+}
+
+func audioFormat(a *ingestproto.AudioFormat, cfg session.Config) (pcm.Format, error) {
+	f := pcm.Format{Type: pcm.S16, Rate: cfg.Rate, Channels: cfg.Channels}
+	if a == nil {
+		return f, nil
+	}
+	if a.Rate != 0 {
+		f.Rate = a.Rate
+	}
+	if a.Channels != 0 {
+		f.Channels = a.Channels
+	}
+	if a.Sample != "" {
+		t, err := pcm.ParseSampleType(a.Sample)
+		if err != nil {
+			return f, err
+		}
+		f.Type = t
+	}
+	return f, f.Validate()
+}
+
+// code maps an error to the protocol's error code (docs/ingest.md).
+func code(err error) string {
+	switch {
+	case errors.Is(err, timeline.ErrQueueFull):
+		return "queue_full"
+	case errors.Is(err, timeline.ErrBusy):
+		return "busy"
+	case errors.Is(err, session.ErrNoUtterance), errors.Is(err, timeline.ErrInterrupted), errors.Is(err, timeline.ErrEnded):
+		return "no_utterance"
+	case errors.Is(err, session.ErrExists):
+		return "exists"
+	case errors.Is(err, session.ErrLimit):
+		return "limit"
+	case errors.Is(err, session.ErrNotFound):
+		return "unknown_session"
+	case errors.Is(err, pcm.ErrNonFinite), errors.Is(err, pcm.ErrPartialSample), errors.Is(err, pcm.ErrFormat):
+		return "bad_audio"
+	}
+	if isFrameErr(err) {
+		return "bad_frame"
+	}
+	return "bad_request"
+}

@@ -1,0 +1,192 @@
+package ingest
+
+import (
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/avhost/avhost/internal/session"
+)
+
+// Server is the ingest endpoint; mount it as an http.Handler.
+type Server struct {
+	cfg      Config
+	upgrader websocket.Upgrader
+
+	mu     sync.Mutex
+	perIP  map[string]int
+	owner  map[string]*conn       // session id → connection that drives it
+	grace  map[string]*time.Timer // detached sessions waiting for resume
+	conns  map[*conn]struct{}
+	closed bool
+}
+
+// New returns an ingest server.
+func New(cfg Config) *Server {
+	cfg.fill()
+	s := &Server{cfg: cfg, perIP: map[string]int{}, owner: map[string]*conn{}, grace: map[string]*time.Timer{}, conns: map[*conn]struct{}{}}
+	s.upgrader = websocket.Upgrader{CheckOrigin: s.checkOrigin, ReadBufferSize: 64 << 10, WriteBufferSize: 16 << 10}
+	return s
+}
+
+// checkOrigin allows non-browser clients (no Origin), same-origin pages and the
+// configured origins (RFC 6455 §10.2: the server decides on Origin).
+func (s *Server) checkOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, a := range s.cfg.AllowedOrigins {
+		if strings.EqualFold(strings.TrimRight(a, "/"), o) {
+			return true
+		}
+	}
+	return false
+}
+
+// Authorized checks the bearer token (header, or ?token= for browsers) in constant time.
+func Authorized(r *http.Request, token string) bool {
+	got := r.URL.Query().Get("token")
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		got = strings.TrimPrefix(h, "Bearer ")
+	}
+	return token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !Authorized(r, s.cfg.Token) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="avhost"`)
+		http.Error(w, "ingest needs a valid bearer token", http.StatusUnauthorized)
+		return
+	}
+	if !s.checkOrigin(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if s.perIP[ip] >= s.cfg.MaxConnsPerAddr {
+		s.mu.Unlock()
+		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
+		return
+	}
+	s.perIP[ip]++
+	s.mu.Unlock()
+	release := func() {
+		s.mu.Lock()
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
+		s.mu.Unlock()
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		release() // the upgrader has answered the client
+		return
+	}
+	c := newConn(s, ws, ip)
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	go func() {
+		c.run()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		release()
+	}()
+}
+
+// claim makes c the owner of session id; false when another live connection owns it.
+func (s *Server) claim(id string, c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o := s.owner[id]; o != nil && o != c {
+		return false
+	}
+	s.owner[id] = c
+	if t := s.grace[id]; t != nil {
+		t.Stop()
+		delete(s.grace, id)
+	}
+	return true
+}
+
+// detach is called for each session of a closing connection: the session stays for
+// ResumeGrace, then is closed unless resumed.
+func (s *Server) detach(id string, c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner[id] != c {
+		return
+	}
+	delete(s.owner, id)
+	if s.closed {
+		return
+	}
+	s.grace[id] = time.AfterFunc(s.cfg.ResumeGrace, func() {
+		s.mu.Lock()
+		_, waiting := s.grace[id]
+		delete(s.grace, id)
+		s.mu.Unlock()
+		if waiting {
+			s.cfg.Log.Info("session not resumed in time, closing", "session", id)
+			s.cfg.Sessions.Close(id)
+		}
+	})
+}
+
+func (s *Server) release(id string) {
+	s.mu.Lock()
+	delete(s.owner, id)
+	s.mu.Unlock()
+}
+
+// Shutdown closes every connection with a going-away close frame (RFC 6455 §7.4.1,
+// 1001) so clients reconnect elsewhere, and stops the grace timers.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	for id, t := range s.grace {
+		t.Stop()
+		delete(s.grace, id)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.goAway()
+	}
+}
+
+// session returns the session if c owns it.
+func (s *Server) session(id string, c *conn) (*session.Session, bool) {
+	s.mu.Lock()
+	own := s.owner[id] == c
+	s.mu.Unlock()
+	if !own {
+		return nil, false
+	}
+	ss, err := s.cfg.Sessions.Get(id)
+	return ss, err == nil
+}

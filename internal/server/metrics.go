@@ -1,0 +1,65 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/avhost/avhost/internal/session"
+)
+
+// collector reads every session's counters at scrape time, so nothing is counted
+// twice on the per-chunk path.
+type collector struct {
+	sessions *session.Manager
+	descs    map[string]*prometheus.Desc
+}
+
+func newCollector(m *session.Manager) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("avhost_"+name, help, labels, nil)
+	}
+	return &collector{sessions: m, descs: map[string]*prometheus.Desc{
+		"sessions":      d("sessions", "Live sessions."),
+		"chunks":        d("audio_chunks_total", "Audio chunks emitted.", "session"),
+		"silent":        d("audio_silent_chunks_total", "Audio chunks with no utterance audio.", "session"),
+		"underruns":     d("audio_underruns_total", "Chunks an utterance needed data for and had too little.", "session"),
+		"rejected":      d("audio_rejected_total", "Audio writes refused because the queue was full.", "session"),
+		"queue":         d("audio_queue_seconds", "Audio queued ahead of playout (received but not yet played).", "session"),
+		"frames":        d("video_frames_total", "Video frames emitted.", "session"),
+		"late":          d("video_late_frames_total", "Frames that arrived after their time and were dropped.", "session"),
+		"held":          d("video_held_frames_total", "Frames repeated because the next was not there in time.", "session"),
+		"interrupts":    d("interrupts_total", "Utterances cut by interrupt.", "session"),
+		"utterances":    d("utterances_total", "Utterances begun.", "session"),
+		"queuedFrames":  d("video_queue_frames", "Frames waiting for their time.", "session"),
+	}}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	list := c.sessions.List()
+	ch <- prometheus.MustNewConstMetric(c.descs["sessions"], prometheus.GaugeValue, float64(len(list)))
+	for _, s := range list {
+		st := s.Stats()
+		counter := func(k string, v uint64) {
+			ch <- prometheus.MustNewConstMetric(c.descs[k], prometheus.CounterValue, float64(v), s.ID)
+		}
+		gauge := func(k string, v float64) {
+			ch <- prometheus.MustNewConstMetric(c.descs[k], prometheus.GaugeValue, v, s.ID)
+		}
+		counter("chunks", st.Audio.Chunks)
+		counter("silent", st.Audio.SilentChunks)
+		counter("underruns", st.Audio.Underruns)
+		counter("rejected", st.Audio.Rejected)
+		gauge("queue", st.LagMS/1000)
+		counter("frames", st.Video.Frames)
+		counter("late", st.Video.Late)
+		counter("held", st.Video.Held)
+		counter("interrupts", st.Interrupts)
+		counter("utterances", st.Utterances)
+		gauge("queuedFrames", float64(st.Video.QueuedNow))
+	}
+}

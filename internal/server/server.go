@@ -1,0 +1,209 @@
+// Package server is `avhost serve`: the HTTP server around the sessions — the ingest
+// WebSocket, /healthz, /metrics, a JSON session list, the demo page and its buttons.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/avhost/avhost/internal/demo"
+	"github.com/avhost/avhost/internal/ingest"
+	"github.com/avhost/avhost/internal/session"
+)
+
+//go:embed web
+var web embed.FS
+
+// Config is `avhost serve`'s configuration (flags or the YAML file).
+type Config struct {
+	// Listen is the HTTP address; defaults to ":8080".
+	Listen string `yaml:"listen"`
+	// Token authenticates ingest and the demo's buttons. Empty: one is generated at
+	// start and logged once. Also read from AVHOST_TOKEN.
+	Token string `yaml:"token"`
+	// AllowedOrigins lets other origins' pages use the WebSockets (same origin only by default).
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// MaxSessions caps sessions; defaults to 16.
+	MaxSessions int `yaml:"max_sessions"`
+	// MaxSessionsPerConn defaults to 8, MaxConnsPerAddr to 16, MaxMessageBytes to 16 MiB.
+	MaxSessionsPerConn int   `yaml:"max_sessions_per_conn"`
+	MaxConnsPerAddr    int   `yaml:"max_conns_per_addr"`
+	MaxMessageBytes    int64 `yaml:"max_message_bytes"`
+	// Demo runs the built-in demo avatar in a session named "demo"; defaults to true.
+	Demo *bool `yaml:"demo"`
+	// DemoLoop makes the demo speak every so often (0: only on the Speak button).
+	DemoLoop time.Duration `yaml:"demo_loop"`
+	// Session holds defaults for sessions (size, fps, rate, pipeline template).
+	Session session.Config `yaml:"session"`
+	Log     *slog.Logger   `yaml:"-"`
+}
+
+// Server is a running avhost serve.
+type Server struct {
+	cfg      Config
+	Sessions *session.Manager
+	ingest   *ingest.Server
+	http     *http.Server
+	ln       net.Listener
+	demo     *demo.Avatar
+}
+
+// New validates cfg and builds the server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = ":8080"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Token == "" {
+		b := make([]byte, 16)
+		rand.Read(b)
+		cfg.Token = hex.EncodeToString(b)
+		cfg.Log.Info("no token configured: generated one for this run", "token", cfg.Token)
+	}
+	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, Log: cfg.Log}}
+	s.ingest = ingest.New(ingest.Config{
+		Token: cfg.Token, AllowedOrigins: cfg.AllowedOrigins, MaxMessage: cfg.MaxMessageBytes,
+		MaxSessionsPerConn: cfg.MaxSessionsPerConn, MaxConnsPerAddr: cfg.MaxConnsPerAddr,
+		Defaults: cfg.Session, Sessions: s.Sessions, Log: cfg.Log,
+	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(s.Sessions), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /ingest", s.ingest)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/sessions", s.listSessions)
+	mux.HandleFunc("POST /api/sessions/{id}/speak", s.authed(s.speak))
+	mux.HandleFunc("POST /api/sessions/{id}/interrupt", s.authed(s.interrupt))
+	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// Token is the ingest token in force.
+func (s *Server) Token() string { return s.cfg.Token }
+
+// Addr is the bound address (after Start).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Start binds and serves in the background, and starts the demo session if enabled.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("server: listen %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	if s.cfg.Demo == nil || *s.cfg.Demo {
+		cfg := s.cfg.Session
+		cfg.ID = "demo"
+		sess, err := s.Sessions.Create(cfg)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("server: demo session: %w", err)
+		}
+		if s.demo, err = demo.Start(sess, s.cfg.DemoLoop); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	go s.http.Serve(ln)
+	s.cfg.Log.Info("avhost serving", "addr", ln.Addr().String())
+	return nil
+}
+
+// Shutdown drains: new requests are refused, clients are told to reconnect, sessions
+// are cut and closed, then the HTTP server stops.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ingest.Shutdown()
+	if s.demo != nil {
+		s.demo.Stop()
+	}
+	err := s.http.Shutdown(ctx)
+	s.Sessions.CloseAll()
+	return err
+}
+
+func mustSub(f embed.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	return sub
+}
+
+func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !ingest.Authorized(r, s.cfg.Token) {
+			http.Error(w, "needs a valid bearer token", http.StatusUnauthorized)
+			return
+		}
+		h(w, r)
+	}
+}
+
+type sessionInfo struct {
+	ID         string  `json:"id"`
+	Width      int     `json:"width"`
+	Height     int     `json:"height"`
+	FPS        string  `json:"fps"`
+	Chunks     uint64  `json:"audio_chunks"`
+	Frames     uint64  `json:"video_frames"`
+	Underruns  uint64  `json:"underruns"`
+	Utterances uint64  `json:"utterances"`
+	Interrupts uint64  `json:"interrupts"`
+	QueuedMS   float64 `json:"queued_ms"`
+}
+
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
+	var out []sessionInfo
+	for _, ss := range s.Sessions.List() {
+		c, st := ss.Config(), ss.Stats()
+		out = append(out, sessionInfo{ID: ss.ID, Width: c.Width, Height: c.Height, FPS: c.FPS,
+			Chunks: st.Audio.Chunks, Frames: st.Video.Frames, Underruns: st.Audio.Underruns,
+			Utterances: st.Utterances, Interrupts: st.Interrupts, QueuedMS: st.LagMS})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
+}
+
+func (s *Server) speak(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("id") != "demo" || s.demo == nil {
+		http.Error(w, "only the demo session speaks on a button", http.StatusNotFound)
+		return
+	}
+	if err := s.demo.Speak(); err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, demo.ErrSpeaking) {
+			status = http.StatusConflict
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (s *Server) interrupt(w http.ResponseWriter, r *http.Request) {
+	ss, err := s.Sessions.Get(r.PathValue("id"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	_, pos, ok := ss.Interrupt()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"interrupted": ok, "played_ms": pos.Played.Milliseconds()})
+}

@@ -1,0 +1,18 @@
+package session
+
+import "errors"
+
+var (
+	// ErrExists is returned by Create for an id already in use.
+	ErrExists = errors.New("session: id already in use")
+	// ErrNotFound is returned for an unknown session id.
+	ErrNotFound = errors.New("session: not found")
+	// ErrLimit is returned when the session cap is reached.
+	ErrLimit = errors.New("session: session limit reached")
+	// ErrClosed is returned for operations on a closed session.
+	ErrClosed = errors.New("session: closed")
+	// ErrFrozen is returned when the pipeline does not change state in time.
+	ErrFrozen = errors.New("session: pipeline frozen")
+	// ErrNoUtterance is returned for audio or frames of an utterance that is not current.
+	ErrNoUtterance = errors.New("session: no such utterance playing")
+)

@@ -1,0 +1,100 @@
+package session
+
+import (
+	"log/slog"
+	"sort"
+	"sync"
+)
+
+// Manager holds the host's sessions.
+type Manager struct {
+	// MaxSessions caps live sessions; defaults to 16.
+	MaxSessions int
+	Log         *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*Session
+	creating map[string]bool
+}
+
+// Create starts a session. The pipeline is built outside the lock: a slow start does
+// not hold up other sessions.
+func (m *Manager) Create(cfg Config) (*Session, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if m.sessions == nil {
+		m.sessions, m.creating = map[string]*Session{}, map[string]bool{}
+	}
+	if m.MaxSessions == 0 {
+		m.MaxSessions = 16
+	}
+	if m.sessions[cfg.ID] != nil || m.creating[cfg.ID] {
+		m.mu.Unlock()
+		return nil, ErrExists
+	}
+	if len(m.sessions)+len(m.creating) >= m.MaxSessions {
+		m.mu.Unlock()
+		return nil, ErrLimit
+	}
+	m.creating[cfg.ID] = true
+	m.mu.Unlock()
+
+	log := m.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	s, err := newSession(cfg, log)
+	m.mu.Lock()
+	delete(m.creating, cfg.ID)
+	if err == nil {
+		m.sessions[cfg.ID] = s
+	}
+	m.mu.Unlock()
+	if err == nil {
+		log.Info("session created", "session", cfg.ID, "size", [2]int{cfg.Width, cfg.Height}, "fps", cfg.FPS)
+	}
+	return s, err
+}
+
+// Get returns a session by id.
+func (m *Manager) Get(id string) (*Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.sessions[id]; s != nil {
+		return s, nil
+	}
+	return nil, ErrNotFound
+}
+
+// List returns the sessions sorted by id.
+func (m *Manager) List() []*Session {
+	m.mu.Lock()
+	out := make([]*Session, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		out = append(out, s)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Close tears a session down.
+func (m *Manager) Close(id string) error {
+	m.mu.Lock()
+	s := m.sessions[id]
+	delete(m.sessions, id)
+	m.mu.Unlock()
+	if s == nil {
+		return ErrNotFound
+	}
+	return s.Close()
+}
+
+// CloseAll tears every session down (shutdown).
+func (m *Manager) CloseAll() {
+	for _, s := range m.List() {
+		m.Close(s.ID)
+	}
+}

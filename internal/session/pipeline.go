@@ -1,0 +1,39 @@
+package session
+
+import (
+	"bytes"
+	"fmt"
+	"text/template"
+)
+
+// DefaultPipeline is a session's pipeline: the two sources, one H.264 and one Opus
+// encode, and named sinks that outputs replace or tap. Fields come from Config.
+const DefaultPipeline = `
+singleframesrc name=video width={{.Width}} height={{.Height}} framerate={{.FPS}} format={{.Format}}
+  max-queue-frames={{.MaxFrames}} overflow=reject
+  ! videoconvert ! video/x-raw,format=I420
+  ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={{.KeyInt}} bitrate=1500
+  ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au
+  ! fakesink name=vout sync=false async=false
+pcmslicesrc name=audio rate={{.Rate}} channels={{.Channels}} max-queue-ms={{.MaxQueueMS}} overflow=reject
+  ! audioconvert ! audioresample ! audio/x-raw,rate=48000
+  ! opusenc frame-size=20 bitrate=64000 ! fakesink name=aout sync=false async=false
+`
+
+func render(tmpl string, c Config) (string, error) {
+	t, err := template.New("pipeline").Option("missingkey=error").Parse(tmpl)
+	if err != nil {
+		return "", fmt.Errorf("session: pipeline template: %w", err)
+	}
+	var b bytes.Buffer
+	fpsN, fpsD := c.fps()
+	data := map[string]any{
+		"Width": c.Width, "Height": c.Height, "FPS": c.FPS, "Format": c.rawFormat(),
+		"MaxFrames": c.MaxFrames, "KeyInt": 2 * fpsN / fpsD, "Rate": c.Rate, "Channels": c.Channels,
+		"MaxQueueMS": c.MaxQueue.Milliseconds(),
+	}
+	if err := t.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("session: pipeline template: %w", err)
+	}
+	return b.String(), nil
+}

@@ -1,0 +1,355 @@
+// Package session runs avhost sessions: one avatar stream each, a pipeline with a
+// singleframesrc and a pcmslicesrc, its encoders and outputs, and the utterance that is
+// playing. The Manager creates, lists and tears them down.
+//
+// Lock order: Manager.mu, then Session.mu. Neither is held across a GStreamer state
+// change or a wait on the bus.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+
+	"github.com/avhost/avhost/elements/pcmslicesrc"
+	"github.com/avhost/avhost/elements/singleframesrc"
+	"github.com/avhost/avhost/internal/ingestproto"
+	"github.com/avhost/avhost/internal/pcm"
+	"github.com/avhost/avhost/internal/player"
+	"github.com/avhost/avhost/internal/timeline"
+)
+
+// Event is what a session tells its client: an ingestproto event message.
+type Event = ingestproto.Message
+
+// Stats are a session's counters, for metrics.
+type Stats struct {
+	Audio      timeline.AudioStats
+	Video      timeline.VideoStats
+	Utterances uint64
+	Interrupts uint64
+	LagMS      float64 // audio received but not yet played, in ms
+}
+
+// Session is one avatar stream.
+type Session struct {
+	ID    string
+	Token string // resume token
+
+	cfg   Config
+	p     *gst.Pipeline
+	pl    *player.Player
+	audio *timeline.Audio
+	log   *slog.Logger
+
+	mu         sync.Mutex
+	closed     bool
+	utt        *timeline.Utterance
+	uttID      uint32
+	started    bool
+	underruns  uint64
+	utterances uint64
+	interrupts uint64
+	onEvent    func(Event)
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+const stateTimeout = 5 * time.Second
+
+func newSession(cfg Config, log *slog.Logger) (*Session, error) {
+	desc, err := render(cfg.Pipeline, cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := gst.NewPipelineFromString(desc)
+	if err != nil {
+		return nil, fmt.Errorf("session %s: pipeline: %w", cfg.ID, err)
+	}
+	s := &Session{ID: cfg.ID, Token: newToken(), cfg: cfg, p: p, log: log.With("session", cfg.ID),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if err := s.bind(); err != nil {
+		p.SetState(gst.StateNull)
+		return nil, err
+	}
+	if err := s.setState(gst.StatePlaying); err != nil {
+		p.SetState(gst.StateNull)
+		return nil, err
+	}
+	go s.watch()
+	return s, nil
+}
+
+func newToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *Session) bind() error {
+	ve, err := s.p.GetElementByName("video")
+	if err != nil {
+		return fmt.Errorf("session %s: pipeline has no singleframesrc named video", s.ID)
+	}
+	ae, err := s.p.GetElementByName("audio")
+	if err != nil {
+		return fmt.Errorf("session %s: pipeline has no pcmslicesrc named audio", s.ID)
+	}
+	v, err := singleframesrc.FromElement(ve)
+	if err != nil {
+		return err
+	}
+	a, err := pcmslicesrc.FromElement(ae)
+	if err != nil {
+		return err
+	}
+	s.pl = &player.Player{Audio: a, Video: v, Lead: s.cfg.Lead}
+	s.audio, err = a.Timeline()
+	return err
+}
+
+// setState changes state and waits for it, failing with ErrFrozen after stateTimeout.
+func (s *Session) setState(st gst.State) error {
+	if err := s.p.SetState(st); err != nil {
+		return fmt.Errorf("session %s: set %s: %w%s", s.ID, st, err, s.busError())
+	}
+	ret, cur := s.p.GetState(st, gst.ClockTime(stateTimeout))
+	if ret == gst.StateChangeFailure {
+		return fmt.Errorf("session %s: set %s failed%s", s.ID, st, s.busError())
+	}
+	if cur != st {
+		return fmt.Errorf("%w: session %s stuck in %s on the way to %s", ErrFrozen, s.ID, cur, st)
+	}
+	return nil
+}
+
+func (s *Session) busError() string {
+	if msg := s.p.GetPipelineBus().Pop(); msg != nil && msg.Type() == gst.MessageError {
+		return ": " + msg.ParseError().Error()
+	}
+	return ""
+}
+
+// Pipeline is the session's pipeline, for outputs and tests to attach to.
+func (s *Session) Pipeline() *gst.Pipeline { return s.p }
+
+// Player drives the session's sources.
+func (s *Session) Player() *player.Player { return s.pl }
+
+// Config returns the session's filled configuration.
+func (s *Session) Config() Config { return s.cfg }
+
+// SetEventHandler sets where events go (nil: nowhere). It must not block.
+func (s *Session) SetEventHandler(f func(Event)) {
+	s.mu.Lock()
+	s.onEvent = f
+	s.mu.Unlock()
+}
+
+func (s *Session) emit(e Event) {
+	e.Session = s.ID
+	s.mu.Lock()
+	f := s.onEvent
+	s.mu.Unlock()
+	if f != nil {
+		f(e)
+	}
+}
+
+// Begin starts utterance id with audio in format f; frames is its frame count, or
+// -1 when not known.
+func (s *Session) Begin(id uint32, f pcm.Format, frames int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if frames == 0 {
+		frames = -1
+	}
+	u, err := s.pl.Begin(0, f, frames)
+	if err != nil {
+		return err
+	}
+	s.utt, s.uttID, s.started = u, id, false
+	s.underruns = s.audio.Stats().Underruns
+	s.utterances++
+	return nil
+}
+
+func (s *Session) current(id uint32) (*timeline.Utterance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if s.utt == nil || s.uttID != id {
+		return nil, fmt.Errorf("%w: %d", ErrNoUtterance, id)
+	}
+	return s.utt, nil
+}
+
+// Audio queues a PCM slice of utterance id. It never blocks: past MaxQueue the slice
+// is refused with timeline.ErrQueueFull.
+func (s *Session) Audio(id uint32, raw []byte) error {
+	u, err := s.current(id)
+	if err != nil {
+		return err
+	}
+	return s.audio.Write(context.Background(), u, raw)
+}
+
+// Frame queues frame i of utterance id (raw in the session's format, or JPEG/PNG).
+func (s *Session) Frame(id uint32, i int64, data []byte) error {
+	u, err := s.current(id)
+	if err != nil {
+		return err
+	}
+	if data, err = s.decode(data); err != nil {
+		return err
+	}
+	return s.pl.Video.QueueFrame(context.Background(), u, i, data)
+}
+
+// Idle replaces the idle frame.
+func (s *Session) Idle(data []byte) error {
+	data, err := s.decode(data)
+	if err != nil {
+		return err
+	}
+	return s.pl.Video.SetIdle(data)
+}
+
+// End says utterance id has no more audio.
+func (s *Session) End(id uint32) error {
+	u, err := s.current(id)
+	if err != nil {
+		return err
+	}
+	s.audio.End(u)
+	return nil
+}
+
+// Interrupt cuts the playing utterance and returns what of it was emitted.
+func (s *Session) Interrupt() (id uint32, pos timeline.Position, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.utt == nil {
+		return 0, pos, false
+	}
+	pos, ok = s.pl.Interrupt()
+	id = s.uttID
+	s.utt = nil
+	s.interrupts++
+	return id, pos, ok
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{Audio: s.audio.Stats(), Video: s.pl.Video.Stats(), Utterances: s.utterances, Interrupts: s.interrupts}
+	st.LagMS = float64(st.Audio.QueuedSamples) * 1000 / float64(s.cfg.Rate)
+	return st
+}
+
+// Close stops the pipeline and frees the session; it is idempotent.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.done
+		return nil
+	}
+	s.closed = true
+	if s.utt != nil {
+		s.pl.Interrupt()
+		s.utt = nil
+	}
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.done
+	err := s.setState(gst.StateNull)
+	s.emit(Event{Type: ingestproto.TypeClosed})
+	return err
+}
+
+// Done is closed when the session's watcher ended (Close, or a pipeline error).
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// watch is the single owner of the bus, and turns the utterance's progress into
+// events. It ends at Close or on a pipeline error.
+func (s *Session) watch() {
+	defer close(s.done)
+	bus := s.p.GetPipelineBus()
+	lastPos := time.Now()
+	for {
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
+		if msg := bus.TimedPopFiltered(gst.ClockTime(50*time.Millisecond), gst.MessageError|gst.MessageWarning|gst.MessageEOS); msg != nil {
+			switch msg.Type() {
+			case gst.MessageError:
+				err := msg.ParseError()
+				s.log.Error("pipeline error", "element", msg.Source(), "err", err, "debug", err.DebugString())
+				s.emit(Event{Type: ingestproto.TypeError, Code: "pipeline", Error: fmt.Sprintf("%s: %v", msg.Source(), err)})
+				return
+			case gst.MessageWarning:
+				s.log.Warn("pipeline warning", "element", msg.Source(), "warning", msg.ParseWarning())
+			case gst.MessageEOS:
+				return
+			}
+		}
+		s.progress(&lastPos)
+	}
+}
+
+// progress emits started/finished/underrun and, every 200 ms, the played position.
+func (s *Session) progress(lastPos *time.Time) {
+	s.mu.Lock()
+	u, id := s.utt, s.uttID
+	var evs []Event
+	if u != nil {
+		pos := u.Position()
+		st := s.audio.Stats()
+		if !s.started && u.State() >= timeline.Playing {
+			s.started = true
+			evs = append(evs, Event{Type: ingestproto.TypeStarted, Utterance: id})
+		}
+		if st.Underruns > s.underruns {
+			evs = append(evs, Event{Type: ingestproto.TypeUnderrun, Utterance: id, Underruns: st.Underruns - s.underruns})
+			s.underruns = st.Underruns
+		}
+		queued := float64(st.QueuedSamples) * 1000 / float64(s.cfg.Rate)
+		switch u.State() {
+		case timeline.Finished:
+			evs = append(evs, Event{Type: ingestproto.TypeFinished, Utterance: id, PlayedSamples: pos.Samples, PlayedMS: ms(pos.Played)})
+			s.utt = nil
+		case timeline.Playing:
+			if time.Since(*lastPos) >= 200*time.Millisecond {
+				*lastPos = time.Now()
+				evs = append(evs, Event{Type: ingestproto.TypePosition, Utterance: id, PlayedSamples: pos.Samples,
+					PlayedMS: ms(pos.Played), QueuedMS: queued, LateFrames: s.pl.Video.Stats().Late})
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range evs {
+		s.emit(e)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// IsQueueFull reports whether err is the told-not-dropped backpressure error.
+func IsQueueFull(err error) bool { return errors.Is(err, timeline.ErrQueueFull) }

@@ -1,0 +1,220 @@
+// Package client is the Go client for avhost's ingest API (docs/ingest.md): one
+// persistent WebSocket carrying any number of sessions, for a model server to hand
+// avhost audio and frames, and to interrupt.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/avhost/avhost/internal/ingestproto"
+)
+
+// Event is a server event (ingestproto.Message).
+type Event = ingestproto.Message
+
+// Formats, as declared on the wire.
+type (
+	AudioFormat = ingestproto.AudioFormat
+	VideoFormat = ingestproto.VideoFormat
+)
+
+// ErrClosed is returned after the connection closed.
+var ErrClosed = errors.New("client: connection closed")
+
+// ServerError is an "error" event answering a request.
+type ServerError struct{ Code, Message string }
+
+func (e *ServerError) Error() string { return fmt.Sprintf("avhost: %s: %s", e.Code, e.Message) }
+
+// Options configure Dial.
+type Options struct {
+	Token  string            // bearer token
+	Dialer *websocket.Dialer // defaults to websocket.DefaultDialer
+	// EventBuffer is each session's event channel size; defaults to 256. Events that
+	// do not fit are dropped (position events come again every 200 ms).
+	EventBuffer int
+}
+
+// Client is one connection to avhost.
+type Client struct {
+	ws   *websocket.Conn
+	opts Options
+	wmu  sync.Mutex // one writer at a time (gorilla/websocket)
+
+	mu       sync.Mutex
+	sessions map[string]*Session
+	waiters  map[string]chan Event // "session/type" → the request waiting for it
+	err      error
+	done     chan struct{}
+}
+
+// Dial connects to url (ws://host:port/ingest).
+func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
+	d := opts.Dialer
+	if d == nil {
+		d = websocket.DefaultDialer
+	}
+	if opts.EventBuffer == 0 {
+		opts.EventBuffer = 256
+	}
+	h := http.Header{}
+	if opts.Token != "" {
+		h.Set("Authorization", "Bearer "+opts.Token)
+	}
+	ws, resp, err := d.DialContext(ctx, url, h)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("client: dial %s: %w (HTTP %d)", url, err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("client: dial %s: %w", url, err)
+	}
+	c := &Client{ws: ws, opts: opts, sessions: map[string]*Session{}, waiters: map[string]chan Event{}, done: make(chan struct{})}
+	ws.SetPingHandler(func(data string) error { // answer pings, as the default does, from the read loop
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
+	})
+	go c.read()
+	return c, nil
+}
+
+func (c *Client) read() {
+	defer close(c.done)
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.mu.Lock()
+			c.err = err
+			for _, s := range c.sessions {
+				close(s.events)
+			}
+			c.sessions = map[string]*Session{}
+			c.mu.Unlock()
+			return
+		}
+		var e Event
+		if json.Unmarshal(data, &e) != nil {
+			continue
+		}
+		c.dispatch(e)
+	}
+}
+
+func (c *Client) dispatch(e Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// A reply goes to the request waiting for it; an error answers whatever request
+	// waits on that session.
+	for k, w := range c.waiters {
+		if k == e.Session+"/"+e.Type || (e.Type == ingestproto.TypeError && strings.HasPrefix(k, e.Session+"/")) {
+			delete(c.waiters, k)
+			w <- e
+			return
+		}
+	}
+	if s := c.sessions[e.Session]; s != nil {
+		select {
+		case s.events <- e:
+		default: // the application is not reading: drop, position comes again
+		}
+	}
+}
+
+// request sends m and waits for an event of type want on m's session (or an error).
+func (c *Client) request(ctx context.Context, m Event, want string) (Event, error) {
+	w := make(chan Event, 1)
+	key := m.Session + "/" + want
+	c.mu.Lock()
+	c.waiters[key] = w
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		if c.waiters[key] == w {
+			delete(c.waiters, key)
+		}
+		c.mu.Unlock()
+	}()
+	if err := c.sendJSON(m); err != nil {
+		return Event{}, err
+	}
+	select {
+	case e := <-w:
+		if e.Type == ingestproto.TypeError {
+			return e, &ServerError{Code: e.Code, Message: e.Error}
+		}
+		return e, nil
+	case <-ctx.Done():
+		return Event{}, ctx.Err()
+	case <-c.done:
+		return Event{}, ErrClosed
+	}
+}
+
+func (c *Client) sendJSON(m Event) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return c.write(websocket.TextMessage, b)
+}
+
+func (c *Client) write(kind int, b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := c.ws.WriteMessage(kind, b); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	return nil
+}
+
+// Create creates session id with the given formats (nil: server defaults).
+func (c *Client) Create(ctx context.Context, id string, v *VideoFormat, a *AudioFormat) (*Session, error) {
+	return c.open(ctx, Event{Type: ingestproto.TypeCreate, Session: id, Video: v, Audio: a})
+}
+
+// Resume takes over session id after a reconnect, with the token Create returned.
+func (c *Client) Resume(ctx context.Context, id, token string) (*Session, error) {
+	return c.open(ctx, Event{Type: ingestproto.TypeResume, Session: id, Token: token})
+}
+
+func (c *Client) open(ctx context.Context, m Event) (*Session, error) {
+	s := &Session{c: c, ID: m.Session, events: make(chan Event, c.opts.EventBuffer)}
+	c.mu.Lock()
+	c.sessions[m.Session] = s
+	c.mu.Unlock()
+	e, err := c.request(ctx, m, ingestproto.TypeCreated)
+	if err != nil {
+		c.mu.Lock()
+		if c.sessions[m.Session] == s {
+			delete(c.sessions, m.Session)
+		}
+		c.mu.Unlock()
+		return nil, err
+	}
+	s.Token, s.Audio, s.Video = e.Token, *e.Audio, *e.Video
+	return s, nil
+}
+
+// Close ends the connection with a close handshake (RFC 6455 §7.1.1): we send our
+// close frame, wait for the server's, and then close TCP, so TIME_WAIT stays here.
+func (c *Client) Close() error {
+	c.write(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+	select {
+	case <-c.done:
+	case <-time.After(2 * time.Second):
+	}
+	return c.ws.Close()
+}
+
+// Done is closed when the connection ended.
+func (c *Client) Done() <-chan struct{} { return c.done }

@@ -8,7 +8,7 @@ DEB_PKGS  := pkg-config gcc libglib2.0-dev libgstreamer1.0-dev libgstreamer-plug
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED := 1
 
-.PHONY: help deps build plugin test bench lint run docs clean
+.PHONY: help deps build plugin test bench soak lint run docs clean
 
 help: ## this list
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: deps plugin ## run all tests (real GStreamer, ffprobe, gst-launch-1.0)
 bench: deps ## print throughput, allocation and CPU figures
 	$(GO) test -run '^$$' -bench 'Inject|AudioChunk' -benchtime 3s -cpu 1 ./internal/player
 	$(GO) test -run '^$$' -bench 'LiveSession' -benchtime 1x ./internal/player
+
+soak: deps ## create and tear down 500 720p sessions; RSS must stay flat
+	AVHOST_SOAK=500 $(GO) test -count=1 -run Soak -v -timeout 20m ./internal/session
 
 lint: ## go vet, staticcheck, go mod tidy -diff
 	$(GO) vet ./...

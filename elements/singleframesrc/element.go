@@ -31,32 +31,39 @@ type Src struct {
 	format   string
 	maxQueue int
 	overflow timeline.Overflow
-	video    *Video
-	pool     *gstpush.Pool // frame memory, sized once the timeline exists
+	r        *resources // GStreamer buffers the element holds
 	offset   uint64
 	badProp  error // the last property set that failed, reported at start
 }
 
 // New is called by the type system for each instance.
 func (s *Src) New() glib.GoObjectSubclass {
-	return &Src{width: 512, height: 512, fpsN: 25, fpsD: 1, format: "BGR", maxQueue: 64}
+	return &Src{width: 512, height: 512, fpsN: 25, fpsD: 1, format: "BGR", maxQueue: 64, r: &resources{}}
+}
+
+// resources are the buffers and pool an element holds. They live in their own object
+// so a Go finalizer can release them: Src itself sits in a reference cycle (the bin's
+// producer is Src), and Go does not finalize cycles.
+type resources struct {
+	video *Video
+	pool  *gstpush.Pool
+}
+
+func (r *resources) free() {
+	if r.video != nil {
+		r.video.Close()
+	}
+	if r.pool != nil {
+		r.pool.Free()
+	}
 }
 
 // Constructed builds the bin's appsrc.
 func (s *Src) Constructed(self *glib.Object) {
 	s.Bin.Init(self, s)
 	// go-glib drops its pointer to s when the GObject is finalized; the GStreamer
-	// buffers s owns (idle, queued frames, the pool) go with it.
-	runtime.SetFinalizer(s, (*Src).free)
-}
-
-func (s *Src) free() {
-	if s.video != nil {
-		s.video.Close()
-	}
-	if s.pool != nil {
-		s.pool.Free()
-	}
+	// buffers s holds (idle, queued frames, the pool) go with it.
+	runtime.SetFinalizer(s.r, (*resources).free)
 }
 
 // FromElement returns the Go half of a singleframesrc element.
@@ -69,7 +76,18 @@ func FromElement(e *gst.Element) (*Src, error) {
 
 // ChangeState starts and stops the push loop.
 func (s *Src) ChangeState(self *gst.Element, t gst.StateChange) gst.StateChangeReturn {
-	return s.Bin.ChangeState(self, t)
+	ret := s.Bin.ChangeState(self, t)
+	if t == gst.StateChangeReadyToNull {
+		// The pool holds a GstPoll (two fds): give it back now rather than whenever
+		// the element is finalized. Frames still held stay valid; it is re-made on use.
+		s.mu.Lock()
+		if s.r.pool != nil {
+			s.r.pool.Free()
+			s.r.pool = nil
+		}
+		s.mu.Unlock()
+	}
+	return ret
 }
 
 // SetProperty implements GObject properties.
@@ -97,7 +115,7 @@ func (s *Src) setProperty(name string, value *glib.Value) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.video != nil && name != "max-queue-frames" && name != "overflow" {
+	if s.r.video != nil && name != "max-queue-frames" && name != "overflow" {
 		return fmt.Errorf("%w: %s", ErrStarted, name)
 	}
 	switch name {
@@ -185,8 +203,8 @@ func (s *Src) Timeline() (*Video, error) {
 }
 
 func (s *Src) timelineLocked() (*Video, error) {
-	if s.video != nil {
-		return s.video, nil
+	if s.r.video != nil {
+		return s.r.video, nil
 	}
 	idle, err := gstpush.NewHeld(blackFrame(s.format, s.width, s.height))
 	if err != nil {
@@ -201,10 +219,7 @@ func (s *Src) timelineLocked() (*Video, error) {
 		idle.Release()
 		return nil, err
 	}
-	if s.pool, err = gstpush.NewPool(frameSize(s.format, s.width, s.height)); err != nil {
-		return nil, err
-	}
-	s.video = v
+	s.r.video = v
 	return v, nil
 }
 
@@ -214,10 +229,19 @@ func (s *Src) NewFrame(data []byte) (*gstpush.Held, error) {
 	if want := s.FrameSize(); len(data) != want {
 		return nil, fmt.Errorf("%w: got %d bytes, want %d", ErrFrameSize, len(data), want)
 	}
-	if _, err := s.Timeline(); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.timelineLocked(); err != nil {
 		return nil, err
 	}
-	return s.pool.Held(data)
+	if s.r.pool == nil {
+		p, err := gstpush.NewPool(frameSize(s.format, s.width, s.height))
+		if err != nil {
+			return nil, err
+		}
+		s.r.pool = p
+	}
+	return s.r.pool.Held(data)
 }
 
 // SetIdle replaces the frame shown when no utterance plays.
@@ -288,7 +312,7 @@ func (s *Src) Start() (*gst.Caps, error) {
 func (s *Src) vid() *Video {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.video
+	return s.r.video
 }
 
 // NextPTS implements srcbin.Producer.

@@ -42,6 +42,12 @@ type Config struct {
 	MaxSessionsPerConn int   `yaml:"max_sessions_per_conn"`
 	MaxConnsPerAddr    int   `yaml:"max_conns_per_addr"`
 	MaxMessageBytes    int64 `yaml:"max_message_bytes"`
+	// PingInterval (default 20 s) and PongWait (default 3 pings): a WebSocket peer
+	// silent for PongWait is closed and its sessions detached.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	PongWait     time.Duration `yaml:"pong_wait"`
+	// ResumeGrace keeps a disconnected client's sessions for resume; defaults to 30 s.
+	ResumeGrace time.Duration `yaml:"resume_grace"`
 	// Demo runs the built-in demo avatar in a session named "demo"; defaults to true.
 	Demo *bool `yaml:"demo"`
 	// DemoLoop makes the demo speak every so often (0: only on the Speak button).
@@ -79,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 	s.ingest = ingest.New(ingest.Config{
 		Token: cfg.Token, AllowedOrigins: cfg.AllowedOrigins, MaxMessage: cfg.MaxMessageBytes,
 		MaxSessionsPerConn: cfg.MaxSessionsPerConn, MaxConnsPerAddr: cfg.MaxConnsPerAddr,
+		PingInterval: cfg.PingInterval, PongWait: cfg.PongWait, ResumeGrace: cfg.ResumeGrace,
 		Defaults: cfg.Session, Sessions: s.Sessions, Log: cfg.Log,
 	})
 	reg := prometheus.NewRegistry()

@@ -4,11 +4,12 @@ BIN       := bin/avhost
 PLUGIN    := build/plugin/libgstavhost.so
 DEB_PKGS  := pkg-config gcc libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
              gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-             gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg
+             gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg \
+             python3-websockets
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED := 1
 
-.PHONY: help deps build plugin test bench soak lint run docs clean
+.PHONY: help deps build plugin test bench soak lint run demo-file docs clean
 
 help: ## this list
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -16,7 +17,8 @@ help: ## this list
 deps: ## install GStreamer, ffmpeg and headers with apt-get when missing
 	@if pkg-config --exists gstreamer-1.0 gstreamer-app-1.0 gstreamer-video-1.0 gstreamer-audio-1.0 2>/dev/null \
 	   && command -v gst-launch-1.0 >/dev/null && command -v ffprobe >/dev/null \
-	   && gst-inspect-1.0 x264enc >/dev/null 2>&1 && gst-inspect-1.0 opusenc >/dev/null 2>&1; then :; else \
+	   && gst-inspect-1.0 x264enc >/dev/null 2>&1 && gst-inspect-1.0 opusenc >/dev/null 2>&1 \
+	   && /usr/bin/python3 -c "import websockets" 2>/dev/null; then :; else \
 	   echo "installing: $(DEB_PKGS)"; \
 	   $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEB_PKGS); fi
 
@@ -42,12 +44,14 @@ lint: ## go vet, staticcheck, go mod tidy -diff
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.6.1 ./...
 	$(GO) mod tidy -diff
 
-run: build ## render the demo utterance to out/demo.mkv
+run: build ## start avhost serve with the demo avatar at http://localhost:8080/
+	./$(BIN) serve
+
+demo-file: build ## render a demo utterance to out/demo.mkv with avhost run
 	mkdir -p out
 	gst-launch-1.0 -q audiotestsrc num-buffers=150 samplesperbuffer=1600 freq=330 ! audio/x-raw,rate=48000 ! wavenc ! filesink location=out/demo-voice.wav
 	gst-launch-1.0 -q videotestsrc num-buffers=125 pattern=ball ! video/x-raw,framerate=25/1,width=512,height=512 ! x264enc ! matroskamux ! filesink location=out/demo-face.mkv
 	./$(BIN) run record --audio out/demo-voice.wav --frames out/demo-face.mkv --out out/demo.mkv
-	@echo "wrote out/demo.mkv (ffplay out/demo.mkv)"
 
 docs: build ## regenerate the element property tables in README.md
 	./$(BIN) inspect > build/props.md

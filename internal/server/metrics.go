@@ -18,18 +18,18 @@ func newCollector(m *session.Manager) *collector {
 		return prometheus.NewDesc("avhost_"+name, help, labels, nil)
 	}
 	return &collector{sessions: m, descs: map[string]*prometheus.Desc{
-		"sessions":      d("sessions", "Live sessions."),
-		"chunks":        d("audio_chunks_total", "Audio chunks emitted.", "session"),
-		"silent":        d("audio_silent_chunks_total", "Audio chunks with no utterance audio.", "session"),
-		"underruns":     d("audio_underruns_total", "Chunks an utterance needed data for and had too little.", "session"),
-		"rejected":      d("audio_rejected_total", "Audio writes refused because the queue was full.", "session"),
-		"queue":         d("audio_queue_seconds", "Audio queued ahead of playout (received but not yet played).", "session"),
-		"frames":        d("video_frames_total", "Video frames emitted.", "session"),
-		"late":          d("video_late_frames_total", "Frames that arrived after their time and were dropped.", "session"),
-		"held":          d("video_held_frames_total", "Frames repeated because the next was not there in time.", "session"),
-		"interrupts":    d("interrupts_total", "Utterances cut by interrupt.", "session"),
-		"utterances":    d("utterances_total", "Utterances begun.", "session"),
-		"queuedFrames":  d("video_queue_frames", "Frames waiting for their time.", "session"),
+		"sessions":     d("sessions", "Live sessions."),
+		"chunks":       d("audio_chunks_total", "Audio chunks emitted.", "session"),
+		"silent":       d("audio_silent_chunks_total", "Audio chunks with no utterance audio.", "session"),
+		"underruns":    d("audio_underruns_total", "Chunks an utterance needed data for and had too little.", "session"),
+		"rejected":     d("audio_rejected_total", "Audio writes refused because the queue was full.", "session"),
+		"queue":        d("audio_queue_seconds", "Audio queued ahead of playout (received but not yet played).", "session"),
+		"frames":       d("video_frames_total", "Video frames emitted.", "session"),
+		"late":         d("video_late_frames_total", "Frames that arrived after their time and were dropped.", "session"),
+		"held":         d("video_held_frames_total", "Frames repeated because the next was not there in time.", "session"),
+		"interrupts":   d("interrupts_total", "Utterances cut by interrupt.", "session"),
+		"utterances":   d("utterances_total", "Utterances begun.", "session"),
+		"queuedFrames": d("video_queue_frames", "Frames waiting for their time.", "session"),
 	}}
 }
 

@@ -1,0 +1,127 @@
+"""A small client for avhost's ingest API (docs/ingest.md).
+
+Standard library plus python3-websockets (Debian package). One persistent WebSocket
+carries any number of sessions; never open a connection per utterance.
+"""
+import asyncio
+import json
+import struct
+
+import websockets
+
+KIND_AUDIO, KIND_FRAME, KIND_IDLE = 1, 2, 3
+
+
+def binary(kind, session, utterance, index, payload):
+    sid = session.encode()
+    return struct.pack("<BB", kind, len(sid)) + sid + struct.pack("<IQ", utterance, index) + payload
+
+
+class AvhostError(Exception):
+    def __init__(self, event):
+        super().__init__(f"{event.get('code')}: {event.get('error')}")
+        self.event = event
+
+
+class Client:
+    """Connect with `await Client.connect(url, token)`."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.events = {}  # session -> asyncio.Queue of events
+        self.waiters = {}  # (session, type) -> Future
+        self.reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def connect(cls, url, token):
+        ws = await websockets.connect(url, extra_headers={"Authorization": f"Bearer {token}"},
+                                      max_size=None, ping_interval=20)
+        return cls(ws)
+
+    async def _read(self):
+        async for raw in self.ws:
+            ev = json.loads(raw)
+            s = ev.get("session", "")
+            for key in ((s, ev["type"]),) + (tuple(k for k in self.waiters if k[0] == s) if ev["type"] == "error" else ()):
+                fut = self.waiters.pop(key, None)
+                if fut and not fut.done():
+                    fut.set_result(ev)
+                    break
+            else:
+                self.events.setdefault(s, asyncio.Queue()).put_nowait(ev)
+
+    async def _request(self, msg, want, timeout=10):
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters[(msg["session"], want)] = fut
+        await self.ws.send(json.dumps(msg))
+        ev = await asyncio.wait_for(fut, timeout)
+        if ev["type"] == "error":
+            raise AvhostError(ev)
+        return ev
+
+    async def create(self, session, video=None, audio=None):
+        msg = {"type": "create", "session": session}
+        if video:
+            msg["video"] = video
+        if audio:
+            msg["audio"] = audio
+        ev = await self._request(msg, "created")
+        self.events.setdefault(session, asyncio.Queue())
+        return Session(self, session, ev)
+
+    async def close(self):
+        await self.ws.close()
+        self.reader.cancel()
+
+
+class Session:
+    def __init__(self, client, name, created):
+        self.c, self.name = client, name
+        self.token = created["token"]
+        self.audio, self.video = created["audio"], created["video"]
+
+    async def next_event(self, *types, timeout=10):
+        """Wait for the next event of one of types (errors raise)."""
+        q = self.c.events[self.name]
+        while True:
+            ev = await asyncio.wait_for(q.get(), timeout)
+            if ev["type"] == "error":
+                raise AvhostError(ev)
+            if ev["type"] in types:
+                return ev
+
+    async def begin(self, utt, frames=-1):
+        await self.c.ws.send(json.dumps({"type": "begin", "session": self.name, "utterance": utt, "frames": frames}))
+
+    async def send_audio(self, utt, pcm):
+        await self.c.ws.send(binary(KIND_AUDIO, self.name, utt, 0, pcm))
+
+    async def send_frame(self, utt, i, frame):
+        await self.c.ws.send(binary(KIND_FRAME, self.name, utt, i, frame))
+
+    async def end(self, utt):
+        await self.c.ws.send(json.dumps({"type": "end", "session": self.name, "utterance": utt}))
+
+    async def interrupt(self):
+        return await self.c._request({"type": "interrupt", "session": self.name}, "interrupted")
+
+    async def play(self, utt, pcm, frames, ahead=1.0):
+        """Stream a waveform (s16 in the session's format) and its frames, at most
+        `ahead` seconds ahead of real time, like the seed's audio_task/video_task."""
+        rate, ch = self.audio["rate"], self.audio["channels"]
+        n, d = (list(map(int, self.video["fps"].split("/"))) + [1])[:2]
+        bps = rate * ch * 2
+        step = bps // 10  # 100 ms slices
+        await self.begin(utt, len(frames))
+        loop = asyncio.get_running_loop()
+        start, fi = loop.time(), 0
+        for pos in range(0, len(pcm), step):
+            at = pos / bps
+            wait = at - ahead - (loop.time() - start)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self.send_audio(utt, pcm[pos:pos + step])
+            while fi < len(frames) and fi * d / n < at + 0.1:
+                await self.send_frame(utt, fi, frames[fi])
+                fi += 1
+        await self.end(utt)

@@ -1,0 +1,27 @@
+package server_test
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPythonExampleAgainstALiveServer(t *testing.T) {
+	h := startHost(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "/usr/bin/python3", // Debian's, with python3-websockets
+		"../../examples/python/seed_example.py",
+		"--url", h.ws, "--token", token, "--session", "py").CombinedOutput()
+	if err != nil {
+		t.Fatalf("python example: %v\n%s", err, out)
+	}
+	for _, want := range []string{"finished utterance 1: played 2000 ms", "interrupted utterance 2"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("%s", out)
+}

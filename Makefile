@@ -35,6 +35,7 @@ test: deps plugin ## run all tests (real GStreamer, ffprobe, gst-launch-1.0)
 bench: deps ## print throughput, allocation and CPU figures
 	$(GO) test -run '^$$' -bench 'Inject|AudioChunk' -benchtime 3s -cpu 1 ./internal/player
 	$(GO) test -run '^$$' -bench 'LiveSession' -benchtime 1x ./internal/player
+	$(GO) test -run '^$$' -bench 'Sessions' -benchtime 1x -timeout 10m ./internal/session
 
 soak: deps ## create and tear down 500 720p sessions; RSS must stay flat
 	AVHOST_SOAK=500 $(GO) test -count=1 -run Soak -v -timeout 20m ./internal/session

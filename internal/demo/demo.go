@@ -42,10 +42,16 @@ func Start(s *session.Session, loop time.Duration) (*Avatar, error) {
 	}
 	env := envelope(3 * time.Second)
 	a := &Avatar{s: s, audio: speech(env, cfg.Rate), stop: make(chan struct{}), done: make(chan struct{})}
+	// Eight mouth shapes are enough to read as speech; frames share them, so a demo
+	// session holds 8 frames, not one per 40 ms.
+	var shapes [8][]byte
+	for k := range shapes {
+		shapes[k] = face(cfg.Width, cfg.Height, float64(k)/7)
+	}
 	nFrames := 3 * fpsN / fpsD
 	for i := 0; i < nFrames; i++ {
 		t := float64(i) * float64(fpsD) / float64(fpsN)
-		a.frames = append(a.frames, face(cfg.Width, cfg.Height, env.at(t)))
+		a.frames = append(a.frames, shapes[int(math.Round(env.at(t)*7))])
 	}
 	if err := s.Idle(face(cfg.Width, cfg.Height, 0)); err != nil {
 		return nil, err

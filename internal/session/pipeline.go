@@ -12,7 +12,7 @@ const DefaultPipeline = `
 singleframesrc name=video width={{.Width}} height={{.Height}} framerate={{.FPS}} format={{.Format}}
   max-queue-frames={{.MaxFrames}} overflow=reject
   ! videoconvert ! video/x-raw,format=I420
-  ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={{.KeyInt}} bitrate=1500
+  ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={{.KeyInt}} bitrate=1500 threads=1
   ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au
   ! fakesink name=vout sync=false async=false
 pcmslicesrc name=audio rate={{.Rate}} channels={{.Channels}} max-queue-ms={{.MaxQueueMS}} overflow=reject

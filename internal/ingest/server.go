@@ -35,6 +35,9 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// CheckOrigin is the origin policy, for other WebSocket endpoints to share.
+func (s *Server) CheckOrigin(r *http.Request) bool { return s.checkOrigin(r) }
+
 // checkOrigin allows non-browser clients (no Origin), same-origin pages and the
 // configured origins (RFC 6455 §10.2: the server decides on Origin).
 func (s *Server) checkOrigin(r *http.Request) bool {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +22,10 @@ import (
 
 	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/ingest"
+	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/signal"
+	"github.com/avhost/avhost/internal/whep"
 )
 
 //go:embed web
@@ -52,6 +56,8 @@ type Config struct {
 	Demo *bool `yaml:"demo"`
 	// DemoLoop makes the demo speak every so often (0: only on the Speak button).
 	DemoLoop time.Duration `yaml:"demo_loop"`
+	// WebRTC configures viewers (ICE servers, NAT 1:1 addresses, viewer cap).
+	WebRTC rtcout.Config `yaml:"webrtc"`
 	// Session holds defaults for sessions (size, fps, rate, pipeline template).
 	Session session.Config `yaml:"session"`
 	Log     *slog.Logger   `yaml:"-"`
@@ -65,6 +71,9 @@ type Server struct {
 	http     *http.Server
 	ln       net.Listener
 	demo     *demo.Avatar
+
+	omu     sync.Mutex
+	outputs map[string]*rtcout.Output
 }
 
 // New validates cfg and builds the server.
@@ -81,7 +90,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.Token = hex.EncodeToString(b)
 		cfg.Log.Info("no token configured: generated one for this run", "token", cfg.Token)
 	}
-	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, Log: cfg.Log}}
+	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, Log: cfg.Log}, outputs: map[string]*rtcout.Output{}}
+	s.Sessions.OnCreate = s.attach
 	s.ingest = ingest.New(ingest.Config{
 		Token: cfg.Token, AllowedOrigins: cfg.AllowedOrigins, MaxMessage: cfg.MaxMessageBytes,
 		MaxSessionsPerConn: cfg.MaxSessionsPerConn, MaxConnsPerAddr: cfg.MaxConnsPerAddr,
@@ -97,10 +107,48 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/sessions", s.listSessions)
 	mux.HandleFunc("POST /api/sessions/{id}/speak", s.authed(s.speak))
 	mux.HandleFunc("POST /api/sessions/{id}/interrupt", s.authed(s.interrupt))
+	(&whep.Handler{Outputs: s}).Register(mux)
+	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
+
+// attach gives a session whose pipeline ends in vout/aout appsinks a WebRTC output.
+func (s *Server) attach(sess *session.Session) error {
+	p := sess.Pipeline()
+	if _, err := p.GetElementByName("vout"); err != nil {
+		return nil // a custom pipeline without WebRTC branches
+	}
+	cfg := s.cfg.WebRTC
+	cfg.Log = s.cfg.Log.With("session", sess.ID)
+	out, err := rtcout.New(p, cfg)
+	if err != nil {
+		return err
+	}
+	s.omu.Lock()
+	s.outputs[sess.ID] = out
+	s.omu.Unlock()
+	sess.OnClose(func() {
+		s.omu.Lock()
+		delete(s.outputs, sess.ID)
+		s.omu.Unlock()
+		out.Close()
+	})
+	return nil
+}
+
+// Output returns a session's WebRTC output (whep.Outputs).
+func (s *Server) Output(id string) (*rtcout.Output, error) {
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	if o := s.outputs[id]; o != nil {
+		return o, nil
+	}
+	return nil, session.ErrNotFound
+}
+
+func (s *Server) ingestOrigin(r *http.Request) bool { return s.ingest.CheckOrigin(r) }
 
 // Token is the ingest token in force.
 func (s *Server) Token() string { return s.cfg.Token }

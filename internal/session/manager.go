@@ -11,6 +11,9 @@ type Manager struct {
 	// MaxSessions caps live sessions; defaults to 16.
 	MaxSessions int
 	Log         *slog.Logger
+	// OnCreate, if set, runs for each new session before Create returns (outputs
+	// attach there); an error closes the session and fails Create.
+	OnCreate func(*Session) error
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -46,6 +49,11 @@ func (m *Manager) Create(cfg Config) (*Session, error) {
 		log = slog.Default()
 	}
 	s, err := newSession(cfg, log)
+	if err == nil && m.OnCreate != nil {
+		if err = m.OnCreate(s); err != nil {
+			s.Close()
+		}
+	}
 	m.mu.Lock()
 	delete(m.creating, cfg.ID)
 	if err == nil {

@@ -7,17 +7,19 @@ import (
 )
 
 // DefaultPipeline is a session's pipeline: the two sources, one H.264 and one Opus
-// encode, and named sinks that outputs replace or tap. Fields come from Config.
+// encode, ending in appsinks vout and aout that the WebRTC output reads (one encode,
+// any number of viewers). Fields come from Config.
 const DefaultPipeline = `
 singleframesrc name=video width={{.Width}} height={{.Height}} framerate={{.FPS}} format={{.Format}}
   max-queue-frames={{.MaxFrames}} overflow=reject
   ! videoconvert ! video/x-raw,format=I420
   ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={{.KeyInt}} bitrate=1500 threads=1
+  ! video/x-h264,profile=constrained-baseline
   ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au
-  ! fakesink name=vout sync=false async=false
+  ! appsink name=vout sync=false async=false max-buffers=50 drop=true
 pcmslicesrc name=audio rate={{.Rate}} channels={{.Channels}} max-queue-ms={{.MaxQueueMS}} overflow=reject
   ! audioconvert ! audioresample ! audio/x-raw,rate=48000
-  ! opusenc frame-size=20 bitrate=64000 ! fakesink name=aout sync=false async=false
+  ! opusenc frame-size=20 bitrate=64000 ! appsink name=aout sync=false async=false max-buffers=50 drop=true
 `
 
 func render(tmpl string, c Config) (string, error) {

@@ -58,6 +58,7 @@ type Session struct {
 	utterances uint64
 	interrupts uint64
 	onEvent    func(Event)
+	closers    []func()
 
 	stop chan struct{}
 	done chan struct{}
@@ -261,6 +262,14 @@ func (s *Session) Stats() Stats {
 	return st
 }
 
+// OnClose registers f to run when the session closes, before its pipeline stops
+// (outputs detach there).
+func (s *Session) OnClose(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closers = append(s.closers, f)
+}
+
 // Close stops the pipeline and frees the session; it is idempotent.
 func (s *Session) Close() error {
 	s.mu.Lock()
@@ -274,7 +283,11 @@ func (s *Session) Close() error {
 		s.pl.Interrupt()
 		s.utt = nil
 	}
+	closers := s.closers
 	s.mu.Unlock()
+	for _, f := range closers {
+		f()
+	}
 	close(s.stop)
 	<-s.done
 	err := s.setState(gst.StateNull)

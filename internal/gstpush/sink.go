@@ -1,0 +1,80 @@
+package gstpush
+
+/*
+#cgo pkg-config: gstreamer-1.0 gstreamer-app-1.0 gstreamer-video-1.0
+#include <gst/gst.h>
+#include <gst/app/gstappsink.h>
+#include <gst/video/video.h>
+#include <string.h>
+
+// pull takes the next sample within timeout and returns a reference to its buffer
+// (the sample itself is released at once), or NULL with *eos set at end of stream.
+static GstBuffer *pull(GstElement *sink, GstClockTime timeout, gboolean *eos) {
+	GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), timeout);
+	if (s == NULL) { *eos = gst_app_sink_is_eos(GST_APP_SINK(sink)); return NULL; }
+	GstBuffer *b = gst_buffer_ref(gst_sample_get_buffer(s));
+	gst_sample_unref(s);
+	return b;
+}
+
+static gsize buf_size(GstBuffer *b) { return gst_buffer_get_size(b); }
+static GstClockTime buf_pts(GstBuffer *b) { return GST_BUFFER_PTS(b); }
+static gboolean buf_delta(GstBuffer *b) { return GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT); }
+
+static gboolean request_key_unit(GstElement *sink) {
+	GstPad *pad = gst_element_get_static_pad(sink, "sink");
+	if (pad == NULL) return FALSE;
+	gboolean ok = gst_pad_push_event(pad, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+	gst_object_unref(pad);
+	return ok;
+}
+*/
+import "C"
+
+import (
+	"time"
+	"unsafe"
+
+	"github.com/go-gst/go-gst/gst"
+)
+
+// Sink pulls encoded samples from an appsink without Go finalizers: each sample is
+// copied out and released before Pull returns.
+type Sink struct {
+	el  *C.GstElement
+	buf []byte
+}
+
+// NewSink wraps the appsink e; the caller keeps e alive.
+func NewSink(e *gst.Element) *Sink {
+	return &Sink{el: (*C.GstElement)(unsafe.Pointer(e.Instance())), buf: make([]byte, 256<<10)}
+}
+
+// Sample is one pulled buffer. Data is valid until the next Pull.
+type Sample struct {
+	Data  []byte
+	PTS   time.Duration
+	Delta bool // not a key frame
+}
+
+// Pull waits up to timeout for a sample. ok is false on timeout; eos is true at end
+// of stream or when the sink stopped.
+func (s *Sink) Pull(timeout time.Duration) (smp Sample, ok, eos bool) {
+	var e C.gboolean
+	b := C.pull(s.el, C.GstClockTime(timeout), &e)
+	if b == nil {
+		return smp, false, e != 0
+	}
+	defer C.gst_buffer_unref(b)
+	n := int(C.buf_size(b))
+	if n > len(s.buf) {
+		s.buf = make([]byte, 2*n)
+	}
+	if n > 0 {
+		C.gst_buffer_extract(b, 0, C.gpointer(unsafe.Pointer(&s.buf[0])), C.gsize(n))
+	}
+	return Sample{Data: s.buf[:n], PTS: time.Duration(C.buf_pts(b)), Delta: C.buf_delta(b) != 0}, true, false
+}
+
+// RequestKeyUnit asks the encoder upstream of the sink for a key frame.
+func (s *Sink) RequestKeyUnit() bool { return C.request_key_unit(s.el) != 0 }

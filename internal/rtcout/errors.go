@@ -1,0 +1,14 @@
+package rtcout
+
+import "errors"
+
+var (
+	// ErrBadOffer is returned for an SDP offer Pion cannot use; a 400 for the client.
+	ErrBadOffer = errors.New("rtcout: unusable SDP offer")
+	// ErrNoViewer is returned for an unknown viewer id.
+	ErrNoViewer = errors.New("rtcout: no such viewer")
+	// ErrClosed is returned after the output closed.
+	ErrClosed = errors.New("rtcout: output closed")
+	// ErrTooManyViewers is returned past Config.MaxViewers.
+	ErrTooManyViewers = errors.New("rtcout: viewer limit reached")
+)

@@ -1,0 +1,29 @@
+// Package signalproto is the JSON protocol of avhost's WebSocket signaling at /ws
+// (docs/signaling.md), shared by the server, the demo page and tests.
+package signalproto
+
+// Message types.
+const (
+	TypeOffer     = "offer"     // client → server: SDP offer for a session
+	TypeAnswer    = "answer"    // server → client: SDP answer, with the viewer id
+	TypeCandidate = "candidate" // either way: a trickled ICE candidate
+	TypeBye       = "bye"       // client → server: leave
+	TypeError     = "error"     // server → client
+)
+
+// Message is every signaling message.
+type Message struct {
+	Type      string     `json:"type"`
+	Session   string     `json:"session,omitempty"`
+	Viewer    string     `json:"viewer,omitempty"`
+	SDP       string     `json:"sdp,omitempty"`
+	Candidate *Candidate `json:"candidate,omitempty"`
+	Error     string     `json:"error,omitempty"`
+}
+
+// Candidate is RTCIceCandidateInit.
+type Candidate struct {
+	Candidate     string  `json:"candidate"`
+	SDPMid        *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex *uint16 `json:"sdpMLineIndex,omitempty"`
+}

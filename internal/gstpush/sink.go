@@ -9,16 +9,19 @@ package gstpush
 
 // pull takes the next sample within timeout and returns a reference to its buffer
 // (the sample itself is released at once), or NULL with *eos set at end of stream.
-static GstBuffer *pull(GstElement *sink, GstClockTime timeout, gboolean *eos) {
+// *rt is the buffer's running time: encoders move PTS (x264enc by 1000 h) and say so
+// in the segment, so PTS alone is not on the pipeline's timeline.
+static GstBuffer *pull(GstElement *sink, GstClockTime timeout, gboolean *eos, GstClockTime *rt) {
 	GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), timeout);
 	if (s == NULL) { *eos = gst_app_sink_is_eos(GST_APP_SINK(sink)); return NULL; }
 	GstBuffer *b = gst_buffer_ref(gst_sample_get_buffer(s));
+	const GstSegment *seg = gst_sample_get_segment(s);
+	*rt = seg ? gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(b)) : GST_BUFFER_PTS(b);
 	gst_sample_unref(s);
 	return b;
 }
 
 static gsize buf_size(GstBuffer *b) { return gst_buffer_get_size(b); }
-static GstClockTime buf_pts(GstBuffer *b) { return GST_BUFFER_PTS(b); }
 static gboolean buf_delta(GstBuffer *b) { return GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT); }
 
 static gboolean request_key_unit(GstElement *sink) {
@@ -53,7 +56,7 @@ func NewSink(e *gst.Element) *Sink {
 // Sample is one pulled buffer. Data is valid until the next Pull.
 type Sample struct {
 	Data  []byte
-	PTS   time.Duration
+	PTS   time.Duration // running time, from the buffer's PTS and segment
 	Delta bool // not a key frame
 }
 
@@ -61,7 +64,8 @@ type Sample struct {
 // of stream or when the sink stopped.
 func (s *Sink) Pull(timeout time.Duration) (smp Sample, ok, eos bool) {
 	var e C.gboolean
-	b := C.pull(s.el, C.GstClockTime(timeout), &e)
+	var rt C.GstClockTime
+	b := C.pull(s.el, C.GstClockTime(timeout), &e, &rt)
 	if b == nil {
 		return smp, false, e != 0
 	}
@@ -73,7 +77,7 @@ func (s *Sink) Pull(timeout time.Duration) (smp Sample, ok, eos bool) {
 	if n > 0 {
 		C.gst_buffer_extract(b, 0, C.gpointer(unsafe.Pointer(&s.buf[0])), C.gsize(n))
 	}
-	return Sample{Data: s.buf[:n], PTS: time.Duration(C.buf_pts(b)), Delta: C.buf_delta(b) != 0}, true, false
+	return Sample{Data: s.buf[:n], PTS: time.Duration(rt), Delta: C.buf_delta(b) != 0}, true, false
 }
 
 // RequestKeyUnit asks the encoder upstream of the sink for a key frame.

@@ -156,6 +156,10 @@ func (o *Output) RequestKeyFrame() {
 	o.video.sink.RequestKeyUnit()
 }
 
+// WallTime is the wall-clock time of running time rt on the Sender Report timeline;
+// on one machine, a browser's performance.timeOrigin + now is on the same clock.
+func (o *Output) WallTime(rt time.Duration) time.Time { return o.wall0.Add(rt - o.rt0) }
+
 // ntpAt is the NTP time of running time rt on this output's timeline.
 func (o *Output) ntpAt(rt time.Duration) uint64 {
 	return toNTP(o.wall0.Add(rt - o.rt0))

@@ -198,6 +198,13 @@ func (s *Session) current(id uint32) (*timeline.Utterance, error) {
 	return s.utt, nil
 }
 
+// Current returns the playing utterance, or nil.
+func (s *Session) Current() *timeline.Utterance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.utt
+}
+
 // Audio queues a PCM slice of utterance id. It never blocks: past MaxQueue the slice
 // is refused with timeline.ErrQueueFull.
 func (s *Session) Audio(id uint32, raw []byte) error {

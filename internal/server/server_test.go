@@ -31,7 +31,7 @@ type host struct {
 	web string // http base URL
 }
 
-func startHost(t *testing.T, mod func(*server.Config)) *host {
+func startHost(t testing.TB, mod func(*server.Config)) *host {
 	t.Helper()
 	gsttest.Init()
 	no := false

@@ -14,11 +14,14 @@ import (
 	"github.com/avhost/avhost/internal/webrtctest"
 )
 
-func encodingHost(t *testing.T) *host {
+func encodingHost(t *testing.T) *host { return encodingHostB(t) }
+
+func encodingHostB(t testing.TB) *host {
 	return startHost(t, func(c *server.Config) {
 		yes := true
 		c.Demo = &yes
-		c.Session = session.Config{Width: 128, Height: 128}
+		c.DemoLoop = 3100 * time.Millisecond
+		c.Session = session.Config{Width: 512, Height: 512}
 	})
 }
 

@@ -57,7 +57,7 @@ func NewSink(e *gst.Element) *Sink {
 type Sample struct {
 	Data  []byte
 	PTS   time.Duration // running time, from the buffer's PTS and segment
-	Delta bool // not a key frame
+	Delta bool          // not a key frame
 }
 
 // Pull waits up to timeout for a sample. ok is false on timeout; eos is true at end

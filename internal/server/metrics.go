@@ -3,6 +3,7 @@ package server
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/session"
 )
 
@@ -10,14 +11,17 @@ import (
 // twice on the per-chunk path.
 type collector struct {
 	sessions *session.Manager
+	outputs  func(id string) (*rtcout.Output, error)
 	descs    map[string]*prometheus.Desc
 }
 
-func newCollector(m *session.Manager) *collector {
+func newCollector(m *session.Manager, outputs func(string) (*rtcout.Output, error)) *collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("avhost_"+name, help, labels, nil)
 	}
-	return &collector{sessions: m, descs: map[string]*prometheus.Desc{
+	return &collector{sessions: m, outputs: outputs, descs: map[string]*prometheus.Desc{
+		"viewers":  d("webrtc_viewers", "Connected WebRTC viewers.", "session"),
+		"avOffset": d("webrtc_sender_av_offset_seconds", "Running time of the last audio sample sent minus that of the last video frame sent (encoder delay difference; both are stamped from one clock).", "session"),
 		"sessions":     d("sessions", "Live sessions."),
 		"chunks":       d("audio_chunks_total", "Audio chunks emitted.", "session"),
 		"silent":       d("audio_silent_chunks_total", "Audio chunks with no utterance audio.", "session"),
@@ -61,5 +65,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter("interrupts", st.Interrupts)
 		counter("utterances", st.Utterances)
 		gauge("queuedFrames", float64(st.Video.QueuedNow))
+		if o, err := c.outputs(s.ID); err == nil {
+			gauge("viewers", float64(o.Viewers()))
+			gauge("avOffset", o.SyncOffset().Seconds())
+		}
 	}
 }

@@ -99,7 +99,7 @@ func New(cfg Config) (*Server, error) {
 		Defaults: cfg.Session, Sessions: s.Sessions, Log: cfg.Log,
 	})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(s.Sessions), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(newCollector(s.Sessions, s.Output), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /ingest", s.ingest)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })

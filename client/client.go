@@ -177,9 +177,19 @@ func (c *Client) write(kind int, b []byte) error {
 	return nil
 }
 
+// CreateOption adjusts a create request.
+type CreateOption func(*Event)
+
+// WithViewerToken makes watching the session over WebRTC require tok.
+func WithViewerToken(tok string) CreateOption { return func(e *Event) { e.ViewerToken = tok } }
+
 // Create creates session id with the given formats (nil: server defaults).
-func (c *Client) Create(ctx context.Context, id string, v *VideoFormat, a *AudioFormat) (*Session, error) {
-	return c.open(ctx, Event{Type: ingestproto.TypeCreate, Session: id, Video: v, Audio: a})
+func (c *Client) Create(ctx context.Context, id string, v *VideoFormat, a *AudioFormat, opts ...CreateOption) (*Session, error) {
+	m := Event{Type: ingestproto.TypeCreate, Session: id, Video: v, Audio: a}
+	for _, o := range opts {
+		o(&m)
+	}
+	return c.open(ctx, m)
 }
 
 // Resume takes over session id after a reconnect, with the token Create returned.

@@ -211,6 +211,9 @@ func (c *conn) open(m ingestproto.Message) {
 		if a := m.Audio; a != nil {
 			cfg.Rate, cfg.Channels = a.Rate, a.Channels
 		}
+		if m.ViewerToken != "" {
+			cfg.ViewerToken = m.ViewerToken
+		}
 		s, err = c.srv.cfg.Sessions.Create(cfg)
 	}
 	if err != nil {

@@ -20,8 +20,8 @@ func newCollector(m *session.Manager, outputs func(string) (*rtcout.Output, erro
 		return prometheus.NewDesc("avhost_"+name, help, labels, nil)
 	}
 	return &collector{sessions: m, outputs: outputs, descs: map[string]*prometheus.Desc{
-		"viewers":  d("webrtc_viewers", "Connected WebRTC viewers.", "session"),
-		"avOffset": d("webrtc_sender_av_offset_seconds", "Running time of the last audio sample sent minus that of the last video frame sent (encoder delay difference; both are stamped from one clock).", "session"),
+		"viewers":      d("webrtc_viewers", "Connected WebRTC viewers.", "session"),
+		"avOffset":     d("webrtc_sender_av_offset_seconds", "Running time of the last audio sample sent minus that of the last video frame sent (encoder delay difference; both are stamped from one clock).", "session"),
 		"sessions":     d("sessions", "Live sessions."),
 		"chunks":       d("audio_chunks_total", "Audio chunks emitted.", "session"),
 		"silent":       d("audio_silent_chunks_total", "Audio chunks with no utterance audio.", "session"),

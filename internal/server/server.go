@@ -107,8 +107,8 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/sessions", s.listSessions)
 	mux.HandleFunc("POST /api/sessions/{id}/speak", s.authed(s.speak))
 	mux.HandleFunc("POST /api/sessions/{id}/interrupt", s.authed(s.interrupt))
-	(&whep.Handler{Outputs: s}).Register(mux)
-	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval})
+	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed}).Register(mux)
+	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval, Authorize: s.viewerAllowed})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
@@ -149,6 +149,16 @@ func (s *Server) Output(id string) (*rtcout.Output, error) {
 }
 
 func (s *Server) ingestOrigin(r *http.Request) bool { return s.ingest.CheckOrigin(r) }
+
+// viewerAllowed gates watching: a session with a viewer token needs it (or the
+// host's token); others are open.
+func (s *Server) viewerAllowed(r *http.Request, id string) bool {
+	sess, err := s.Sessions.Get(id)
+	if err != nil || sess.Config().ViewerToken == "" {
+		return true // unknown sessions get their 404 from the handler
+	}
+	return ingest.Authorized(r, sess.Config().ViewerToken) || ingest.Authorized(r, s.cfg.Token)
+}
 
 // Token is the ingest token in force.
 func (s *Server) Token() string { return s.cfg.Token }

@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
+	"github.com/avhost/avhost/client"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/signalproto"
 	"github.com/avhost/avhost/internal/webrtctest"
 )
 
@@ -107,5 +111,55 @@ func TestBadSignalingGets4xx(t *testing.T) {
 	req, _ := http.NewRequest("DELETE", h.web+"/whep/demo/999", nil)
 	if resp, _ := http.DefaultClient.Do(req); resp == nil || resp.StatusCode != 404 {
 		t.Fatalf("DELETE of an unknown viewer: %v", resp)
+	}
+}
+
+func TestViewerTokenGatesWatching(t *testing.T) {
+	h := startHost(t, func(c *server.Config) {
+		c.Session = session.Config{Width: 64, Height: 64}
+	})
+	c := dial(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Create(ctx, "private", nil, nil, client.WithViewerToken("v-secret")); err != nil {
+		t.Fatal(err)
+	}
+	try := func(tok string) int {
+		req, _ := http.NewRequest("POST", h.web+"/whep/private", strings.NewReader("v=0 not an offer"))
+		req.Header.Set("Content-Type", "application/sdp")
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for tok, want := range map[string]int{"": 401, "wrong": 401, "v-secret": 400, token: 400} {
+		if got := try(tok); got != want {
+			t.Errorf("token %q: %d, want %d (400: past the gate, the offer is garbage)", tok, got, want)
+		}
+	}
+}
+
+func TestSignalingRefusesICEForUnknownViewers(t *testing.T) {
+	h := encodingHost(t)
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(h.web, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	for _, m := range []signalproto.Message{
+		{Type: signalproto.TypeCandidate, Viewer: "42", Candidate: &signalproto.Candidate{Candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host"}},
+		{Type: signalproto.TypeOffer, Session: "nope", SDP: "v=0"},
+		{Type: "dance"},
+	} {
+		ws.WriteJSON(m)
+		var r signalproto.Message
+		if err := ws.ReadJSON(&r); err != nil || r.Type != signalproto.TypeError {
+			t.Fatalf("%+v: got %+v %v, want an error message", m, r, err)
+		}
 	}
 }

@@ -25,6 +25,9 @@ type Config struct {
 	// Pipeline is a text/template of the pipeline; defaults to DefaultPipeline. It must
 	// contain a singleframesrc named video and a pcmslicesrc named audio.
 	Pipeline string
+	// ViewerToken, if set, is required (Bearer or ?token=) to watch the session; the
+	// host's ingest token also works. Empty: anyone who can reach the host may watch.
+	ViewerToken string
 	// Lead is how far ahead of the next chunk an utterance starts; defaults to 60 ms.
 	Lead time.Duration
 }

@@ -27,6 +27,8 @@ type Handler struct {
 	CheckOrigin func(r *http.Request) bool
 	// PingInterval defaults to 20 s; a peer silent for 3 intervals is closed.
 	PingInterval time.Duration
+	// Authorize, if set, gates each offer by the upgrade request and session.
+	Authorize func(r *http.Request, session string) bool
 }
 
 const maxMessage = 64 << 10
@@ -41,13 +43,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ping == 0 {
 		ping = 20 * time.Second
 	}
-	c := &conn{h: h, ws: ws, out: make(chan signalproto.Message, 64), quit: make(chan struct{}), viewers: map[string]*rtcout.Output{}}
+	c := &conn{h: h, ws: ws, req: r, out: make(chan signalproto.Message, 64), quit: make(chan struct{}), viewers: map[string]*rtcout.Output{}}
 	go c.writePump(ping)
 	c.readPump(3 * ping)
 }
 
 type conn struct {
 	h    *Handler
+	req  *http.Request
 	ws   *websocket.Conn
 	out  chan signalproto.Message
 	quit chan struct{}
@@ -102,6 +105,10 @@ func (c *conn) handle(m signalproto.Message) {
 	}
 	switch m.Type {
 	case signalproto.TypeOffer:
+		if c.h.Authorize != nil && !c.h.Authorize(c.req, m.Session) {
+			fail("viewer token required for session " + m.Session)
+			return
+		}
 		out, err := c.h.Outputs.Output(m.Session)
 		if err != nil {
 			fail("no such session: " + m.Session)

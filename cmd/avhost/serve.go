@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +45,10 @@ func serve(ctx context.Context, args []string) error {
 	width := fs.Int("width", 512, "default session frame width")
 	height := fs.Int("height", 512, "default session frame height")
 	fps := fs.String("fps", "25", "default session frame rate")
+	rtsp := fs.String("rtsp", ":8554", "RTSP address serving rtsp://HOST:PORT/{session} (\"-\": off)")
+	rtspUDP := fs.String("rtsp-udp", ":8000", "RTSP UDP RTP address, RTCP on the next port (\"-\": TCP only)")
+	rtspUser := fs.String("rtsp-user", "", "RTSP reader user (with -rtsp-pass; default: no auth)")
+	rtspPass := fs.String("rtsp-pass", "", "RTSP reader password")
 	jsonLogs := fs.Bool("json-logs", false, "structured logs as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,6 +80,15 @@ func serve(ctx context.Context, args []string) error {
 	pick("width", func() { cfg.Session.Width = *width })
 	pick("height", func() { cfg.Session.Height = *height })
 	pick("fps", func() { cfg.Session.FPS = *fps })
+	pick("rtsp", func() { cfg.RTSP.Address = *rtsp })
+	pick("rtsp-udp", func() {
+		cfg.RTSP.UDPRTP = *rtspUDP
+		if host, port, err := net.SplitHostPort(*rtspUDP); err == nil {
+			p, _ := strconv.Atoi(port)
+			cfg.RTSP.UDPRTCP = net.JoinHostPort(host, strconv.Itoa(p+1))
+		}
+	})
+	pick("rtsp-user", func() { cfg.RTSP.User, cfg.RTSP.Pass = *rtspUser, *rtspPass })
 	if *origins != "" {
 		cfg.AllowedOrigins = strings.Split(*origins, ",")
 	}

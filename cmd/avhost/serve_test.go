@@ -21,7 +21,7 @@ func TestServeStartsTheDemo(t *testing.T) {
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, []string{"-listen", addr, "-token", "t", "-demo-loop", "0"}) }()
+	go func() { done <- serve(ctx, []string{"-listen", addr, "-token", "t", "-demo-loop", "0", "-rtsp", "-"}) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

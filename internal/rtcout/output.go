@@ -54,6 +54,10 @@ type Output struct {
 
 	lastKey atomic.Int64 // unix ns of the last key unit request (rate limit)
 
+	smu  sync.Mutex
+	subs map[int]func(Media)
+	nsub int
+
 	mu      sync.Mutex
 	viewers map[string]*viewer
 	closed  bool
@@ -124,6 +128,7 @@ func (o *Output) pump(s *stream, video bool) {
 			continue
 		}
 		ts := s.rtpTime(smp.PTS)
+		var pkts []*rtp.Packet
 		var payloads [][]byte
 		if video {
 			payloads = pay.Payload(mtu-12, smp.Data)
@@ -137,11 +142,51 @@ func (o *Output) pump(s *stream, video bool) {
 			if err := s.track.WriteRTP(pkt); err != nil {
 				o.cfg.Log.Debug("rtp write", "err", err)
 			}
+			pkts = append(pkts, pkt)
 			s.packets.Add(1)
 			s.octets.Add(uint32(len(p)))
 		}
 		s.lastPTS.Store(int64(smp.PTS))
 		s.hasFirst.Store(true)
+		o.publish(Media{Video: video, AU: smp.Data, Key: !smp.Delta, Packets: pkts, RT: smp.PTS, NTP: o.WallTime(smp.PTS)})
+	}
+}
+
+// Media is one encoded sample as the pump sent it, for other outputs (RTSP, WHIP)
+// to share the encode. AU and Packets are valid only during the callback; a consumer
+// that changes a packet (SSRC, payload type) must copy it.
+type Media struct {
+	Video   bool
+	AU      []byte // H.264 access unit (byte-stream) or Opus packet
+	Key     bool
+	Packets []*rtp.Packet
+	RT      time.Duration // running time
+	NTP     time.Time     // the Sender Report timeline's wall time for RT
+}
+
+// Subscribe calls f for every encoded sample until the returned cancel is called. f
+// runs on the pump goroutine and must not block.
+func (o *Output) Subscribe(f func(Media)) (cancel func()) {
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	if o.subs == nil {
+		o.subs = map[int]func(Media){}
+	}
+	o.nsub++
+	id := o.nsub
+	o.subs[id] = f
+	return func() {
+		o.smu.Lock()
+		delete(o.subs, id)
+		o.smu.Unlock()
+	}
+}
+
+func (o *Output) publish(m Media) {
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	for _, f := range o.subs {
+		f(m)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/ingest"
 	"github.com/avhost/avhost/internal/rtcout"
+	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/signal"
 	"github.com/avhost/avhost/internal/whep"
@@ -56,6 +57,8 @@ type Config struct {
 	Demo *bool `yaml:"demo"`
 	// DemoLoop makes the demo speak every so often (0: only on the Speak button).
 	DemoLoop time.Duration `yaml:"demo_loop"`
+	// RTSP serves sessions at rtsp://HOST:PORT/{session}; Address "-" disables it.
+	RTSP rtspout.Config `yaml:"rtsp"`
 	// WebRTC configures viewers (ICE servers, NAT 1:1 addresses, viewer cap).
 	WebRTC rtcout.Config `yaml:"webrtc"`
 	// Session holds defaults for sessions (size, fps, rate, pipeline template).
@@ -71,6 +74,8 @@ type Server struct {
 	http     *http.Server
 	ln       net.Listener
 	demo     *demo.Avatar
+
+	rtsp *rtspout.Server
 
 	omu     sync.Mutex
 	outputs map[string]*rtcout.Output
@@ -92,6 +97,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, Log: cfg.Log}, outputs: map[string]*rtcout.Output{}}
 	s.Sessions.OnCreate = s.attach
+	if cfg.RTSP.Address != "-" {
+		rc := cfg.RTSP
+		rc.Log = cfg.Log
+		s.rtsp = rtspout.New(rc)
+	}
 	s.ingest = ingest.New(ingest.Config{
 		Token: cfg.Token, AllowedOrigins: cfg.AllowedOrigins, MaxMessage: cfg.MaxMessageBytes,
 		MaxSessionsPerConn: cfg.MaxSessionsPerConn, MaxConnsPerAddr: cfg.MaxConnsPerAddr,
@@ -129,10 +139,16 @@ func (s *Server) attach(sess *session.Session) error {
 	s.omu.Lock()
 	s.outputs[sess.ID] = out
 	s.omu.Unlock()
+	if s.rtsp != nil {
+		s.rtsp.Attach(sess.ID, out)
+	}
 	sess.OnClose(func() {
 		s.omu.Lock()
 		delete(s.outputs, sess.ID)
 		s.omu.Unlock()
+		if s.rtsp != nil {
+			s.rtsp.Detach(sess.ID)
+		}
 		out.Close()
 	})
 	return nil
@@ -173,6 +189,12 @@ func (s *Server) Start() error {
 		return fmt.Errorf("server: listen %s: %w", s.cfg.Listen, err)
 	}
 	s.ln = ln
+	if s.rtsp != nil {
+		if err := s.rtsp.Start(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	if s.cfg.Demo == nil || *s.cfg.Demo {
 		cfg := s.cfg.Session
 		cfg.ID = "demo"
@@ -200,6 +222,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	err := s.http.Shutdown(ctx)
 	s.Sessions.CloseAll()
+	if s.rtsp != nil {
+		s.rtsp.Close()
+	}
 	return err
 }
 

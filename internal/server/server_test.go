@@ -12,6 +12,7 @@ import (
 	"github.com/avhost/avhost/client"
 	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/ingestproto"
+	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
 )
@@ -35,7 +36,7 @@ func startHost(t testing.TB, mod func(*server.Config)) *host {
 	t.Helper()
 	gsttest.Init()
 	no := false
-	cfg := server.Config{Listen: "127.0.0.1:0", Token: token, Demo: &no,
+	cfg := server.Config{Listen: "127.0.0.1:0", Token: token, Demo: &no, RTSP: rtspout.Config{Address: "-"},
 		Session: session.Config{Width: 32, Height: 16, Pipeline: tapPipeline}}
 	if mod != nil {
 		mod(&cfg)

@@ -1,0 +1,127 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/avhost/avhost/internal/rtspout"
+	"github.com/avhost/avhost/internal/server"
+	"github.com/avhost/avhost/internal/session"
+)
+
+// rtspPorts finds a free TCP port and a free even/odd UDP pair for RTP/RTCP.
+func rtspPorts(t *testing.T) rtspout.Config {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	for p := 20000 + 2*(time.Now().Nanosecond()%5000); p < 65000; p += 2 {
+		a, err1 := net.ListenPacket("udp", ":"+strconv.Itoa(p))
+		b, err2 := net.ListenPacket("udp", ":"+strconv.Itoa(p+1))
+		if a != nil {
+			a.Close()
+		}
+		if b != nil {
+			b.Close()
+		}
+		if err1 == nil && err2 == nil {
+			return rtspout.Config{Address: addr, UDPRTP: ":" + strconv.Itoa(p), UDPRTCP: ":" + strconv.Itoa(p+1)}
+		}
+	}
+	t.Fatal("no free UDP pair")
+	return rtspout.Config{}
+}
+
+func rtspHost(t *testing.T, user, pass string) (*host, string) {
+	rc := rtspPorts(t)
+	rc.User, rc.Pass = user, pass
+	h := startHost(t, func(c *server.Config) {
+		yes := true
+		c.Demo, c.DemoLoop = &yes, 2*time.Second
+		c.Session = session.Config{Width: 128, Height: 128}
+		c.RTSP = rc
+	})
+	return h, "rtsp://" + rc.Address + "/demo"
+}
+
+func TestRTSPPlaysInFFprobeAndRtspsrc(t *testing.T) {
+	_, url := rtspHost(t, "", "")
+	for _, proto := range []string{"udp", "tcp"} {
+		t.Run("ffprobe over "+proto, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-rtsp_transport", proto, "-read_intervals", "%+3",
+				"-count_packets", "-show_entries", "stream=codec_name,nb_read_packets", "-of", "csv=p=0", url).CombinedOutput()
+			if err != nil {
+				t.Fatalf("ffprobe: %v\n%s", err, out)
+			}
+			got := map[string]int{}
+			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				f := strings.Split(l, ",")
+				if len(f) == 2 {
+					got[f[0]], _ = strconv.Atoi(f[1])
+				}
+			}
+			if got["h264"] == 0 || got["opus"] == 0 {
+				t.Fatalf("want h264 and opus packets, got %q", out)
+			}
+			t.Logf("ffprobe over %s: %v packets in 3 s", proto, got)
+		})
+		t.Run("rtspsrc over "+proto, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, "gst-launch-1.0", "-q", "rtspsrc", "location="+url, "protocols="+proto, "name=s",
+				"s.", "!", "queue", "!", "rtph264depay", "!", "h264parse", "!", "avdec_h264", "!", "identity", "eos-after=25", "!", "fakesink",
+				"s.", "!", "queue", "!", "rtpopusdepay", "!", "opusdec", "!", "identity", "eos-after=50", "!", "fakesink").CombinedOutput()
+			if err != nil {
+				t.Fatalf("rtspsrc: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+func rtspRequest(t *testing.T, addr, req string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	fmt.Fprint(c, req)
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line)
+}
+
+func TestRTSPBadInput(t *testing.T) {
+	_, url := rtspHost(t, "viewer", "pw")
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "rtsp://"), "/demo")
+	cases := []struct{ name, req, want string }{
+		{"a wrong path is 404", "DESCRIBE rtsp://" + addr + "/nope RTSP/1.0\r\nCSeq: 1\r\nAuthorization: Basic dmlld2VyOnB3\r\n\r\n", "RTSP/1.0 404"},
+		{"no credentials is 401", "DESCRIBE " + url + " RTSP/1.0\r\nCSeq: 1\r\n\r\n", "RTSP/1.0 401"},
+		{"right credentials is 200", "DESCRIBE " + url + " RTSP/1.0\r\nCSeq: 1\r\nAuthorization: Basic dmlld2VyOnB3\r\n\r\n", "RTSP/1.0 200"},
+		{"garbage is 400 or a close", "HELLO there\r\n\r\n", "RTSP/1.0 400"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := rtspRequest(t, addr, c.req)
+			if !strings.HasPrefix(got, c.want) && !(strings.Contains(c.name, "close") && got == "") {
+				t.Fatalf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+	// The server still serves after all of it.
+	if got := rtspRequest(t, addr, cases[2].req); !strings.HasPrefix(got, "RTSP/1.0 200") {
+		t.Fatalf("after bad input: %q", got)
+	}
+}

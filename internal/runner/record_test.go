@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/avhost/avhost/internal/avmeasure"
 	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/runner"
 )
@@ -109,51 +110,20 @@ func writeInputs(t *testing.T, dir string) (wav, frames string) {
 	return wav, frames
 }
 
-// flashes returns the times of frames that turn white, read back with ffprobe.
 func flashes(t *testing.T, file string) []float64 {
-	out, err := exec.Command("ffprobe", "-v", "error", "-f", "lavfi", "movie="+file+",signalstats",
-		"-show_entries", "frame=pts_time:frame_tags=lavfi.signalstats.YAVG", "-of", "csv=p=0").Output()
+	f, err := avmeasure.Flashes(file)
 	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
+		t.Fatal(err)
 	}
-	var ts []float64
-	was := false
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Split(l, ",")
-		if len(f) < 2 {
-			continue
-		}
-		pts, _ := strconv.ParseFloat(f[0], 64)
-		y, _ := strconv.ParseFloat(f[1], 64)
-		if y > 128 && !was {
-			ts = append(ts, pts)
-		}
-		was = y > 128
-	}
-	return ts
+	return f
 }
 
-// beeps returns the onsets of tone bursts in the decoded audio, timed from the audio
-// stream's start time in the container.
 func beeps(t *testing.T, file string) []float64 {
-	st, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=start_time", "-of", "csv=p=0", file).Output()
+	b, err := avmeasure.Beeps(file)
 	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
+		t.Fatal(err)
 	}
-	start, _ := strconv.ParseFloat(strings.TrimSpace(string(st)), 64)
-	raw, err := exec.Command("ffmpeg", "-v", "error", "-i", file, "-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "48000", "-").Output()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v", err)
-	}
-	var on []float64
-	for i := 0; i+1 < len(raw); i += 2 {
-		v := int16(binary.LittleEndian.Uint16(raw[i:]))
-		ts := float64(i/2)/48000 + max(start, 0)
-		if (v > 3000 || v < -3000) && (len(on) == 0 || ts-on[len(on)-1] > 0.3) {
-			on = append(on, ts)
-		}
-	}
-	return on
+	return b
 }
 
 func TestRecordedFlashAndBeepLineUp(t *testing.T) {

@@ -4,13 +4,18 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/avhost/avhost/internal/avmeasure"
+	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
@@ -123,5 +128,51 @@ func TestRTSPBadInput(t *testing.T) {
 	// The server still serves after all of it.
 	if got := rtspRequest(t, addr, cases[2].req); !strings.HasPrefix(got, "RTSP/1.0 200") {
 		t.Fatalf("after bad input: %q", got)
+	}
+}
+
+// TestRTSPLipSync records the flash+beep pattern through rtspsrc (which lip-syncs from
+// RTCP Sender Reports) into Matroska and measures the offset in the recording.
+func TestRTSPLipSync(t *testing.T) {
+	h, url := rtspHost(t, "", "")
+	sess, _ := h.srv.Sessions.Get("demo")
+	out := filepath.Join(t.TempDir(), "rtsp.mkv")
+	cmd := exec.Command("gst-launch-1.0", "-e", "-q", "rtspsrc", "location="+url, "protocols=tcp", "name=s",
+		"s.", "!", "queue", "!", "rtph264depay", "!", "h264parse", "!", "mux.",
+		"s.", "!", "queue", "!", "rtpopusdepay", "!", "opusparse", "!", "mux.",
+		"matroskamux", "name=mux", "!", "filesink", "location="+out)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := demo.PlayPulses(ctx, sess, 1, 12); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(13 * time.Second) // the recording window: 12 pulses
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("recorder: %v", err)
+	}
+	fl, err := avmeasure.Flashes(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp, err := avmeasure.Beeps(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := avmeasure.Offsets(fl, bp)
+	if len(off) < 8 {
+		t.Fatalf("only %d pulse pairs (flashes %v, beeps %v)", len(off), fl, bp)
+	}
+	abs := make([]float64, len(off))
+	for i, o := range off {
+		abs[i] = math.Abs(o)
+	}
+	med := avmeasure.Percentile(off, 0.5)
+	t.Logf("RTSP recording, %d pulses: beep minus flash median %+.1f ms, p95 |offset| %.1f ms (%.0f)", len(off), med, avmeasure.Percentile(abs, 0.95), off)
+	if math.Abs(med) > 45 {
+		t.Fatalf("median offset %.1f ms exceeds 45 ms", med)
 	}
 }

@@ -46,11 +46,11 @@ type Server struct {
 }
 
 type stream struct {
-	st     *gortsplib.ServerStream
-	out    *rtcout.Output
-	video  *description.Media
-	audio  *description.Media
-	h264   *format.H264
+	st      *gortsplib.ServerStream
+	out     *rtcout.Output
+	video   *description.Media
+	audio   *description.Media
+	h264    *format.H264
 	cancel  func()
 	readers int
 }

@@ -59,6 +59,8 @@ type Config struct {
 	DemoLoop time.Duration `yaml:"demo_loop"`
 	// RTSP serves sessions at rtsp://HOST:PORT/{session}; Address "-" disables it.
 	RTSP rtspout.Config `yaml:"rtsp"`
+	// Publish publishes sessions (by id) to WHIP endpoints, e.g. an SFU that fans out.
+	Publish map[string]rtcout.PublishConfig `yaml:"publish"`
 	// WebRTC configures viewers (ICE servers, NAT 1:1 addresses, viewer cap).
 	WebRTC rtcout.Config `yaml:"webrtc"`
 	// Session holds defaults for sessions (size, fps, rate, pipeline template).
@@ -77,8 +79,9 @@ type Server struct {
 
 	rtsp *rtspout.Server
 
-	omu     sync.Mutex
-	outputs map[string]*rtcout.Output
+	omu        sync.Mutex
+	outputs    map[string]*rtcout.Output
+	publishers map[string]*rtcout.Publisher
 }
 
 // New validates cfg and builds the server.
@@ -95,7 +98,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Token = hex.EncodeToString(b)
 		cfg.Log.Info("no token configured: generated one for this run", "token", cfg.Token)
 	}
-	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, Log: cfg.Log}, outputs: map[string]*rtcout.Output{}}
+	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, Log: cfg.Log}, outputs: map[string]*rtcout.Output{}, publishers: map[string]*rtcout.Publisher{}}
 	s.Sessions.OnCreate = s.attach
 	if cfg.RTSP.Address != "-" {
 		rc := cfg.RTSP
@@ -117,6 +120,9 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/sessions", s.listSessions)
 	mux.HandleFunc("POST /api/sessions/{id}/speak", s.authed(s.speak))
 	mux.HandleFunc("POST /api/sessions/{id}/interrupt", s.authed(s.interrupt))
+	mux.HandleFunc("POST /api/sessions/{id}/whip", s.authed(s.startPublish))
+	mux.HandleFunc("DELETE /api/sessions/{id}/whip", s.authed(s.stopPublish))
+	mux.HandleFunc("GET /api/sessions/{id}/whip", s.publishStatus)
 	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed}).Register(mux)
 	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval, Authorize: s.viewerAllowed})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
@@ -142,10 +148,18 @@ func (s *Server) attach(sess *session.Session) error {
 	if s.rtsp != nil {
 		s.rtsp.Attach(sess.ID, out)
 	}
+	if pc, ok := s.cfg.Publish[sess.ID]; ok {
+		s.publish(sess.ID, out, pc)
+	}
 	sess.OnClose(func() {
 		s.omu.Lock()
 		delete(s.outputs, sess.ID)
+		p := s.publishers[sess.ID]
+		delete(s.publishers, sess.ID)
 		s.omu.Unlock()
+		if p != nil {
+			p.Stop()
+		}
 		if s.rtsp != nil {
 			s.rtsp.Detach(sess.ID)
 		}

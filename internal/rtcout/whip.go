@@ -213,4 +213,3 @@ func (p *Publisher) delete(location string) {
 		resp.Body.Close()
 	}
 }
-

@@ -2,12 +2,23 @@ package server_test
 
 import (
 	"bufio"
+	"sync/atomic"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtp"
+
 	"context"
 	"fmt"
+	"github.com/avhost/avhost/internal/server"
+	"github.com/avhost/avhost/internal/session"
 	"io"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -62,30 +73,97 @@ func BenchmarkViewers(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		h := encodingHostB(b)
 		for _, n := range []int{1, 20} {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestReceiverPool$", "-test.v")
-			cmd.Env = append(os.Environ(), "AVHOST_POOL_URL="+h.web+"/whep/demo", "AVHOST_POOL_N="+strconv.Itoa(n))
-			stdin, _ := cmd.StdinPipe()
-			stdout, _ := cmd.StdoutPipe()
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() && sc.Text() != "ready" {
-			}
-			time.Sleep(2 * time.Second) // settle after the joins' key frames
-			c0, w0 := cpuTime(), time.Now()
-			time.Sleep(10 * time.Second) // measurement window
-			c1, w1 := cpuTime(), time.Now()
-			stdin.Close()
-			var tail string
-			for sc.Scan() {
-				tail += sc.Text() + " "
-			}
-			cmd.Wait()
-			pc := 100 * float64(c1-c0) / float64(w1.Sub(w0))
+			pc := poolCPU(b, "AVHOST_POOL_URL="+h.web+"/whep/demo", "^TestReceiverPool$", n)
 			b.ReportMetric(pc, fmt.Sprintf("%%core@%dviewers", n))
-			b.Logf("%d viewers: server %.1f %% of one core; pool: %s", n, pc, tail)
 		}
 	}
+}
+
+// TestRTSPReaderPool is not a test: BenchmarkRTSPReaders re-runs the test binary with
+// it to hold N gortsplib readers (TCP) in another process.
+func TestRTSPReaderPool(t *testing.T) {
+	url := os.Getenv("AVHOST_RTSP_POOL_URL")
+	if url == "" {
+		t.Skip("helper process for BenchmarkRTSPReaders")
+	}
+	n, _ := strconv.Atoi(os.Getenv("AVHOST_POOL_N"))
+	var pkts atomic.Int64
+	var cs []*gortsplib.Client
+	for i := 0; i < n; i++ {
+		u, _ := base.ParseURL(url)
+		tcp := gortsplib.TransportTCP
+		c := &gortsplib.Client{Transport: &tcp}
+		if err := c.Start(u.Scheme, u.Host); err != nil {
+			t.Fatal(err)
+		}
+		desc, _, err := c.Describe(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+			t.Fatal(err)
+		}
+		c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { pkts.Add(1) })
+		if _, err := c.Play(nil); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	for _, c := range cs {
+		c.Close()
+	}
+	fmt.Printf("received %d packets\n", pkts.Load())
+}
+
+// BenchmarkRTSPReaders: the server's CPU with 1 and with 50 RTSP readers of one
+// session (512×512@25, H.264 + Opus, one encode).
+func BenchmarkRTSPReaders(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		rc := rtspPorts(b)
+		h := startHost(b, func(c *server.Config) {
+			yes := true
+			c.Demo, c.DemoLoop = &yes, 3100*time.Millisecond
+			c.Session = session.Config{Width: 512, Height: 512}
+			c.RTSP = rc
+		})
+		_ = h
+		for _, n := range []int{1, 50} {
+			pc := poolCPU(b, "AVHOST_RTSP_POOL_URL=rtsp://"+rc.Address+"/demo", "^TestRTSPReaderPool$", n)
+			b.ReportMetric(pc, fmt.Sprintf("%%core@%dreaders", n))
+		}
+	}
+}
+
+// poolCPU runs a helper pool of n clients in another process and returns the
+// server's CPU (% of one core) over a 10 s window.
+func poolCPU(b *testing.B, env, run string, n int) float64 {
+	cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.v")
+	cmd.Env = append(os.Environ(), env, "AVHOST_POOL_N="+strconv.Itoa(n))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && sc.Text() != "ready" {
+	}
+	time.Sleep(2 * time.Second) // settle after the joins' key frames
+	c0, w0 := cpuTime(), time.Now()
+	time.Sleep(10 * time.Second) // measurement window
+	c1, w1 := cpuTime(), time.Now()
+	stdin.Close()
+	var tail string
+	for sc.Scan() {
+		tail += sc.Text() + " "
+	}
+	cmd.Wait()
+	if !strings.Contains(tail, "received") {
+		b.Fatalf("the client pool failed: %s", tail)
+	}
+	pc := 100 * float64(c1-c0) / float64(w1.Sub(w0))
+	b.Logf("%d clients: server %.1f %% of one core; pool: %s", n, pc, tail)
+	return pc
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
@@ -22,7 +23,7 @@ import (
 )
 
 // rtspPorts finds a free TCP port and a free even/odd UDP pair for RTP/RTCP.
-func rtspPorts(t *testing.T) rtspout.Config {
+func rtspPorts(t testing.TB) rtspout.Config {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -175,4 +176,73 @@ func TestRTSPLipSync(t *testing.T) {
 	if math.Abs(med) > 45 {
 		t.Fatalf("median offset %.1f ms exceeds 45 ms", med)
 	}
+}
+
+// TestRTSPReaderThatStopsReadingHurtsNoOne: a TCP reader sets up and plays, then
+// never reads again; another reader still gets both streams.
+func TestRTSPReaderThatStopsReadingHurtsNoOne(t *testing.T) {
+	_, url := rtspHost(t, "", "")
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "rtsp://"), "/demo")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4096)
+	r := bufio.NewReader(c)
+	cseq := 0
+	do := func(req string) (status string, hdr map[string]string, body string) {
+		cseq++
+		fmt.Fprintf(c, "%sCSeq: %d\r\n\r\n", req, cseq)
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		status, _ = r.ReadString('\n')
+		hdr = map[string]string{}
+		for {
+			l, _ := r.ReadString('\n')
+			l = strings.TrimSpace(l)
+			if l == "" {
+				break
+			}
+			k, v, _ := strings.Cut(l, ":")
+			hdr[strings.ToLower(k)] = strings.TrimSpace(v)
+		}
+		if n, _ := strconv.Atoi(hdr["content-length"]); n > 0 {
+			b := make([]byte, n)
+			io.ReadFull(r, b)
+			body = string(b)
+		}
+		return strings.TrimSpace(status), hdr, body
+	}
+	st, _, sdp := do("DESCRIBE " + url + " RTSP/1.0\r\nAccept: application/sdp\r\n")
+	if !strings.HasPrefix(st, "RTSP/1.0 200") {
+		t.Fatalf("DESCRIBE: %s", st)
+	}
+	var session string
+	ch := 0
+	for _, l := range strings.Split(sdp, "\n") {
+		if ctl, ok := strings.CutPrefix(strings.TrimSpace(l), "a=control:"); ok && ctl != "*" {
+			sess := ""
+			if session != "" {
+				sess = "Session: " + session + "\r\n"
+			}
+			st, h, _ := do(fmt.Sprintf("SETUP %s/%s RTSP/1.0\r\nTransport: RTP/AVP/TCP;unicast;interleaved=%d-%d\r\n%s", url, ctl, ch, ch+1, sess))
+			if !strings.HasPrefix(st, "RTSP/1.0 200") {
+				t.Fatalf("SETUP %s: %s", ctl, st)
+			}
+			session, _, _ = strings.Cut(h["session"], ";")
+			ch += 2
+		}
+	}
+	if st, _, _ := do("PLAY " + url + " RTSP/1.0\r\nSession: " + session + "\r\n"); !strings.HasPrefix(st, "RTSP/1.0 200") {
+		t.Fatalf("PLAY: %s", st)
+	}
+	// This reader now reads nothing. Another one plays fine for 4 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-read_intervals", "%+4",
+		"-count_packets", "-show_entries", "stream=codec_name,nb_read_packets", "-of", "csv=p=0", url).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "h264,") || !strings.Contains(string(out), "opus,") {
+		t.Fatalf("second reader: %v\n%s", err, out)
+	}
+	t.Logf("while a reader stalls, another read: %s", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", " "))
 }

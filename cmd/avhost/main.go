@@ -73,6 +73,8 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Width, "width", 512, "frame width, ${WIDTH}")
 	fs.IntVar(&cfg.Height, "height", 512, "frame height, ${HEIGHT}")
 	fs.StringVar(&cfg.Dir, "pipelines", "pipelines", "directory of .pipeline files")
+	fs.StringVar(&cfg.RTSP, "rtsp", ":8554", "for pipelines ending in appsinks vout/aout: RTSP address to serve them on")
+	fs.StringVar(&cfg.RTSPPath, "rtsp-path", "avatar", "RTSP path (rtsp://HOST:PORT/PATH)")
 	live := fs.String("live", "auto", "auto, true or false: ${LIVE} (auto: not live when rendering --audio to --out)")
 	quiet := fs.Bool("q", false, "no progress output")
 	fs.Usage = func() {

@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/png"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/avhost/avhost/internal/avmeasure"
 	"github.com/avhost/avhost/internal/gsttest"
@@ -171,4 +173,38 @@ func TestBusErrorNamesTheElement(t *testing.T) {
 		t.Fatalf("got %v, want an error naming the filesink", err)
 	}
 	t.Log(err)
+}
+
+func TestRunServesRTSP(t *testing.T) {
+	dir := t.TempDir()
+	wav, frames := writeInputs(t, dir)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(avhostBin(t), "run", "../../pipelines/rtsp.pipeline", "--audio", wav, "--frames", frames,
+		"--fps", "25", "--width", "128", "--height", "128", "--rtsp", addr, "--rtsp-path", "avatar")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	url := "rtsp://" + addr + "/avatar"
+	var out []byte
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		out, err = exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-read_intervals", "%+1",
+			"-count_packets", "-show_entries", "stream=codec_name,nb_read_packets", "-of", "csv=p=0", url).CombinedOutput()
+		if err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // the command is starting; bounded by the deadline
+	}
+	if err != nil || !strings.Contains(string(out), "h264,") || !strings.Contains(string(out), "opus,") {
+		t.Fatalf("ffprobe %s: %v\n%s\navhost: %s", url, err, out, stderr.String())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("avhost run rtsp: %v\n%s", err, stderr.String())
+	}
+	t.Logf("avhost run rtsp: %s", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", " "))
 }

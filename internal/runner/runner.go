@@ -35,6 +35,9 @@ type Config struct {
 	// (as fast as the encoders go, same timestamps) and anything else is.
 	Live     *bool
 	Progress io.Writer // progress lines; nil for none
+	// RTSP serves a pipeline that ends in appsinks vout (H.264) and aout (Opus) at
+	// rtsp://RTSP/RTSPPath; defaults ":8554" and "avatar".
+	RTSP, RTSPPath string
 }
 
 // ErrElement wraps a bus error with the element that posted it.
@@ -118,6 +121,11 @@ func Run(ctx context.Context, cfg Config) error {
 		if pb, err = pl.Play(ctx, *utt); err != nil {
 			return err
 		}
+	}
+	if stop, err := serveRTSP(p, cfg); err != nil {
+		return err
+	} else if stop != nil {
+		defer stop()
 	}
 	if pb != nil {
 		// End both streams where the audio ends, known up front for a whole waveform,

@@ -21,6 +21,7 @@ const usage = `avhost — a GStreamer host for real-time digital humans
 Usage:
   avhost serve [flags]          run the host: sessions, ingest API, demo avatar, page
   avhost run PIPELINE [flags]   run a pipeline (file, name under pipelines/, or inline)
+  avhost doctor [--apply]       check the kernel settings that matter under connection churn
   avhost inspect                list avhost's elements and their properties
   avhost help
 
@@ -42,6 +43,8 @@ func main() {
 		err = serve(ctx, os.Args[2:])
 	case "inspect":
 		err = inspect(os.Stdout)
+	case "doctor":
+		err = doctorCmd(os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

@@ -49,6 +49,10 @@ func serve(ctx context.Context, args []string) error {
 	rtspUDP := fs.String("rtsp-udp", ":8000", "RTSP UDP RTP address, RTCP on the next port (\"-\": TCP only)")
 	rtspUser := fs.String("rtsp-user", "", "RTSP reader user (with -rtsp-pass; default: no auth)")
 	rtspPass := fs.String("rtsp-pass", "", "RTSP reader password")
+	reusePort := fs.Bool("reuseport", false, "SO_REUSEPORT on every listener, so a second avhost can take over the ports (hitless restart)")
+	kaIdle := fs.Duration("keepalive-idle", 600*time.Second, "per-socket TCP keepalive idle time (tcp_keepalive_time)")
+	kaIntvl := fs.Duration("keepalive-interval", 30*time.Second, "per-socket TCP keepalive probe interval (tcp_keepalive_intvl)")
+	kaCount := fs.Int("keepalive-count", 3, "per-socket TCP keepalive probes before the peer is dead (tcp_keepalive_probes)")
 	jsonLogs := fs.Bool("json-logs", false, "structured logs as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -81,6 +85,10 @@ func serve(ctx context.Context, args []string) error {
 	pick("height", func() { cfg.Session.Height = *height })
 	pick("fps", func() { cfg.Session.FPS = *fps })
 	pick("rtsp", func() { cfg.RTSP.Address = *rtsp })
+	pick("reuseport", func() { cfg.Net.ReusePort = *reusePort })
+	pick("keepalive-idle", func() { cfg.Net.KeepAliveIdle = *kaIdle })
+	pick("keepalive-interval", func() { cfg.Net.KeepAliveInterval = *kaIntvl })
+	pick("keepalive-count", func() { cfg.Net.KeepAliveCount = *kaCount })
 	pick("rtsp-udp", func() {
 		cfg.RTSP.UDPRTP = *rtspUDP
 		if host, port, err := net.SplitHostPort(*rtspUDP); err == nil {

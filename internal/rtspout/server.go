@@ -9,7 +9,9 @@
 package rtspout
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"log/slog"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
 
+	"github.com/avhost/avhost/internal/netopt"
 	"github.com/avhost/avhost/internal/rtcout"
 )
 
@@ -31,7 +34,8 @@ type Config struct {
 	UDPRTCP string // UDP RTCP address; defaults to ":8001"
 	// User and Pass, if set, are required from readers (Basic or Digest).
 	User, Pass string
-	Log        *slog.Logger
+	Net        netopt.Options `yaml:"-"`
+	Log        *slog.Logger   `yaml:"-"`
 }
 
 // Server is the host's RTSP server.
@@ -67,7 +71,13 @@ func New(cfg Config) *Server {
 		cfg.Log = slog.Default()
 	}
 	s := &Server{cfg: cfg, streams: map[string]*stream{}, playing: map[*gortsplib.ServerSession]*stream{}}
-	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: cfg.Address}
+	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: cfg.Address,
+		Listen: func(network, address string) (net.Listener, error) {
+			return netopt.Listen(context.Background(), network, address, cfg.Net)
+		},
+		ListenPacket: func(network, address string) (net.PacketConn, error) {
+			return netopt.ListenPacket(context.Background(), network, address, cfg.Net)
+		}}
 	if cfg.UDPRTP != "-" {
 		s.srv.UDPRTPAddress, s.srv.UDPRTCPAddress = cfg.UDPRTP, cfg.UDPRTCP
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/ingest"
+	"github.com/avhost/avhost/internal/netopt"
 	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/session"
@@ -57,6 +58,8 @@ type Config struct {
 	Demo *bool `yaml:"demo"`
 	// DemoLoop makes the demo speak every so often (0: only on the Speak button).
 	DemoLoop time.Duration `yaml:"demo_loop"`
+	// Net sets SO_REUSEPORT and per-socket TCP keepalive for every listener.
+	Net netopt.Options `yaml:"net"`
 	// RTSP serves sessions at rtsp://HOST:PORT/{session}; Address "-" disables it.
 	RTSP rtspout.Config `yaml:"rtsp"`
 	// Publish publishes sessions (by id) to WHIP endpoints, e.g. an SFU that fans out.
@@ -102,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 	s.Sessions.OnCreate = s.attach
 	if cfg.RTSP.Address != "-" {
 		rc := cfg.RTSP
-		rc.Log = cfg.Log
+		rc.Log, rc.Net = cfg.Log, cfg.Net
 		s.rtsp = rtspout.New(rc)
 	}
 	s.ingest = ingest.New(ingest.Config{
@@ -198,7 +201,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Start binds and serves in the background, and starts the demo session if enabled.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	ln, err := netopt.Listen(context.Background(), "tcp", s.cfg.Listen, s.cfg.Net)
 	if err != nil {
 		return fmt.Errorf("server: listen %s: %w", s.cfg.Listen, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -25,9 +26,10 @@ type conn struct {
 	srv  *Server
 	ws   *websocket.Conn
 	ip   string
-	out  chan outMsg
-	quit chan struct{}
-	once sync.Once
+	out      chan outMsg
+	quit     chan struct{}
+	once     sync.Once
+	readDone chan struct{} // the read pump has returned
 
 	mu       sync.Mutex
 	sessions map[string]bool
@@ -39,7 +41,8 @@ type outMsg struct {
 }
 
 func newConn(s *Server, ws *websocket.Conn, ip string) *conn {
-	return &conn{srv: s, ws: ws, ip: ip, out: make(chan outMsg, outQueue), quit: make(chan struct{}), sessions: map[string]bool{}}
+	return &conn{srv: s, ws: ws, ip: ip, out: make(chan outMsg, outQueue), quit: make(chan struct{}),
+		readDone: make(chan struct{}), sessions: map[string]bool{}}
 }
 
 // send queues an event without blocking; a full queue closes the connection.
@@ -75,6 +78,7 @@ func (c *conn) run() {
 	writerDone := make(chan struct{})
 	go c.writePump(writerDone)
 	defer func() {
+		close(c.readDone)
 		c.stop()
 		<-writerDone
 		c.ws.Close()
@@ -131,10 +135,7 @@ func (c *conn) writePump(done chan struct{}) {
 				return
 			}
 		case <-c.quit:
-			// Close handshake, RFC 6455 §7.1.1: send our close frame; the client
-			// closes TCP first, so TIME_WAIT stays on its side.
-			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-			c.ws.Close()
+			c.closeHandshake()
 			return
 		}
 	}
@@ -304,4 +305,22 @@ func code(err error) string {
 		return "bad_frame"
 	}
 	return "bad_request"
+}
+
+// closeHandshake ends the connection (RFC 6455 §7.1.1): our close frame goes out (or
+// answers the client's), then we wait for the client to close TCP before we do. The
+// side that closes TCP first holds TIME_WAIT for 60 s; a server that does it for every
+// connection piles up TIME_WAIT under churn, so avhost lets its clients close first
+// and only closes itself after lingerWait (a dead or rude peer).
+func (c *conn) closeHandshake() {
+	const lingerWait = 2 * time.Second
+	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	select {
+	case <-c.readDone: // the client's close frame (or an error) ended the read pump
+	case <-time.After(lingerWait):
+	}
+	nc := c.ws.NetConn()
+	nc.SetReadDeadline(time.Now().Add(lingerWait))
+	io.Copy(io.Discard, nc) // until the client's FIN
+	c.ws.Close()
 }

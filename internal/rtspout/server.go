@@ -11,8 +11,8 @@ package rtspout
 import (
 	"context"
 	"fmt"
-	"net"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 

@@ -22,6 +22,7 @@ Usage:
   avhost serve [flags]          run the host: sessions, ingest API, demo avatar, page
   avhost run PIPELINE [flags]   run a pipeline (file, name under pipelines/, or inline)
   avhost doctor [--apply]       check the kernel settings that matter under connection churn
+  avhost loadtest [flags]       load client: connect/close churn or many idle connections
   avhost inspect                list avhost's elements and their properties
   avhost help
 
@@ -45,6 +46,8 @@ func main() {
 		err = inspect(os.Stdout)
 	case "doctor":
 		err = doctorCmd(os.Args[2:])
+	case "loadtest":
+		err = loadtestCmd(ctx, os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

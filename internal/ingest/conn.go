@@ -18,14 +18,14 @@ import (
 
 // outQueue bounds events waiting for a slow client: past it the client is closed,
 // so a consumer that stops reading cannot grow server memory.
-const outQueue = 256
+const outQueue = 64
 
 // conn is one client connection: a read pump (this goroutine) and a write pump, the
 // only goroutine that writes (gorilla/websocket allows one concurrent writer).
 type conn struct {
-	srv  *Server
-	ws   *websocket.Conn
-	ip   string
+	srv      *Server
+	ws       *websocket.Conn
+	ip       string
 	out      chan outMsg
 	quit     chan struct{}
 	once     sync.Once

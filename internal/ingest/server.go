@@ -31,7 +31,9 @@ type Server struct {
 func New(cfg Config) *Server {
 	cfg.fill()
 	s := &Server{cfg: cfg, perIP: map[string]int{}, owner: map[string]*conn{}, grace: map[string]*time.Timer{}, conns: map[*conn]struct{}{}}
-	s.upgrader = websocket.Upgrader{CheckOrigin: s.checkOrigin, ReadBufferSize: 64 << 10, WriteBufferSize: 16 << 10}
+	// Small buffers, and write buffers from a pool: an idle connection then costs a few
+	// KiB, which is what lets one host hold tens of thousands of them.
+	s.upgrader = websocket.Upgrader{CheckOrigin: s.checkOrigin, WriteBufferPool: &sync.Pool{}}
 	return s
 }
 

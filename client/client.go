@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -42,13 +44,24 @@ type Options struct {
 	// EventBuffer is each session's event channel size; defaults to 256. Events that
 	// do not fit are dropped (position events come again every 200 ms).
 	EventBuffer int
+	// Reconnect keeps the connection: when it drops (server restart, network), the
+	// client redials with exponential backoff and jitter between MinBackoff (default
+	// 250 ms) and MaxBackoff (default 10 s), resumes every session with its token and
+	// sends each a "resumed" event. Sends fail while it is down.
+	Reconnect              bool
+	MinBackoff, MaxBackoff time.Duration
 }
+
+// TypeResumed is the client-side event a session gets after a reconnect.
+const TypeResumed = "resumed"
 
 // Client is one connection to avhost.
 type Client struct {
-	ws   *websocket.Conn
-	opts Options
-	wmu  sync.Mutex // one writer at a time (gorilla/websocket)
+	ws      *websocket.Conn
+	url     string
+	opts    Options
+	closing atomic.Bool
+	wmu     sync.Mutex // one writer at a time (gorilla/websocket)
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -66,32 +79,99 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.EventBuffer == 0 {
 		opts.EventBuffer = 256
 	}
-	h := http.Header{}
-	if opts.Token != "" {
-		h.Set("Authorization", "Bearer "+opts.Token)
+	if opts.MinBackoff == 0 {
+		opts.MinBackoff = 250 * time.Millisecond
 	}
-	ws, resp, err := d.DialContext(ctx, url, h)
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 10 * time.Second
+	}
+	opts.Dialer = d
+	c := &Client{url: url, opts: opts, sessions: map[string]*Session{}, waiters: map[string]chan Event{}, done: make(chan struct{})}
+	ws, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.ws = ws
+	go c.read()
+	return c, nil
+}
+
+func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
+	h := http.Header{}
+	if c.opts.Token != "" {
+		h.Set("Authorization", "Bearer "+c.opts.Token)
+	}
+	ws, resp, err := c.opts.Dialer.DialContext(ctx, c.url, h)
 	if err != nil {
 		if resp != nil {
-			return nil, fmt.Errorf("client: dial %s: %w (HTTP %d)", url, err, resp.StatusCode)
+			return nil, fmt.Errorf("client: dial %s: %w (HTTP %d)", c.url, err, resp.StatusCode)
 		}
-		return nil, fmt.Errorf("client: dial %s: %w", url, err)
+		return nil, fmt.Errorf("client: dial %s: %w", c.url, err)
 	}
-	c := &Client{ws: ws, opts: opts, sessions: map[string]*Session{}, waiters: map[string]chan Event{}, done: make(chan struct{})}
 	ws.SetPingHandler(func(data string) error { // answer pings, as the default does, from the read loop
 		c.wmu.Lock()
 		defer c.wmu.Unlock()
 		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
 	})
-	go c.read()
-	return c, nil
+	return ws, nil
+}
+
+// reconnect redials with exponential backoff and jitter until it succeeds or the
+// client is closed, then resumes every session.
+func (c *Client) reconnect() bool {
+	backoff := c.opts.MinBackoff
+	for !c.closing.Load() {
+		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
+		time.Sleep(wait)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ws, err := c.dial(ctx)
+		cancel()
+		if err == nil {
+			c.wmu.Lock()
+			c.ws = ws
+			c.wmu.Unlock()
+			go c.resumeAll()
+			return true
+		}
+		backoff = min(2*backoff, c.opts.MaxBackoff)
+	}
+	return false
+}
+
+func (c *Client) resumeAll() {
+	c.mu.Lock()
+	ss := make([]*Session, 0, len(c.sessions))
+	for _, s := range c.sessions {
+		ss = append(ss, s)
+	}
+	c.mu.Unlock()
+	for _, s := range ss {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := c.request(ctx, Event{Type: ingestproto.TypeResume, Session: s.ID, Token: s.Token}, ingestproto.TypeCreated)
+		cancel()
+		e := Event{Type: TypeResumed, Session: s.ID}
+		if err != nil {
+			e = Event{Type: ingestproto.TypeError, Session: s.ID, Code: "resume_failed", Error: err.Error()}
+		}
+		select {
+		case s.events <- e:
+		default:
+		}
+	}
 }
 
 func (c *Client) read() {
 	defer close(c.done)
 	for {
-		_, data, err := c.ws.ReadMessage()
+		c.wmu.Lock()
+		ws := c.ws
+		c.wmu.Unlock()
+		_, data, err := ws.ReadMessage()
 		if err != nil {
+			ws.Close()
+			if c.opts.Reconnect && !c.closing.Load() && c.reconnect() {
+				continue
+			}
 			c.mu.Lock()
 			c.err = err
 			for _, s := range c.sessions {
@@ -218,11 +298,14 @@ func (c *Client) open(ctx context.Context, m Event) (*Session, error) {
 // Close ends the connection with a close handshake (RFC 6455 §7.1.1): we send our
 // close frame, wait for the server's, and then close TCP, so TIME_WAIT stays here.
 func (c *Client) Close() error {
+	c.closing.Store(true)
 	c.write(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 	select {
 	case <-c.done:
 	case <-time.After(2 * time.Second):
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	return c.ws.Close()
 }
 

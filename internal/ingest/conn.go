@@ -88,10 +88,11 @@ func (c *conn) run() {
 			ids = append(ids, id)
 		}
 		c.mu.Unlock()
+		// The sessions stay, utterance and all, for ResumeGrace: a client that comes
+		// back with its token carries on where it was; one that does not is closed.
 		for _, id := range ids {
 			if s, ok := c.srv.session(id, c); ok {
 				s.SetEventHandler(nil)
-				s.Interrupt() // nothing more will come for it
 			}
 			c.srv.detach(id, c)
 		}
@@ -221,7 +222,9 @@ func (c *conn) open(m ingestproto.Message) {
 		c.fail(m.Session, 0, code(err), err)
 		return
 	}
-	if !c.srv.claim(m.Session, c) {
+	// A resume with the right token takes the session over even if the old connection
+	// has not noticed it is gone yet.
+	if !c.srv.claim(m.Session, c, m.Type == ingestproto.TypeResume) {
 		c.fail(m.Session, 0, "not_owner", errors.New("session is driven by another connection"))
 		return
 	}

@@ -120,12 +120,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// claim makes c the owner of session id; false when another live connection owns it.
-func (s *Server) claim(id string, c *conn) bool {
+// claim makes c the owner of session id; false when another live connection owns it,
+// unless take (a resume with the session's token) says to take it over.
+func (s *Server) claim(id string, c *conn, take bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if o := s.owner[id]; o != nil && o != c {
-		return false
+		if !take {
+			return false
+		}
+		o.mu.Lock()
+		delete(o.sessions, id)
+		o.mu.Unlock()
 	}
 	s.owner[id] = c
 	if t := s.grace[id]; t != nil {
@@ -181,6 +187,16 @@ func (s *Server) Shutdown() {
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.goAway()
+	}
+}
+
+// Drop closes every connection's TCP socket without a close handshake, as a network
+// failure would (tests of reconnect and resume).
+func (s *Server) Drop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.ws.NetConn().Close()
 	}
 }
 

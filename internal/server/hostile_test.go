@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/avhost/avhost/client"
 	"github.com/avhost/avhost/internal/ingestproto"
 	"github.com/avhost/avhost/internal/server"
 )
@@ -168,8 +169,8 @@ func TestHostileInputGetsClearErrors(t *testing.T) {
 			}
 		})
 	}
-	// A client that disconnects mid-utterance: its utterance is cut, the host and the
-	// other session keep going.
+	// A client that disconnects mid-utterance: the host and the other session keep
+	// going, and its session is kept (utterance and all) for resume.
 	s.SendAudio(1, tone(24000))
 	c.Close()
 	n := len(atap.Bufs())
@@ -177,8 +178,8 @@ func TestHostileInputGetsClearErrors(t *testing.T) {
 		t.Fatalf("bystander session stopped: %v", err)
 	}
 	_ = other
-	if sess, err := h.srv.Sessions.Get("h"); err != nil || sess.Stats().Interrupts != 1 {
-		t.Fatalf("disconnected client's session: %v, want kept (for resume) with its utterance cut", err)
+	if sess, err := h.srv.Sessions.Get("h"); err != nil || sess.Current() == nil {
+		t.Fatalf("disconnected client's session: %v, want kept for resume with its utterance", err)
 	}
 }
 
@@ -217,5 +218,41 @@ func TestSilentClientIsClosedWithinTheHeartbeatWindow(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("silent client closed after %v, want within ~300 ms", d)
+	}
+}
+
+// TestResumeAfterADroppedConnection: the connection drops mid-utterance; the Go client
+// reconnects with backoff, resumes with its token, and the same session (same
+// pipeline) finishes the same utterance.
+func TestResumeAfterADroppedConnection(t *testing.T) {
+	h := startHost(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, h.ws, client.Options{Token: token, Reconnect: true, MinBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.Create(ctx, "r", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := h.srv.Sessions.Get("r")
+	if err := s.Begin(5, nil, -1); err != nil {
+		t.Fatal(err)
+	}
+	s.SendAudio(5, tone(24000)) // 1 s
+	waitEvent(t, s, ingestproto.TypeStarted, 3*time.Second)
+	h.srv.DropIngestConnections() // the network drops the connection
+	waitEvent(t, s, client.TypeResumed, 5*time.Second)
+	after, _ := h.srv.Sessions.Get("r")
+	if after != before {
+		t.Fatal("resume made a new session")
+	}
+	s.SendAudio(5, tone(24000)) // the rest of the same utterance
+	s.End(5)
+	fin := waitEvent(t, s, ingestproto.TypeFinished, 5*time.Second)
+	if fin.Utterance != 5 || fin.PlayedSamples != 48000 {
+		t.Fatalf("finished %+v, want utterance 5 with 48000 samples", fin)
 	}
 }

@@ -193,6 +193,9 @@ func (s *Server) viewerAllowed(r *http.Request, id string) bool {
 	return ingest.Authorized(r, sess.Config().ViewerToken) || ingest.Authorized(r, s.cfg.Token)
 }
 
+// DropIngestConnections cuts every ingest connection as a network failure would.
+func (s *Server) DropIngestConnections() { s.ingest.Drop() }
+
 // Token is the ingest token in force.
 func (s *Server) Token() string { return s.cfg.Token }
 

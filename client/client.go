@@ -148,8 +148,18 @@ func (c *Client) resumeAll() {
 	for _, s := range ss {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := c.request(ctx, Event{Type: ingestproto.TypeResume, Session: s.ID, Token: s.Token}, ingestproto.TypeCreated)
-		cancel()
 		e := Event{Type: TypeResumed, Session: s.ID}
+		var se *ServerError
+		if errors.As(err, &se) && se.Code == "unknown_session" && s.create.Type != "" {
+			// A different avhost took over the port (hitless restart): the session
+			// was drained there; make it again here with the same id and formats.
+			var ce Event
+			if ce, err = c.request(ctx, s.create, ingestproto.TypeCreated); err == nil {
+				s.Token = ce.Token
+				e.Code = "recreated"
+			}
+		}
+		cancel()
 		if err != nil {
 			e = Event{Type: ingestproto.TypeError, Session: s.ID, Code: "resume_failed", Error: err.Error()}
 		}
@@ -292,6 +302,9 @@ func (c *Client) open(ctx context.Context, m Event) (*Session, error) {
 		return nil, err
 	}
 	s.Token, s.Audio, s.Video = e.Token, *e.Audio, *e.Video
+	if m.Type == ingestproto.TypeCreate {
+		s.create = m
+	}
 	return s, nil
 }
 

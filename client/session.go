@@ -15,6 +15,7 @@ type Session struct {
 	Audio  AudioFormat // what the session was created with
 	Video  VideoFormat
 	events chan Event
+	create Event // how it was created, to make it again after a takeover
 }
 
 // Events delivers the session's events (started, position, finished, underrun,

@@ -53,6 +53,8 @@ func serve(ctx context.Context, args []string) error {
 	kaIdle := fs.Duration("keepalive-idle", 600*time.Second, "per-socket TCP keepalive idle time (tcp_keepalive_time)")
 	kaIntvl := fs.Duration("keepalive-interval", 30*time.Second, "per-socket TCP keepalive probe interval (tcp_keepalive_intvl)")
 	kaCount := fs.Int("keepalive-count", 3, "per-socket TCP keepalive probes before the peer is dead (tcp_keepalive_probes)")
+	pidfile := fs.String("pidfile", "", "hitless restart: write our pid here; an avhost whose pid is there already is told to hand over (use with -reuseport)")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM or hand-over: how long playing utterances may take to finish")
 	jsonLogs := fs.Bool("json-logs", false, "structured logs as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -120,10 +122,17 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "avhost: open http://localhost%s/?token=%s\n", portOf(srv.Addr().String()), srv.Token())
+	if *pidfile != "" {
+		takeOver(*pidfile, cfg.Log)
+	}
 	<-ctx.Done()
+	cfg.Log.Info("draining: no new connections, letting utterances finish", "timeout", *drain)
+	dctx, cancel := context.WithTimeout(context.Background(), *drain)
+	srv.Drain(dctx)
+	cancel()
 	cfg.Log.Info("shutting down: telling clients to reconnect, closing sessions")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	sctx, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

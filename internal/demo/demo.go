@@ -78,7 +78,7 @@ func (a *Avatar) loop(every time.Duration) {
 	}
 }
 
-// Stop ends the loop.
+// Stop ends the loop; idempotent.
 func (a *Avatar) Stop() {
 	a.mu.Lock()
 	select {

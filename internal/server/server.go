@@ -233,14 +233,44 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// Shutdown drains: new requests are refused, clients are told to reconnect, sessions
-// are cut and closed, then the HTTP server stops.
+// Drain is the first half of a graceful stop or a hitless restart: stop accepting
+// (with SO_REUSEPORT another avhost on the port takes the new connections; with
+// net.ipv4.tcp_migrate_req=1 even those queued here move to it), then let every
+// playing utterance finish, up to ctx's deadline. Shutdown follows.
+func (s *Server) Drain(ctx context.Context) {
+	s.ln.Close()
+	if s.demo != nil {
+		s.demo.Stop()
+	}
+	for {
+		busy := false
+		for _, ss := range s.Sessions.List() {
+			if ss.Current() != nil {
+				busy = true
+			}
+		}
+		if !busy {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Shutdown tells clients to reconnect (1001 going away: they land on whichever avhost
+// now holds the port), closes the sessions (cutting what still plays) and stops.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ingest.Shutdown()
 	if s.demo != nil {
 		s.demo.Stop()
 	}
 	err := s.http.Shutdown(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
 	s.Sessions.CloseAll()
 	if s.rtsp != nil {
 		s.rtsp.Close()

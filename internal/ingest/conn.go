@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -15,6 +16,8 @@ import (
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/timeline"
 )
+
+var welcome, _ = json.Marshal(ingestproto.Message{Type: ingestproto.TypeWelcome, Version: ingestproto.Version})
 
 // outQueue bounds events waiting for a slow client: past it the client is closed,
 // so a consumer that stops reading cannot grow server memory.
@@ -30,6 +33,7 @@ type conn struct {
 	quit     chan struct{}
 	once     sync.Once
 	readDone chan struct{} // the read pump has returned
+	peerBye  atomic.Bool   // it returned on the client's close frame (not an error)
 
 	mu       sync.Mutex
 	sessions map[string]bool
@@ -100,10 +104,12 @@ func (c *conn) run() {
 	c.ws.SetReadLimit(cfg.MaxMessage)
 	c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait)) })
-	c.send(ingestproto.Message{Type: ingestproto.TypeWelcome, Version: ingestproto.Version})
+	c.out <- outMsg{websocket.TextMessage, welcome} // the queue is empty: this never blocks
 	for {
 		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
+			var ce *websocket.CloseError
+			c.peerBye.Store(errors.As(err, &ce))
 			return // closed, timed out (no pong), or over the size limit (1009 sent)
 		}
 		c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
@@ -317,13 +323,21 @@ func code(err error) string {
 // and only closes itself after lingerWait (a dead or rude peer).
 func (c *conn) closeHandshake() {
 	const lingerWait = 2 * time.Second
-	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	select {
-	case <-c.readDone: // the client's close frame (or an error) ended the read pump
-	case <-time.After(lingerWait):
+	case <-c.readDone:
+		// The client ended it (gorilla's close handler has already answered its close
+		// frame), or it is gone: nothing more to send.
+	default:
+		c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		select {
+		case <-c.readDone: // the client's close frame (or an error) ended the read pump
+		case <-time.After(lingerWait):
+		}
 	}
-	nc := c.ws.NetConn()
-	nc.SetReadDeadline(time.Now().Add(lingerWait))
-	io.Copy(io.Discard, nc) // until the client's FIN
+	if c.peerBye.Load() { // a live client that said goodbye: let it close TCP first
+		nc := c.ws.NetConn()
+		nc.SetReadDeadline(time.Now().Add(lingerWait))
+		io.Copy(io.Discard, nc) // until the client's FIN
+	}
 	c.ws.Close()
 }

@@ -12,6 +12,7 @@ import (
 
 	"context"
 	"fmt"
+	"github.com/avhost/avhost/internal/loadtest"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
 	"io"
@@ -166,4 +167,28 @@ func poolCPU(b *testing.B, env, run string, n int) float64 {
 	pc := 100 * float64(c1-c0) / float64(w1.Sub(w0))
 	b.Logf("%d clients: server %.1f %% of one core; pool: %s", n, pc, tail)
 	return pc
+}
+
+// BenchmarkChurn: connect/close cycles per second against avhost's ingest (auth,
+// limits, heartbeats, session handling on) beside a bare gorilla/websocket echo server
+// in the same run, and the TIME_WAIT each ends up holding. AVHOST_CHURN_SECONDS sets
+// the length of each run (default 10; the figure is for 60).
+func BenchmarkChurn(b *testing.B) {
+	secs, _ := strconv.Atoi(os.Getenv("AVHOST_CHURN_SECONDS"))
+	if secs == 0 {
+		secs = 10
+	}
+	d := time.Duration(secs) * time.Second
+	for i := 0; i < b.N; i++ {
+		h := startHost(b, func(c *server.Config) { c.MaxConnsPerAddr = 1000 })
+		bare := loadtest.Churn(context.Background(), loadtest.Config{URL: serveBare(b), Workers: 4, Duration: d, ServerCloses: true})
+		av := loadtest.Churn(context.Background(), loadtest.Config{URL: h.ws, Token: token, Workers: 4, Duration: d})
+		b.Logf("bare   %v", bare)
+		b.Logf("avhost %v", av)
+		b.ReportMetric(av.Rate, "avhost-cycles/s")
+		b.ReportMetric(bare.Rate, "bare-cycles/s")
+		b.ReportMetric(100*av.Rate/bare.Rate, "%of-bare")
+		b.ReportMetric(100*float64(av.TimeWaitServer)/float64(max(av.Cycles, 1)), "%TIME_WAIT-avhost")
+		b.ReportMetric(100*float64(bare.TimeWaitServer)/float64(max(bare.Cycles, 1)), "%TIME_WAIT-bare")
+	}
 }

@@ -2,10 +2,7 @@ package server_test
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -66,7 +63,4 @@ func TestRestartBindsDespiteTIMEWAIT(t *testing.T) {
 	}
 	ln2.Close()
 	t.Logf("rebound %s at once with %d sockets in TIME_WAIT", addr, r.TimeWaitServer)
-	_ = net.Listen
-	_ = os.Getpid
-	_ = strconv.Itoa
 }

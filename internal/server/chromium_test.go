@@ -2,12 +2,18 @@ package server_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/avhost/avhost/internal/doctor"
 )
 
 // browser starts Debian's headless chromium as the probe found it works here.
@@ -75,5 +81,42 @@ func TestChromiumPlaysTheSession(t *testing.T) {
 			t.Logf("chromium via %s: %.0f frames decoded (%.0f fps), %.0f audio samples, RTT %.1f ms, A/V playout diff %.1f ms",
 				via, st.FramesDecoded, st.FPS, st.AudioSamples, st.RTT, st.AVDiff)
 		})
+	}
+}
+
+// TestChromiumChurnTIMEWAIT: Chromium opens and closes /ws 300 times. A browser
+// follows RFC 6455 §7.1.1 and waits for the server to close TCP (for up to 2 s), so
+// on browser paths avhost closes first and holds the TIME_WAIT — the opposite of its
+// own clients (docs/connections.md). The test measures where they end up.
+func TestChromiumChurnTIMEWAIT(t *testing.T) {
+	if os.Getenv("AVHOST_NO_BROWSER") != "" {
+		t.Skip("AVHOST_NO_BROWSER set")
+	}
+	h := startHost(t, nil)
+	ctx := browser(t)
+	var n int
+	err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/healthz"), chromedp.Evaluate(`(async () => {
+		let n = 0;
+		for (let i = 0; i < 300; i++) {
+			await new Promise(res => {
+				const ws = new WebSocket('ws://' + location.host + '/ws');
+				ws.onopen = () => ws.close(1000);
+				ws.onclose = () => { n++; res(); };
+			});
+		}
+		return n;
+	})()`, &n, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if err != nil || n != 300 {
+		t.Fatalf("%d cycles: %v", n, err)
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(h.web, "http://"))
+	p, _ := strconv.Atoi(port)
+	c, err := doctor.CountSockets("", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Chromium, 300 open/close cycles of /ws: TIME_WAIT server side %d, browser side %d", c.Local["TIME_WAIT"], c.Remote["TIME_WAIT"])
+	if c.Local["TIME_WAIT"]+c.Remote["TIME_WAIT"] < 250 {
+		t.Fatalf("only %d TIME_WAIT sockets after 300 cycles: the count is off", c.Local["TIME_WAIT"]+c.Remote["TIME_WAIT"])
 	}
 }

@@ -18,7 +18,7 @@ deps: ## install GStreamer, ffmpeg and headers with apt-get when missing
 	@if pkg-config --exists gstreamer-1.0 gstreamer-app-1.0 gstreamer-video-1.0 gstreamer-audio-1.0 2>/dev/null \
 	   && command -v gst-launch-1.0 >/dev/null && command -v ffprobe >/dev/null \
 	   && gst-inspect-1.0 x264enc >/dev/null 2>&1 && gst-inspect-1.0 opusenc >/dev/null 2>&1 && gst-inspect-1.0 rtspclientsink >/dev/null 2>&1 \
-	   && /usr/bin/python3 -c "import websockets" 2>/dev/null && command -v chromium ip >/dev/null; then :; else \
+	   && /usr/bin/python3 -c "import websockets" 2>/dev/null && command -v chromium >/dev/null && command -v ip >/dev/null; then :; else \
 	   echo "installing: $(DEB_PKGS)"; \
 	   $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEB_PKGS); fi
 

@@ -37,7 +37,9 @@ func TestChurnLeavesTIMEWAITWithTheClient(t *testing.T) {
 	if float64(av.TimeWaitServer) > 0.01*float64(av.Cycles) {
 		t.Fatalf("avhost holds %d TIME_WAIT after %d cycles (goal ≤ 1 %%)", av.TimeWaitServer, av.Cycles)
 	}
-	if float64(bare.TimeWaitServer) < 0.5*float64(bare.Cycles) {
+	// The kernel recycles a server-side TIME_WAIT when a client port comes round again,
+	// so the baseline holds fewer than one per cycle; a fifth proves the measurement.
+	if float64(bare.TimeWaitServer) < 0.2*float64(bare.Cycles) {
 		t.Fatalf("baseline holds only %d TIME_WAIT after %d cycles: the measurement is off", bare.TimeWaitServer, bare.Cycles)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -297,5 +296,3 @@ func rssKB(pid int) int {
 	}
 	return 0
 }
-
-var _ = io.Discard

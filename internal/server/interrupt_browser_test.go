@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/binary"
 	"math"
 	"os"
@@ -68,5 +67,4 @@ func TestInterruptSilenceInChromium(t *testing.T) {
 		}
 	}
 	t.Logf("interrupt → silence at the browser over %d interrupts: median %.1f ms, p95 %.1f ms (%.0f)", len(lat), pct(lat, 0.5), pct(lat, 0.95), lat)
-	_ = context.Background
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/avhost/avhost/internal/demo"
@@ -115,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 		Defaults: cfg.Session, Sessions: s.Sessions, Log: cfg.Log,
 	})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(s.Sessions, s.Output), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(newCollector(s.Sessions, s.Output), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /ingest", s.ingest)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -273,5 +272,3 @@ func TestPagesHealthAndMetrics(t *testing.T) {
 		}
 	}
 }
-
-var _ = url.Parse

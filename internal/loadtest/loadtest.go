@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/avhost/avhost/internal/doctor"
+	"github.com/avhost/avhost/internal/procstat"
 )
 
 // Config configures a run.
@@ -211,7 +211,7 @@ func Idle(ctx context.Context, c Config) Result {
 	if c.Duration == 0 {
 		c.Duration = 10 * time.Second
 	}
-	srss0, crss0 := rssKB(c.ServerPID), rssKB(os.Getpid())
+	srss0, crss0 := procstat.RSSKB(c.ServerPID), procstat.RSSKB(0)
 	fails := map[string]int64{}
 	var lat []time.Duration
 	var conns []*websocket.Conn
@@ -242,9 +242,9 @@ func Idle(ctx context.Context, c Config) Result {
 	r := Result{Mode: "idle", Held: len(conns), Failures: fails}
 	if len(conns) > 0 {
 		if c.ServerPID > 0 {
-			r.ServerRSSPerKB = float64(rssKB(c.ServerPID)-srss0) / float64(len(conns))
+			r.ServerRSSPerKB = float64(procstat.RSSKB(c.ServerPID)-srss0) / float64(len(conns))
 		}
-		r.ClientRSSPerKB = float64(rssKB(os.Getpid())-crss0) / float64(len(conns))
+		r.ClientRSSPerKB = float64(procstat.RSSKB(0)-crss0) / float64(len(conns))
 	}
 	r.P50, r.P95, r.P99 = percentiles(lat)
 	for _, ws := range conns {
@@ -278,21 +278,4 @@ func timeWait(raw string) (server, client int) {
 		return
 	}
 	return c.Local["TIME_WAIT"], c.Remote["TIME_WAIT"]
-}
-
-func rssKB(pid int) int {
-	if pid <= 0 {
-		return 0
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 1 && f[0] == "VmRSS:" {
-			n, _ := strconv.Atoi(f[1])
-			return n
-		}
-	}
-	return 0
 }

@@ -3,7 +3,6 @@ package player_test
 import (
 	"context"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/avhost/avhost/elements/singleframesrc"
 	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/pcm"
+	"github.com/avhost/avhost/internal/procstat"
 )
 
 // BenchmarkInject4KBGR: frames handed to singleframesrc per second (one copy each).
@@ -69,12 +69,6 @@ func BenchmarkAudioChunk(b *testing.B) {
 	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/chunks, "allocs/chunk")
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkLiveSession: CPU of one live 512×512@25 session with H.264 + Opus encode,
 // as a share of one core, idle frame and silence (the encoders' floor) for 10 s.
 func BenchmarkLiveSession(b *testing.B) {
@@ -88,9 +82,9 @@ func BenchmarkLiveSession(b *testing.B) {
 		}
 		p.SetState(gst.StatePlaying)
 		time.Sleep(time.Second) // warm-up, not synchronisation: the figure is a rate over the window below
-		c0, w0 := cpuTime(), time.Now()
+		c0, w0 := procstat.CPU(), time.Now()
 		time.Sleep(10 * time.Second)
-		c1, w1 := cpuTime(), time.Now()
+		c1, w1 := procstat.CPU(), time.Now()
 		p.SetState(gst.StateNull)
 		b.ReportMetric(100*float64(c1-c0)/float64(w1.Sub(w0)), "%core/session")
 	}

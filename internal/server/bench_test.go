@@ -2,7 +2,16 @@ package server_test
 
 import (
 	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"testing"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
@@ -10,28 +19,12 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
 
-	"context"
-	"fmt"
 	"github.com/avhost/avhost/internal/loadtest"
+	"github.com/avhost/avhost/internal/procstat"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
-	"io"
-	"os"
-	"os/exec"
-	"strconv"
-	"strings"
-	"syscall"
-	"testing"
-	"time"
-
 	"github.com/avhost/avhost/internal/webrtctest"
 )
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // TestReceiverPool is not a test: BenchmarkViewers re-runs the test binary with it to
 // hold N Pion viewers in another process, so their decryption is not counted as the
@@ -152,9 +145,9 @@ func poolCPU(b *testing.B, env, run string, n int) float64 {
 	for sc.Scan() && sc.Text() != "ready" {
 	}
 	time.Sleep(2 * time.Second) // settle after the joins' key frames
-	c0, w0 := cpuTime(), time.Now()
+	c0, w0 := procstat.CPU(), time.Now()
 	time.Sleep(10 * time.Second) // measurement window
-	c1, w1 := cpuTime(), time.Now()
+	c1, w1 := procstat.CPU(), time.Now()
 	stdin.Close()
 	var tail string
 	for sc.Scan() {

@@ -5,20 +5,14 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/gsttest"
+	"github.com/avhost/avhost/internal/procstat"
 	"github.com/avhost/avhost/internal/session"
 )
-
-func cpu() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkSessions runs 8 live 512×512@25 sessions with H.264 + Opus encode, each
 // with the demo avatar speaking back to back, for AVHOST_BENCH_SECONDS (default 60),
@@ -32,7 +26,7 @@ func BenchmarkSessions(b *testing.B) {
 	const n = 8
 	for it := 0; it < b.N; it++ {
 		runtime.GC()
-		rss0 := rssKB()
+		rss0 := procstat.RSSKB(0)
 		m := &session.Manager{}
 		var avatars []*demo.Avatar
 		for i := 0; i < n; i++ {
@@ -46,10 +40,10 @@ func BenchmarkSessions(b *testing.B) {
 			}
 			avatars = append(avatars, a)
 		}
-		c0, w0 := cpu(), time.Now()
+		c0, w0 := procstat.CPU(), time.Now()
 		time.Sleep(time.Duration(secs) * time.Second) // the measurement window
-		c1, w1 := cpu(), time.Now()
-		rss1 := rssKB()
+		c1, w1 := procstat.CPU(), time.Now()
+		rss1 := procstat.RSSKB(0)
 		var underruns, utterances, chunks uint64
 		for _, s := range m.List() {
 			st := s.Stats()

@@ -4,23 +4,12 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/avhost/avhost/internal/gsttest"
+	"github.com/avhost/avhost/internal/procstat"
 	"github.com/avhost/avhost/internal/session"
 )
-
-func rssKB() int {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 1 && f[0] == "VmRSS:" {
-			n, _ := strconv.Atoi(f[1])
-			return n
-		}
-	}
-	return 0
-}
 
 // TestSoakSessionChurn creates and tears down 720p sessions with an idle frame and
 // checks RSS stays flat (`make soak`; AVHOST_SOAK=N sets the rounds).
@@ -43,7 +32,7 @@ func TestSoakSessionChurn(t *testing.T) {
 		m.CloseAll()
 		if i%(rounds/10+1) == 0 {
 			runtime.GC()
-			r := rssKB()
+			r := procstat.RSSKB(0)
 			if i > rounds/10 && base == 0 {
 				base = r
 			}
@@ -51,7 +40,7 @@ func TestSoakSessionChurn(t *testing.T) {
 		}
 	}
 	runtime.GC()
-	end := rssKB()
+	end := procstat.RSSKB(0)
 	t.Logf("after %d sessions: RSS %d MiB (baseline after warm-up %d MiB)", rounds, end/1024, base/1024)
 	if base > 0 && end > base*12/10 {
 		t.Fatalf("RSS grew from %d to %d MiB", base/1024, end/1024)

@@ -270,6 +270,9 @@ func (c *Client) write(kind int, b []byte) error {
 // CreateOption adjusts a create request.
 type CreateOption func(*Event)
 
+// WithBackend picks the session's WebRTC backend: "pion" (default) or "webrtcbin".
+func WithBackend(b string) CreateOption { return func(e *Event) { e.Backend = b } }
+
 // WithViewerToken makes watching the session over WebRTC require tok.
 func WithViewerToken(tok string) CreateOption { return func(e *Event) { e.ViewerToken = tok } }
 

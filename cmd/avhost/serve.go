@@ -55,6 +55,8 @@ func serve(ctx context.Context, args []string) error {
 	kaCount := fs.Int("keepalive-count", 3, "per-socket TCP keepalive probes before the peer is dead (tcp_keepalive_probes)")
 	pidfile := fs.String("pidfile", "", "hitless restart: write our pid here; an avhost whose pid is there already is told to hand over (use with -reuseport)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM or hand-over: how long playing utterances may take to finish")
+	backend := fs.String("backend", "pion", "default WebRTC backend of sessions: pion, or webrtcbin (a webrtcbin per viewer)")
+	wbBranch := fs.String("webrtcbin-branch", "", "file with the per-viewer webrtcbin branch (default: pipelines/webrtcbin.pipeline, built in)")
 	jsonLogs := fs.Bool("json-logs", false, "structured logs as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -87,6 +89,14 @@ func serve(ctx context.Context, args []string) error {
 	pick("height", func() { cfg.Session.Height = *height })
 	pick("fps", func() { cfg.Session.FPS = *fps })
 	pick("rtsp", func() { cfg.RTSP.Address = *rtsp })
+	pick("backend", func() { cfg.Session.Backend = *backend })
+	if *wbBranch != "" {
+		b, err := os.ReadFile(*wbBranch)
+		if err != nil {
+			return err
+		}
+		cfg.WebRTCBinBranch = string(b)
+	}
 	pick("reuseport", func() { cfg.Net.ReusePort = *reusePort })
 	pick("keepalive-idle", func() { cfg.Net.KeepAliveIdle = *kaIdle })
 	pick("keepalive-interval", func() { cfg.Net.KeepAliveInterval = *kaIntvl })

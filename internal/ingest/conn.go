@@ -222,6 +222,9 @@ func (c *conn) open(m ingestproto.Message) {
 		if m.ViewerToken != "" {
 			cfg.ViewerToken = m.ViewerToken
 		}
+		if m.Backend != "" {
+			cfg.Backend = m.Backend
+		}
 		s, err = c.srv.cfg.Sessions.Create(cfg)
 	}
 	if err != nil {

@@ -60,6 +60,8 @@ type Message struct {
 	Video     *VideoFormat `json:"video,omitempty"`
 	Frames    int64        `json:"frames,omitempty"` // frames of the utterance; 0 or -1 unknown
 	Token     string       `json:"token,omitempty"`  // resume token
+	// Backend (create) picks the WebRTC backend: "pion" (default) or "webrtcbin".
+	Backend string `json:"backend,omitempty"`
 	// ViewerToken (create) gates who may watch the session over WebRTC.
 	ViewerToken string `json:"viewer_token,omitempty"`
 

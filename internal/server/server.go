@@ -28,6 +28,7 @@ import (
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/signal"
+	"github.com/avhost/avhost/internal/wbout"
 	"github.com/avhost/avhost/internal/whep"
 )
 
@@ -65,6 +66,9 @@ type Config struct {
 	RTSP rtspout.Config `yaml:"rtsp"`
 	// Publish publishes sessions (by id) to WHIP endpoints, e.g. an SFU that fans out.
 	Publish map[string]rtcout.PublishConfig `yaml:"publish"`
+	// WebRTCBinBranch is the per-viewer branch of webrtcbin sessions; defaults to
+	// pipelines/webrtcbin.pipeline's content (embedded).
+	WebRTCBinBranch string `yaml:"webrtcbin_branch"`
 	// WebRTC configures viewers (ICE servers, NAT 1:1 addresses, viewer cap).
 	WebRTC rtcout.Config `yaml:"webrtc"`
 	// Session holds defaults for sessions (size, fps, rate, pipeline template).
@@ -85,6 +89,7 @@ type Server struct {
 
 	omu        sync.Mutex
 	outputs    map[string]*rtcout.Output
+	wbouts     map[string]*wbout.Output
 	publishers map[string]*rtcout.Publisher
 }
 
@@ -102,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Token = hex.EncodeToString(b)
 		cfg.Log.Info("no token configured: generated one for this run", "token", cfg.Token)
 	}
-	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, Log: cfg.Log}, outputs: map[string]*rtcout.Output{}, publishers: map[string]*rtcout.Publisher{}}
+	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, Log: cfg.Log}, outputs: map[string]*rtcout.Output{}, wbouts: map[string]*wbout.Output{}, publishers: map[string]*rtcout.Publisher{}}
 	s.Sessions.OnCreate = s.attach
 	if cfg.RTSP.Address != "-" {
 		rc := cfg.RTSP
@@ -146,8 +151,18 @@ func (s *Server) attach(sess *session.Session) error {
 	if err != nil {
 		return err
 	}
+	var wb *wbout.Output
+	if sess.Config().Backend == "webrtcbin" {
+		if wb, err = wbout.New(p, s.cfg.WebRTCBinBranch); err != nil {
+			out.Close()
+			return err
+		}
+	}
 	s.omu.Lock()
 	s.outputs[sess.ID] = out
+	if wb != nil {
+		s.wbouts[sess.ID] = wb
+	}
 	s.omu.Unlock()
 	if s.rtsp != nil {
 		s.rtsp.Attach(sess.ID, out)
@@ -158,11 +173,15 @@ func (s *Server) attach(sess *session.Session) error {
 	sess.OnClose(func() {
 		s.omu.Lock()
 		delete(s.outputs, sess.ID)
+		delete(s.wbouts, sess.ID)
 		p := s.publishers[sess.ID]
 		delete(s.publishers, sess.ID)
 		s.omu.Unlock()
 		if p != nil {
 			p.Stop()
+		}
+		if wb != nil {
+			wb.Close()
 		}
 		if s.rtsp != nil {
 			s.rtsp.Detach(sess.ID)
@@ -172,7 +191,21 @@ func (s *Server) attach(sess *session.Session) error {
 	return nil
 }
 
-// Output returns a session's WebRTC output (whep.Outputs).
+// Viewers returns what serves a session's WebRTC viewers: its webrtcbin output for a
+// webrtcbin session, else its Pion output (whep.Outputs).
+func (s *Server) Viewers(id string) (whep.Viewers, error) {
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	if w := s.wbouts[id]; w != nil {
+		return w, nil
+	}
+	if o := s.outputs[id]; o != nil {
+		return o, nil
+	}
+	return nil, session.ErrNotFound
+}
+
+// Output returns a session's Pion output (RTSP, WHIP and metrics hang off it).
 func (s *Server) Output(id string) (*rtcout.Output, error) {
 	s.omu.Lock()
 	defer s.omu.Unlock()

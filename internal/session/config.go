@@ -25,6 +25,9 @@ type Config struct {
 	// Pipeline is a text/template of the pipeline; defaults to DefaultPipeline. It must
 	// contain a singleframesrc named video and a pcmslicesrc named audio.
 	Pipeline string
+	// Backend serves WebRTC viewers through "pion" (the default: every viewer's
+	// PeerConnection shares the encoded tracks) or "webrtcbin" (a webrtcbin per viewer).
+	Backend string
 	// ViewerToken, if set, is required (Bearer or ?token=) to watch the session; the
 	// host's ingest token also works. Empty: anyone who can reach the host may watch.
 	ViewerToken string
@@ -59,6 +62,13 @@ func (c *Config) fill() error {
 	}
 	if c.Pipeline == "" {
 		c.Pipeline = DefaultPipeline
+	}
+	switch c.Backend {
+	case "":
+		c.Backend = "pion"
+	case "pion", "webrtcbin":
+	default:
+		return fmt.Errorf("session: backend %q (want pion or webrtcbin)", c.Backend)
 	}
 	n, d := c.fps()
 	if n <= 0 || d <= 0 || n/d > 120 {

@@ -7,8 +7,9 @@ import (
 )
 
 // DefaultPipeline is a session's pipeline: the two sources, one H.264 and one Opus
-// encode, ending in appsinks vout and aout that the WebRTC output reads (one encode,
-// any number of viewers). Fields come from Config.
+// encode, and tees vtee/atee carrying them to the appsinks vout/aout that the Pion,
+// RTSP and WHIP outputs read, and to one webrtcbin branch per viewer of a webrtcbin
+// session (one encode, any number of viewers). Fields come from Config.
 const DefaultPipeline = `
 singleframesrc name=video width={{.Width}} height={{.Height}} framerate={{.FPS}} format={{.Format}}
   max-queue-frames={{.MaxFrames}} overflow=reject
@@ -16,10 +17,12 @@ singleframesrc name=video width={{.Width}} height={{.Height}} framerate={{.FPS}}
   ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={{.KeyInt}} bitrate=1500 threads=1
   ! video/x-h264,profile=constrained-baseline
   ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au
-  ! appsink name=vout sync=false async=false max-buffers=50 drop=true
+  ! tee name=vtee allow-not-linked=true
+vtee. ! queue leaky=downstream max-size-buffers=50 ! appsink name=vout sync=false async=false max-buffers=50 drop=true
 pcmslicesrc name=audio rate={{.Rate}} channels={{.Channels}} max-queue-ms={{.MaxQueueMS}} overflow=reject
   ! audioconvert ! audioresample ! audio/x-raw,rate=48000
-  ! opusenc frame-size=20 bitrate=64000 ! appsink name=aout sync=false async=false max-buffers=50 drop=true
+  ! opusenc frame-size=20 bitrate=64000 ! tee name=atee allow-not-linked=true
+atee. ! queue leaky=downstream max-size-buffers=50 ! appsink name=aout sync=false async=false max-buffers=50 drop=true
 `
 
 func render(tmpl string, c Config) (string, error) {

@@ -15,7 +15,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/signalproto"
 	"github.com/avhost/avhost/internal/whep"
 )
@@ -43,7 +42,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ping == 0 {
 		ping = 20 * time.Second
 	}
-	c := &conn{h: h, ws: ws, req: r, out: make(chan signalproto.Message, 64), quit: make(chan struct{}), viewers: map[string]*rtcout.Output{}}
+	c := &conn{h: h, ws: ws, req: r, out: make(chan signalproto.Message, 64), quit: make(chan struct{}), viewers: map[string]whep.Viewers{}}
 	go c.writePump(ping)
 	c.readPump(3 * ping)
 }
@@ -57,7 +56,7 @@ type conn struct {
 	once sync.Once
 
 	mu      sync.Mutex
-	viewers map[string]*rtcout.Output
+	viewers map[string]whep.Viewers
 }
 
 func (c *conn) send(m signalproto.Message) {
@@ -109,7 +108,7 @@ func (c *conn) handle(m signalproto.Message) {
 			fail("viewer token required for session " + m.Session)
 			return
 		}
-		out, err := c.h.Outputs.Output(m.Session)
+		out, err := c.h.Outputs.Viewers(m.Session)
 		if err != nil {
 			fail("no such session: " + m.Session)
 			return

@@ -16,9 +16,16 @@ import (
 	"github.com/avhost/avhost/internal/rtcout"
 )
 
+// Viewers is a session's WebRTC output, whichever backend serves it.
+type Viewers interface {
+	AddViewer(ctx context.Context, offer webrtc.SessionDescription) (string, webrtc.SessionDescription, error)
+	AddICECandidate(id string, c webrtc.ICECandidateInit) error
+	RemoveViewer(id string) error
+}
+
 // Outputs finds a session's WebRTC output.
 type Outputs interface {
-	Output(session string) (*rtcout.Output, error)
+	Viewers(session string) (Viewers, error)
 }
 
 // MaxOffer caps an SDP offer's size.
@@ -72,7 +79,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "offer larger than 64 KiB", http.StatusRequestEntityTooLarge)
 		return
 	}
-	out, err := h.Outputs.Output(id)
+	out, err := h.Outputs.Viewers(id)
 	if err != nil {
 		http.Error(w, "no such session: "+id, http.StatusNotFound)
 		return
@@ -99,7 +106,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 	cors(w)
-	out, err := h.Outputs.Output(r.PathValue("session"))
+	out, err := h.Outputs.Viewers(r.PathValue("session"))
 	if err != nil {
 		http.Error(w, "no such session", http.StatusNotFound)
 		return

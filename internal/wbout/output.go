@@ -1,0 +1,248 @@
+// Package wbout is the webrtcbin backend: for each viewer, a branch with its own
+// webrtcbin is added to the session's pipeline behind the tees that carry the single
+// encode (pipelines/webrtcbin.pipeline). It answers the same signaling as the Pion
+// backend (internal/rtcout), selected per session.
+package wbout
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-gst/go-gst/gst"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/avhost/avhost/internal/rtcout"
+)
+
+//go:embed branch.pipeline
+var defaultBranch string
+
+// DefaultBranch is the per-viewer branch (kept equal to pipelines/webrtcbin.pipeline).
+func DefaultBranch() string { return defaultBranch }
+
+// Output serves one session's viewers through webrtcbin.
+type Output struct {
+	p      *gst.Pipeline
+	vtee   *gst.Element
+	atee   *gst.Element
+	branch string
+
+	mu      sync.Mutex
+	viewers map[string]*viewer
+	closed  bool
+	ids     atomic.Uint64
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+type viewer struct {
+	bin        *gst.Bin
+	wb         *gst.Element
+	vpad, apad *gst.Pad // tee request pads
+}
+
+// New attaches to pipeline p, which must have tees named vtee and atee. branch is
+// the per-viewer description ("" for the default).
+func New(p *gst.Pipeline, branch string) (*Output, error) {
+	if branch == "" {
+		branch = defaultBranch
+	}
+	vt, err := p.GetElementByName("vtee")
+	if err != nil {
+		return nil, fmt.Errorf("wbout: pipeline has no tee named vtee")
+	}
+	at, err := p.GetElementByName("atee")
+	if err != nil {
+		return nil, fmt.Errorf("wbout: pipeline has no tee named atee")
+	}
+	o := &Output{p: p, vtee: vt, atee: at, branch: stripComments(branch), viewers: map[string]*viewer{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	go o.watch()
+	return o, nil
+}
+
+func stripComments(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
+			out = append(out, t)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// AddViewer adds a branch, answers the offer and returns the complete answer.
+func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription) (string, webrtc.SessionDescription, error) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return "", webrtc.SessionDescription{}, rtcout.ErrClosed
+	}
+	o.mu.Unlock()
+	bin, err := gst.NewBinFromString(o.branch, false)
+	if err != nil {
+		return "", webrtc.SessionDescription{}, fmt.Errorf("wbout: branch: %w", err)
+	}
+	get := func(name string) *gst.Element { e, _ := bin.GetElementByName(name); return e }
+	vq, aq, wb := get("vq"), get("aq"), get("wb")
+	if vq == nil || aq == nil || wb == nil {
+		return "", webrtc.SessionDescription{}, fmt.Errorf("wbout: branch needs queues vq, aq and webrtcbin wb")
+	}
+	bin.AddPad(gst.NewGhostPad("vsink", vq.GetStaticPad("sink")).Pad)
+	bin.AddPad(gst.NewGhostPad("asink", aq.GetStaticPad("sink")).Pad)
+	if err := o.p.Add(bin.Element); err != nil {
+		return "", webrtc.SessionDescription{}, err
+	}
+	v := &viewer{bin: bin, wb: wb}
+	// webrtcbin 1.22 needs caps on its sink pads to match the offer's m-lines to its
+	// transceivers, and asserts on buffers that arrive before negotiation gives each
+	// transceiver its stream: let the caps through, hold the buffers until answered.
+	relV, relA := holdBuffers(vq.GetStaticPad("sink")), holdBuffers(aq.GetStaticPad("sink"))
+	bin.SyncStateWithParent()
+	v.vpad, v.apad = o.vtee.GetRequestPad("src_%u"), o.atee.GetRequestPad("src_%u")
+	v.vpad.Link(bin.GetStaticPad("vsink"))
+	v.apad.Link(bin.GetStaticPad("asink"))
+	timeout := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	preferPeerCaps(wb)
+	waitCaps(wb, 200*time.Millisecond)
+	ans, err := answer(wb, offer.SDP, timeout)
+	if err == nil {
+		// The payloaders send the payload types the answer agreed on.
+		for name, codec := range map[string]string{"vpay": "H264/90000", "apay": "OPUS/48000"} {
+			if pay := get(name); pay != nil {
+				if pt, ok := payloadType(ans, codec); ok {
+					pay.SetArg("pt", strconv.Itoa(pt))
+				}
+			}
+		}
+	}
+	relV()
+	relA()
+	if err != nil {
+		o.drop(v)
+		return "", webrtc.SessionDescription{}, err
+	}
+	id := "wb" + strconv.FormatUint(o.ids.Add(1), 10)
+	o.mu.Lock()
+	o.viewers[id] = v
+	o.mu.Unlock()
+	return id, webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}, nil
+}
+
+// payloadType finds the payload type of codec ("H264/90000") in an SDP.
+func payloadType(sdp, codec string) (int, bool) {
+	for _, l := range strings.Split(sdp, "\n") {
+		l = strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(l, "a=rtpmap:"); ok {
+			pt, enc, _ := strings.Cut(rest, " ")
+			if strings.EqualFold(strings.SplitN(enc, "/", 3)[0]+"/"+strings.SplitN(enc+"/", "/", 3)[1], codec) {
+				n, err := strconv.Atoi(pt)
+				return n, err == nil
+			}
+		}
+	}
+	return 0, false
+}
+
+// AddICECandidate adds a trickled candidate for viewer id.
+func (o *Output) AddICECandidate(id string, c webrtc.ICECandidateInit) error {
+	o.mu.Lock()
+	v := o.viewers[id]
+	o.mu.Unlock()
+	if v == nil {
+		return rtcout.ErrNoViewer
+	}
+	var m uint
+	if c.SDPMLineIndex != nil {
+		m = uint(*c.SDPMLineIndex)
+	}
+	addCandidate(v.wb, m, c.Candidate)
+	return nil
+}
+
+// RemoveViewer takes viewer id's branch out of the pipeline.
+func (o *Output) RemoveViewer(id string) error {
+	o.mu.Lock()
+	v := o.viewers[id]
+	delete(o.viewers, id)
+	o.mu.Unlock()
+	if v == nil {
+		return rtcout.ErrNoViewer
+	}
+	o.drop(v)
+	return nil
+}
+
+// drop unlinks a branch from the tees and frees it; the tees allow unlinked pads, so
+// the other branches do not notice.
+func (o *Output) drop(v *viewer) {
+	if v.vpad != nil {
+		v.vpad.Unlink(v.bin.GetStaticPad("vsink"))
+		v.apad.Unlink(v.bin.GetStaticPad("asink"))
+		o.vtee.ReleaseRequestPad(v.vpad)
+		o.atee.ReleaseRequestPad(v.apad)
+	}
+	v.bin.SetState(gst.StateNull)
+	o.p.Remove(v.bin.Element)
+}
+
+// Viewers is the number of viewers.
+func (o *Output) Viewers() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.viewers)
+}
+
+// watch frees viewers whose connection failed or closed.
+func (o *Output) watch() {
+	defer close(o.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.stop:
+			return
+		case <-t.C:
+		}
+		o.mu.Lock()
+		var gone []string
+		for id, v := range o.viewers {
+			if failed(v.wb) {
+				gone = append(gone, id)
+			}
+		}
+		o.mu.Unlock()
+		for _, id := range gone {
+			o.RemoveViewer(id)
+		}
+	}
+}
+
+// Close removes every viewer; idempotent.
+func (o *Output) Close() {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.closed = true
+	ids := make([]string, 0, len(o.viewers))
+	for id := range o.viewers {
+		ids = append(ids, id)
+	}
+	o.mu.Unlock()
+	close(o.stop)
+	<-o.done
+	for _, id := range ids {
+		o.RemoveViewer(id)
+	}
+}

@@ -55,6 +55,7 @@ func serve(ctx context.Context, args []string) error {
 	kaCount := fs.Int("keepalive-count", 3, "per-socket TCP keepalive probes before the peer is dead (tcp_keepalive_probes)")
 	pidfile := fs.String("pidfile", "", "hitless restart: write our pid here; an avhost whose pid is there already is told to hand over (use with -reuseport)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM or hand-over: how long playing utterances may take to finish")
+	ping := fs.Duration("ping-interval", 20*time.Second, "WebSocket heartbeat: ping every so often; a peer silent for 3 pings is closed")
 	backend := fs.String("backend", "pion", "default WebRTC backend of sessions: pion, or webrtcbin (a webrtcbin per viewer)")
 	wbBranch := fs.String("webrtcbin-branch", "", "file with the per-viewer webrtcbin branch (default: pipelines/webrtcbin.pipeline, built in)")
 	jsonLogs := fs.Bool("json-logs", false, "structured logs as JSON")
@@ -90,6 +91,7 @@ func serve(ctx context.Context, args []string) error {
 	pick("fps", func() { cfg.Session.FPS = *fps })
 	pick("rtsp", func() { cfg.RTSP.Address = *rtsp })
 	pick("backend", func() { cfg.Session.Backend = *backend })
+	pick("ping-interval", func() { cfg.PingInterval = *ping })
 	if *wbBranch != "" {
 		b, err := os.ReadFile(*wbBranch)
 		if err != nil {

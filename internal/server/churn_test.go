@@ -2,12 +2,19 @@ package server_test
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
+	"github.com/avhost/avhost/internal/doctor"
 	"github.com/avhost/avhost/internal/loadtest"
 	"github.com/avhost/avhost/internal/netopt"
+	"github.com/avhost/avhost/internal/rtspout"
+	"github.com/avhost/avhost/internal/server"
 )
 
 func serveBare(t testing.TB) string {
@@ -44,25 +51,51 @@ func TestChurnLeavesTIMEWAITWithTheClient(t *testing.T) {
 	}
 }
 
-// TestRestartBindsDespiteTIMEWAIT: a server that held hundreds of TIME_WAIT sockets on
-// its port is killed and restarted on the same port: it binds at once.
+// TestRestartBindsDespiteTIMEWAIT: avhost is stopped while hundreds of connections
+// sit in TIME_WAIT on its port (browser-style /ws clients, for which avhost closes
+// first), and a new avhost is started on the same address: it binds at once.
 func TestRestartBindsDespiteTIMEWAIT(t *testing.T) {
 	ln, err := netopt.Listen(context.Background(), "tcp", "127.0.0.1:0", netopt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	srv := &http.Server{Handler: loadtest.Bare}
-	go srv.Serve(ln)
-	r := loadtest.Churn(context.Background(), loadtest.Config{URL: "ws://" + addr + "/", Workers: 4, Duration: time.Second, ServerCloses: true})
-	srv.Close()
-	if r.TimeWaitServer < 200 {
-		t.Fatalf("only %d TIME_WAIT on the port: the condition was not reproduced", r.TimeWaitServer)
+	ln.Close()
+	mk := func() *server.Server {
+		no := false
+		srv, err := server.New(server.Config{Listen: addr, Token: token, Demo: &no, RTSP: rtspout.Config{Address: "-"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(); err != nil {
+			t.Fatalf("start on %s: %v", addr, err)
+		}
+		return srv
 	}
-	ln2, err := netopt.Listen(context.Background(), "tcp", addr, netopt.Options{})
-	if err != nil {
-		t.Fatalf("restart with %d TIME_WAIT on %s: %v", r.TimeWaitServer, addr, err)
+	first := mk()
+	for i := 0; i < 400; i++ {
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				break
+			}
+		}
+		ws.Close()
 	}
-	ln2.Close()
-	t.Logf("rebound %s at once with %d sockets in TIME_WAIT", addr, r.TimeWaitServer)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	first.Shutdown(ctx)
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	c, _ := doctor.CountSockets("", p)
+	if c.Local["TIME_WAIT"] < 200 {
+		t.Fatalf("only %d TIME_WAIT on the port: the condition was not reproduced", c.Local["TIME_WAIT"])
+	}
+	second := mk() // fails the test if it cannot bind
+	second.Shutdown(ctx)
+	t.Logf("avhost restarted on %s at once with %d sockets in TIME_WAIT on the port", addr, c.Local["TIME_WAIT"])
 }

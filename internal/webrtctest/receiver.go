@@ -28,8 +28,16 @@ type Receiver struct {
 
 // JoinWHEP offers recvonly audio+video to url (…/whep/{session}) and connects.
 func JoinWHEP(ctx context.Context, url string) (*Receiver, error) {
+	// Only what avhost sends: H.264 and Opus (webrtcbin 1.22 as answerer matches an
+	// offer better without codecs it cannot send).
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}

@@ -176,7 +176,7 @@ func (s *Src) Start() (*gst.Caps, error) {
 	// Non-live rendering waits for the producer instead of filling in.
 	a.SetWaitForData(!s.Live())
 	a.Unblock(false)
-	s.SetLatency(a.Config().Chunk)
+	s.SetLatency(s.cfg.Chunk)
 	return gst.NewCapsFromString(fmt.Sprintf(
 		"audio/x-raw,format=S16LE,layout=interleaved,rate=%d,channels=%d", s.cfg.Rate, s.cfg.Channels)), nil
 }
@@ -193,11 +193,12 @@ func (s *Src) NextPTS() time.Duration { return s.tl().NextPTS() }
 // SeekTo implements srcbin.Producer.
 func (s *Src) SeekTo(t time.Duration) { s.tl().SeekTo(t) }
 
-// Push implements srcbin.Producer: one chunk, no allocation.
+// Push implements srcbin.Producer: one chunk, no allocation, no lock of its own
+// (audio, cfg and chunk are fixed once started).
 func (s *Src) Push(src *gstpush.AppSrc) error {
-	a := s.audio // fixed once started
+	a := s.audio
 	pts := a.Fill(s.chunk)
-	err := src.PushS16(s.chunk, pts, a.Config().Chunk, s.offset)
+	err := src.PushS16(s.chunk, pts, s.cfg.Chunk, s.offset)
 	s.offset += uint64(a.ChunkSamples())
 	return err
 }

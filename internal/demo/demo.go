@@ -13,6 +13,7 @@ import (
 
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/timeline"
 )
 
 // ErrSpeaking is returned by Speak while the avatar is still speaking.
@@ -98,7 +99,7 @@ func (a *Avatar) Speak() error {
 	cfg := a.s.Config()
 	f := pcm.Format{Type: pcm.S16, Rate: cfg.Rate, Channels: 1}
 	if err := a.s.Begin(a.next, f, int64(len(a.frames))); err != nil {
-		if errors.Is(err, errBusy) {
+		if errors.Is(err, timeline.ErrBusy) {
 			return ErrSpeaking
 		}
 		return err

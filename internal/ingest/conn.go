@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/avhost/avhost/elements/singleframesrc"
 	"github.com/avhost/avhost/internal/ingestproto"
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/session"
@@ -336,7 +337,7 @@ func code(err error) string {
 	case errors.Is(err, pcm.ErrNonFinite), errors.Is(err, pcm.ErrPartialSample), errors.Is(err, pcm.ErrFormat):
 		return "bad_audio"
 	}
-	if isFrameErr(err) {
+	if errors.Is(err, singleframesrc.ErrFrameSize) || errors.Is(err, session.ErrBadFrame) {
 		return "bad_frame"
 	}
 	return "bad_request"

@@ -22,11 +22,11 @@ func (s *Session) decode(data []byte) ([]byte, error) {
 		img, err = jpeg.Decode(bytes.NewReader(data))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("session: frame: %w", err)
+		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
 	}
 	b := img.Bounds()
 	if b.Dx() != s.cfg.Width || b.Dy() != s.cfg.Height {
-		return nil, fmt.Errorf("session: frame is %dx%d, session is %dx%d", b.Dx(), b.Dy(), s.cfg.Width, s.cfg.Height)
+		return nil, fmt.Errorf("%w: %dx%d, session is %dx%d", ErrBadFrame, b.Dx(), b.Dy(), s.cfg.Width, s.cfg.Height)
 	}
 	stride := (s.cfg.Width*3 + 3) &^ 3
 	out := make([]byte, stride*s.cfg.Height)

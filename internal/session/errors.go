@@ -13,6 +13,9 @@ var (
 	ErrClosed = errors.New("session: closed")
 	// ErrFrozen is returned when the pipeline does not change state in time.
 	ErrFrozen = errors.New("session: pipeline frozen")
+	// ErrBadFrame is returned for a JPEG/PNG frame that does not decode or has the
+	// wrong size; nothing is queued.
+	ErrBadFrame = errors.New("session: bad frame")
 	// ErrNoUtterance is returned for audio or frames of an utterance that is not current.
 	ErrNoUtterance = errors.New("session: no such utterance playing")
 )

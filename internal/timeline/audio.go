@@ -108,7 +108,11 @@ func NewAudio(cfg AudioConfig) (*Audio, error) {
 }
 
 // Config returns the filled configuration.
-func (a *Audio) Config() AudioConfig { return a.cfg }
+func (a *Audio) Config() AudioConfig {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}
 
 // ChunkSamples is the number of sample frames per chunk.
 func (a *Audio) ChunkSamples() int { return a.chunkN }

@@ -54,7 +54,6 @@ type Bin struct {
 	playing  bool
 	stopping bool
 	done     chan struct{}
-	pushed   int64
 	endAt    atomic.Int64 // running time at which to end the stream; -1: never
 }
 
@@ -178,7 +177,7 @@ func (b *Bin) configure() error {
 func (b *Bin) startLoop() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.stopping, b.playing, b.pushed = false, false, 0
+	b.stopping, b.playing = false, false
 	b.waiter = gstpush.NewWaiter()
 	b.done = make(chan struct{})
 	go b.loop(b.waiter, b.done, b.live, b.numBufs)

@@ -1,5 +1,0 @@
-package demo
-
-import "github.com/avhost/avhost/internal/timeline"
-
-var errBusy = timeline.ErrBusy

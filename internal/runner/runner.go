@@ -215,6 +215,11 @@ func load(cfg Config, pl *player.Player) (*player.Utterance, error) {
 	return u, nil
 }
 
+// endWait is how long EOS may take to get through once the sources have ended. Network
+// sinks finish their protocol first (rtspclientsink's TEARDOWN may wait out its 20 s
+// tcp-timeout), so it is longer than any of theirs.
+const endWait = 30 * time.Second
+
 // watch owns the bus: one goroutine-free loop popping messages with a short timeout,
 // so ctx, progress and the utterance's end are seen without a GLib main loop.
 func watch(ctx context.Context, p *gst.Pipeline, pl *player.Player, pb *player.Playback, progress io.Writer) error {
@@ -233,7 +238,7 @@ func watch(ctx context.Context, p *gst.Pipeline, pl *player.Player, pb *player.P
 		if pl.Video != nil {
 			pl.Video.EndAt(at)
 		}
-		ending, endDeadline = true, time.Now().Add(10*time.Second)
+		ending, endDeadline = true, time.Now().Add(endWait)
 	}
 	for {
 		msg := bus.TimedPopFiltered(gst.ClockTime(100*time.Millisecond), gst.MessageEOS|gst.MessageError|gst.MessageWarning)
@@ -265,7 +270,7 @@ func watch(ctx context.Context, p *gst.Pipeline, pl *player.Player, pb *player.P
 		default:
 		}
 		if ending && time.Now().After(endDeadline) {
-			return errors.New("runner: no EOS within 10 s of the end: pipeline frozen")
+			return fmt.Errorf("runner: no EOS within %v of the end: pipeline frozen", endWait)
 		}
 		if progress != nil && pb != nil && time.Since(lastProgress) >= time.Second {
 			lastProgress = time.Now()

@@ -10,6 +10,10 @@ import (
 // encode, and tees vtee/atee carrying them to the appsinks vout/aout that the Pion,
 // RTSP and WHIP outputs read, and to one webrtcbin branch per viewer of a webrtcbin
 // session (one encode, any number of viewers). Fields come from Config.
+//
+// opusenc takes the source's rate when Opus has it (8, 12, 16, 24 or 48 kHz), so
+// audioresample passes through: a resampler's few samples of filter delay would leave
+// each 20 ms Opus frame waiting for the next chunk, 20 ms of latency for nothing.
 const DefaultPipeline = `
 singleframesrc name=video width={{.Width}} height={{.Height}} framerate={{.FPS}} format={{.Format}}
   max-queue-frames={{.MaxFrames}} overflow=reject
@@ -20,7 +24,7 @@ singleframesrc name=video width={{.Width}} height={{.Height}} framerate={{.FPS}}
   ! tee name=vtee allow-not-linked=true
 vtee. ! queue leaky=downstream max-size-buffers=50 ! appsink name=vout sync=false async=false max-buffers=50 drop=true
 pcmslicesrc name=audio rate={{.Rate}} channels={{.Channels}} max-queue-ms={{.MaxQueueMS}} overflow=reject
-  ! audioconvert ! audioresample ! audio/x-raw,rate=48000
+  ! audioconvert ! audioresample
   ! opusenc frame-size=20 bitrate=64000 ! tee name=atee allow-not-linked=true
 atee. ! queue leaky=downstream max-size-buffers=50 ! appsink name=aout sync=false async=false max-buffers=50 drop=true
 `

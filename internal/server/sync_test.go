@@ -17,11 +17,12 @@ import (
 )
 
 type syncMarks struct {
-	Flashes []float64 `json:"flashes"`       // wall ms
-	Beeps   []float64 `json:"beeps"`         // heard from the <video> element
-	BeepsWA []float64 `json:"beepsWebAudio"` // at Web Audio's own output
-	Quiet   []float64 `json:"quiet"`
-	NTP     []float64 `json:"ntpDiff"` // Chrome's video-minus-audio playout NTP, every 500 ms
+	Flashes []float64          `json:"flashes"`       // wall ms
+	Beeps   []float64          `json:"beeps"`         // heard from the <video> element
+	BeepsWA []float64          `json:"beepsWebAudio"` // at Web Audio's own output
+	Quiet   []float64          `json:"quiet"`
+	NTP     []float64          `json:"ntpDiff"` // Chrome's video-minus-audio playout NTP, every 500 ms
+	Trim    map[string]float64 `json:"trim"`
 }
 
 func pct(v []float64, p float64) float64 {
@@ -96,6 +97,7 @@ func TestLipSyncInChromium(t *testing.T) {
 	settled := m.NTP[len(m.NTP)/2:]
 	t.Logf("Chrome's own playout alignment (estimatedPlayoutTimestamp video−audio), second half: median %+.1f ms, p95 %+.1f ms",
 		pct(settled, 0.5), pct(settled, 0.95))
+	t.Logf("fine sync: %v", m.Trim)
 	t.Logf("latency timeline → display: median %.1f ms, p95 %.1f ms", pct(latencies, 0.5), pct(latencies, 0.95))
 	if med := math.Abs(pct(offsets, 0.5)); med > 45 {
 		t.Fatalf("median flash/beep offset %.1f ms exceeds the 45 ms detectability bound (ITU-R BT.1359)", med)

@@ -20,6 +20,14 @@ import (
 // browser starts Debian's headless chromium as the probe found it works here.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	ctx, _ := browserKill(t)
+	return ctx
+}
+
+// browserKill is browser, with a kill that ends the Chromium process at once, the way
+// a viewer vanishes: no page unload, no DTLS close.
+func browserKill(t *testing.T) (context.Context, func()) {
+	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatal("chromium not installed (make test installs it)")
@@ -48,7 +56,7 @@ func browser(t *testing.T) context.Context {
 	t.Cleanup(cancel2)
 	ctx, cancel3 := context.WithTimeout(ctx, 60*time.Second)
 	t.Cleanup(cancel3)
-	return ctx
+	return ctx, cancel
 }
 
 type pageStats struct {

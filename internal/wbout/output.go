@@ -45,6 +45,7 @@ type viewer struct {
 	bin        *gst.Bin
 	wb         *gst.Element
 	vpad, apad *gst.Pad // tee request pads
+	rx         rxWatch
 }
 
 // New attaches to pipeline p, which must have tees named vtee and atee. branch is
@@ -131,6 +132,7 @@ func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription)
 		o.drop(v)
 		return "", webrtc.SessionDescription{}, err
 	}
+	v.rx = watchRx(wb)
 	id := "wb" + strconv.FormatUint(o.ids.Add(1), 10)
 	o.mu.Lock()
 	o.viewers[id] = v
@@ -193,6 +195,7 @@ func (o *Output) drop(v *viewer) {
 	}
 	v.bin.SetState(gst.StateNull)
 	o.p.Remove(v.bin.Element)
+	v.rx.free()
 }
 
 // Viewers is the number of viewers.
@@ -202,7 +205,7 @@ func (o *Output) Viewers() int {
 	return len(o.viewers)
 }
 
-// watch frees viewers whose connection failed or closed.
+// watch frees viewers whose connection failed or closed, or who went silent.
 func (o *Output) watch() {
 	defer close(o.done)
 	t := time.NewTicker(time.Second)
@@ -216,7 +219,7 @@ func (o *Output) watch() {
 		o.mu.Lock()
 		var gone []string
 		for id, v := range o.viewers {
-			if failed(v.wb) {
+			if failed(v.wb) || v.rx.silent() {
 				gone = append(gone, id)
 			}
 		}

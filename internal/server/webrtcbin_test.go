@@ -1,0 +1,84 @@
+package server_test
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/avhost/avhost/client"
+)
+
+// TestWebrtcbinViewersAreFreed: two Chromium viewers of a webrtcbin session; one
+// leaves (the page's WHEP DELETE), the other vanishes (its process killed). Each
+// viewer's branch must leave the session pipeline, and the host's goroutines return to
+// their baseline.
+func TestWebrtcbinViewersAreFreed(t *testing.T) {
+	if os.Getenv("AVHOST_NO_BROWSER") != "" {
+		t.Skip("AVHOST_NO_BROWSER set")
+	}
+	h := encodingHost(t)
+	c := dial(t, h)
+	ctx0, cancel0 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel0()
+	if _, err := c.Create(ctx0, "wb", &client.VideoFormat{Width: 128, Height: 128, FPS: "25", Format: "BGR"}, nil, client.WithBackend("webrtcbin")); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := h.srv.Sessions.Get("wb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := h.srv.Viewers("wb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewers := vs.(interface{ Viewers() int })
+	elements := func() int { n, _ := sess.Pipeline().GetElements(); return len(n) }
+	e0, g0 := elements(), runtime.NumGoroutine()
+
+	var pages []context.Context
+	var kills []func()
+	for i := 0; i < 2; i++ {
+		ctx, kill := browserKill(t)
+		if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?via=whep&session=wb&token="+token)); err != nil {
+			t.Fatal(err)
+		}
+		pages, kills = append(pages, ctx), append(kills, kill)
+	}
+	for _, ctx := range pages {
+		var st pageStats
+		for st.FramesDecoded < 10 || st.AudioSamples < 4800 {
+			if err := chromedp.Run(ctx, chromedp.Evaluate(`window.avhostStats || {}`, &st)); err != nil {
+				t.Fatalf("%v (last stats %+v)", err, st)
+			}
+			time.Sleep(100 * time.Millisecond) // polling the page's own state
+		}
+	}
+	if n := viewers.Viewers(); n != 2 || elements() <= e0 {
+		t.Fatalf("%d viewers, %d elements (baseline %d)", n, elements(), e0)
+	}
+	if err := chromedp.Run(pages[0], chromedp.Evaluate(`window.avhostLeave()`, nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool { return viewers.Viewers() == 1 }, "the viewer that left")
+	kills[0]()
+	start := time.Now()
+	kills[1]()
+	waitFor(t, 60*time.Second, func() bool { return viewers.Viewers() == 0 }, "the viewer that vanished")
+	t.Logf("vanished webrtcbin viewer freed after %v", time.Since(start).Round(100*time.Millisecond))
+	waitFor(t, 20*time.Second, func() bool { return elements() == e0 && runtime.NumGoroutine() <= g0 },
+		"elements and goroutines back to baseline")
+}
+
+// waitFor polls cond (state that changes on the host's own timers) until it holds.
+func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+	}
+}

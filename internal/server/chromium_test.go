@@ -20,13 +20,13 @@ import (
 // browser starts Debian's headless chromium as the probe found it works here.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	ctx, _ := browserKill(t)
+	ctx, _ := browserKill(t, time.Minute)
 	return ctx
 }
 
-// browserKill is browser, with a kill that ends the Chromium process at once, the way
-// a viewer vanishes: no page unload, no DTLS close.
-func browserKill(t *testing.T) (context.Context, func()) {
+// browserKill is browser for up to d, with a kill that ends the Chromium process at
+// once, the way a viewer vanishes: no page unload, no DTLS close.
+func browserKill(t *testing.T, d time.Duration) (context.Context, func()) {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -54,7 +54,7 @@ func browserKill(t *testing.T) (context.Context, func()) {
 	// cdproto lags Chromium 156 (unknown enum values); its decode noise is not ours.
 	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
 	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel3 := context.WithTimeout(ctx, d)
 	t.Cleanup(cancel3)
 	return ctx, cancel
 }

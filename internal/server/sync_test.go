@@ -51,9 +51,7 @@ func TestLipSyncInChromium(t *testing.T) {
 		c.Demo, c.DemoLoop = &yes, 0
 		c.Session = session.Config{Width: 128, Height: 128}
 	})
-	ctx := browser(t)
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(pulses+30)*time.Second)
-	defer cancel()
+	ctx, _ := browserKill(t, time.Duration(pulses+30)*time.Second)
 	if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?measure=1&via=whep")); err != nil {
 		t.Fatal(err)
 	}

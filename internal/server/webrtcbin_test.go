@@ -42,7 +42,7 @@ func TestWebrtcbinViewersAreFreed(t *testing.T) {
 	var pages []context.Context
 	var kills []func()
 	for i := 0; i < 2; i++ {
-		ctx, kill := browserKill(t)
+		ctx, kill := browserKill(t, 2*time.Minute)
 		if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?via=whep&session=wb&token="+token)); err != nil {
 			t.Fatal(err)
 		}

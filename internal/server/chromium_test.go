@@ -59,6 +59,17 @@ func browserKill(t *testing.T, d time.Duration) (context.Context, func()) {
 	return ctx, cancel
 }
 
+// webrtcbinSession creates session id, served by the webrtcbin backend, through an
+// ingest client that lives as long as the test.
+func webrtcbinSession(t *testing.T, h *host, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := dial(t, h).Create(ctx, id, &client.VideoFormat{Width: 128, Height: 128, FPS: "25", Format: "BGR"}, nil, client.WithBackend("webrtcbin")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 type pageStats struct {
 	FramesDecoded float64 `json:"framesDecoded"`
 	AudioSamples  float64 `json:"audioSamples"`
@@ -72,13 +83,7 @@ func TestChromiumPlaysTheSession(t *testing.T) {
 		t.Skip("AVHOST_NO_BROWSER set")
 	}
 	h := encodingHost(t)
-	// A second session served by the webrtcbin backend.
-	c := dial(t, h)
-	ctx0, cancel0 := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel0()
-	if _, err := c.Create(ctx0, "wb", &client.VideoFormat{Width: 128, Height: 128, FPS: "25", Format: "BGR"}, nil, client.WithBackend("webrtcbin")); err != nil {
-		t.Fatal(err)
-	}
+	webrtcbinSession(t, h, "wb")
 	for _, tc := range []struct{ backend, session string }{{"pion", "demo"}, {"webrtcbin", "wb"}} {
 		for _, via := range []string{"ws", "whep"} {
 			t.Run(tc.backend+" via "+via, func(t *testing.T) {

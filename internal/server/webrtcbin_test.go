@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/avhost/avhost/client"
 )
 
 // TestWebrtcbinViewersAreFreed: two Chromium viewers of a webrtcbin session; one
@@ -21,12 +19,7 @@ func TestWebrtcbinViewersAreFreed(t *testing.T) {
 		t.Skip("AVHOST_NO_BROWSER set")
 	}
 	h := encodingHost(t)
-	c := dial(t, h)
-	ctx0, cancel0 := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel0()
-	if _, err := c.Create(ctx0, "wb", &client.VideoFormat{Width: 128, Height: 128, FPS: "25", Format: "BGR"}, nil, client.WithBackend("webrtcbin")); err != nil {
-		t.Fatal(err)
-	}
+	webrtcbinSession(t, h, "wb")
 	sess, err := h.srv.Sessions.Get("wb")
 	if err != nil {
 		t.Fatal(err)

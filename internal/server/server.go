@@ -133,7 +133,8 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("DELETE /api/sessions/{id}/whip", s.authed(s.stopPublish))
 	mux.HandleFunc("GET /api/sessions/{id}/whip", s.publishStatus)
 	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed}).Register(mux)
-	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval, Authorize: s.viewerAllowed})
+	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval, Authorize: s.viewerAllowed,
+		OnInterrupt: s.onInterrupt})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
@@ -225,6 +226,15 @@ func (s *Server) viewerAllowed(r *http.Request, id string) bool {
 		return true // unknown sessions get their 404 from the handler
 	}
 	return ingest.Authorized(r, sess.Config().ViewerToken) || ingest.Authorized(r, s.cfg.Token)
+}
+
+// onInterrupt watches a session's interrupts for /ws viewers (a no-op for unknown ones).
+func (s *Server) onInterrupt(id string, f func()) (cancel func()) {
+	sess, err := s.Sessions.Get(id)
+	if err != nil {
+		return func() {}
+	}
+	return sess.OnInterrupt(f)
 }
 
 // DropIngestConnections cuts every ingest connection as a network failure would.

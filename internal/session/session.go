@@ -58,6 +58,8 @@ type Session struct {
 	utterances uint64
 	interrupts uint64
 	onEvent    func(Event)
+	watchers   map[int]func()
+	nwatch     int
 	closers    []func()
 
 	stop chan struct{}
@@ -257,7 +259,28 @@ func (s *Session) Interrupt() (id uint32, pos timeline.Position, ok bool) {
 	id = s.uttID
 	s.utt = nil
 	s.interrupts++
+	for _, f := range s.watchers {
+		f()
+	}
 	return id, pos, ok
+}
+
+// OnInterrupt registers f to run at every interrupt, so viewers can silence the audio
+// already on its way to them; f must not block. cancel unregisters it.
+func (s *Session) OnInterrupt(f func()) (cancel func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watchers == nil {
+		s.watchers = map[int]func(){}
+	}
+	s.nwatch++
+	n := s.nwatch
+	s.watchers[n] = f
+	return func() {
+		s.mu.Lock()
+		delete(s.watchers, n)
+		s.mu.Unlock()
+	}
 }
 
 // Stats returns the session's counters.

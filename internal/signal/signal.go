@@ -28,6 +28,9 @@ type Handler struct {
 	PingInterval time.Duration
 	// Authorize, if set, gates each offer by the upgrade request and session.
 	Authorize func(r *http.Request, session string) bool
+	// OnInterrupt, if set, registers f to run at each interrupt of session; a
+	// connection watching the session then sends "interrupted".
+	OnInterrupt func(session string, f func()) (cancel func())
 }
 
 const maxMessage = 64 << 10
@@ -42,7 +45,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ping == 0 {
 		ping = 20 * time.Second
 	}
-	c := &conn{h: h, ws: ws, req: r, out: make(chan signalproto.Message, 64), quit: make(chan struct{}), viewers: map[string]whep.Viewers{}}
+	c := &conn{h: h, ws: ws, req: r, out: make(chan signalproto.Message, 64), quit: make(chan struct{}), viewers: map[string]whep.Viewers{}, watches: map[string]func(){}}
 	go c.writePump(ping)
 	c.readPump(3 * ping)
 }
@@ -57,6 +60,7 @@ type conn struct {
 
 	mu      sync.Mutex
 	viewers map[string]whep.Viewers
+	watches map[string]func() // session → cancel of its interrupt watch
 }
 
 func (c *conn) send(m signalproto.Message) {
@@ -77,6 +81,9 @@ func (c *conn) readPump(wait time.Duration) {
 		c.mu.Lock()
 		for id, o := range c.viewers {
 			o.RemoveViewer(id)
+		}
+		for _, cancel := range c.watches {
+			cancel()
 		}
 		c.mu.Unlock()
 	}()
@@ -122,6 +129,12 @@ func (c *conn) handle(m signalproto.Message) {
 		}
 		c.mu.Lock()
 		c.viewers[id] = out
+		if c.h.OnInterrupt != nil && c.watches[m.Session] == nil {
+			sid := m.Session
+			c.watches[sid] = c.h.OnInterrupt(sid, func() {
+				c.send(signalproto.Message{Type: signalproto.TypeInterrupted, Session: sid})
+			})
+		}
 		c.mu.Unlock()
 		c.send(signalproto.Message{Type: signalproto.TypeAnswer, Session: m.Session, Viewer: id, SDP: ans.SDP})
 	case signalproto.TypeCandidate:

@@ -9,6 +9,9 @@ const (
 	TypeCandidate = "candidate" // either way: a trickled ICE candidate
 	TypeBye       = "bye"       // client → server: leave
 	TypeError     = "error"     // server → client
+	// TypeInterrupted (server → client): the session's utterance was cut; the page
+	// may silence the audio still in flight.
+	TypeInterrupted = "interrupted"
 )
 
 // Message is every signaling message.

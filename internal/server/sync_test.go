@@ -89,12 +89,15 @@ func TestLipSyncInChromium(t *testing.T) {
 	}
 	report("A/V offset, rVFC flash vs beep heard from the element (Web Audio)", offsets)
 	report("A/V offset, rVFC flash vs beep at Web Audio's own output", waOffsets)
-	if len(m.NTP) < 8 {
-		t.Fatalf("Chrome reported no playout timestamps: %v", m.NTP)
+	// Chrome's own figure is for reference; it sometimes stops reporting
+	// estimatedPlayoutTimestamp for one of the tracks.
+	if len(m.NTP) >= 8 {
+		settled := m.NTP[len(m.NTP)/2:]
+		t.Logf("Chrome's own playout alignment (estimatedPlayoutTimestamp video−audio), second half: median %+.1f ms, p95 %+.1f ms",
+			pct(settled, 0.5), pct(settled, 0.95))
+	} else {
+		t.Logf("Chrome reported estimatedPlayoutTimestamp for both tracks only %d times", len(m.NTP))
 	}
-	settled := m.NTP[len(m.NTP)/2:]
-	t.Logf("Chrome's own playout alignment (estimatedPlayoutTimestamp video−audio), second half: median %+.1f ms, p95 %+.1f ms",
-		pct(settled, 0.5), pct(settled, 0.95))
 	t.Logf("fine sync: %v", m.Trim)
 	t.Logf("latency timeline → display: median %.1f ms, p95 %.1f ms", pct(latencies, 0.5), pct(latencies, 0.95))
 	if med := math.Abs(pct(offsets, 0.5)); med > 45 {

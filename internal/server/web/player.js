@@ -1,0 +1,168 @@
+// The demo page: plays a session over WebRTC (WHEP or /ws), shows getStats, keeps lips
+// and voice together (fine sync) and silences audio in flight at a barge-in. No build step.
+const q = new URLSearchParams(location.search);
+const token = q.get('token') || '', viewerToken = q.get('viewer_token') || token, session = q.get('session') || 'demo', via = q.get('via') || 'ws';
+const msg = document.getElementById('msg'), video = document.getElementById('v');
+document.getElementById('sid').textContent = session;
+document.getElementById('via').textContent = via === 'whep' ? 'WHEP' : 'WebSocket signaling';
+const setState = s => { document.getElementById('state').textContent = s; window.avhostState = s; };
+
+async function post(path) {
+  const r = await fetch(path, {method: 'POST', headers: {Authorization: 'Bearer ' + token}});
+  msg.textContent = r.ok ? '' : (r.status === 401 ? 'open the URL with ?token=… (printed by avhost serve)' : await r.text());
+}
+document.getElementById('speak').onclick = () => post(`/api/sessions/${session}/speak`);
+document.getElementById('interrupt').onclick = () => window.avhostInterrupt();
+// Barge-in. The audio already on its way (in the network, the jitter buffer and the
+// output: 60-90 ms here) would still play after avhost cuts the utterance, so the page
+// silences the audio track at once: when the user presses Interrupt, or when avhost
+// says "interrupted" on /ws (the model server cut it). The track comes back once
+// everything sent before the cut has played out: the audio path's own delay, plus one
+// packet and the Opus lookahead, after avhost's word.
+function silenceInFlight(answered) {
+  const track = window.avhostPC && window.avhostPC.getReceivers().map(r => r.track).find(t => t.kind === 'audio');
+  if (!track) return;
+  track.enabled = false;
+  answered.finally(() => setTimeout(() => { track.enabled = true; }, (audioJB.ms || 60) + (playoutDelayMs || 30) + 30));
+}
+// avhostInterrupt is the Interrupt button; it returns when the page went silent.
+window.avhostInterrupt = () => {
+  const at = performance.timeOrigin + performance.now();
+  silenceInFlight(post(`/api/sessions/${session}/interrupt`));
+  return at;
+};
+document.getElementById('unmute').onclick = () => { video.muted = false; video.play(); };
+
+// Leaving frees the viewer on the server at once (WHEP DELETE, or the /ws connection
+// closing) instead of when ICE gives up on a vanished peer.
+let leave = () => {};
+window.avhostLeave = () => { leave(); leave = () => {}; setState('left'); };
+addEventListener('pagehide', () => window.avhostLeave());
+
+// Both paths make a recvonly offer; avhost answers with all its candidates.
+async function connect() {
+  const pc = new RTCPeerConnection();
+  window.avhostPC = pc;
+  const vt = pc.addTransceiver('video', {direction: 'recvonly'});
+  pc.addTransceiver('audio', {direction: 'recvonly'});
+  // avhost sends H.264 only: offering just that keeps every backend's answer simple
+  // (webrtcbin 1.22 stumbles on offers that lead with VP8).
+  const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities('video');
+  if (caps && vt.setCodecPreferences) {
+    const h264 = caps.codecs.filter(c => /h264|rtx|red|ulpfec/i.test(c.mimeType));
+    if (h264.length) vt.setCodecPreferences(h264);
+  }
+  const stream = new MediaStream();
+  pc.ontrack = e => {
+    stream.addTrack(e.track); video.srcObject = stream;
+    if (q.get('measure') && e.track.kind === 'audio') measureAudio(stream);
+  };
+  pc.onconnectionstatechange = () => setState(pc.connectionState);
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+  if (via === 'whep') {
+    const r = await fetch(`/whep/${session}`, {method: 'POST', body: pc.localDescription.sdp,
+      headers: {'Content-Type': 'application/sdp', ...(viewerToken && {Authorization: 'Bearer ' + viewerToken})}});
+    if (r.status !== 201) { setState('WHEP ' + r.status + ': ' + await r.text()); return; }
+    const loc = r.headers.get('Location');
+    leave = () => { pc.close(); fetch(loc, {method: 'DELETE', keepalive: true, headers: viewerToken ? {Authorization: 'Bearer ' + viewerToken} : {}}); };
+    await pc.setRemoteDescription({type: 'answer', sdp: await r.text()});
+  } else {
+    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws?token=${encodeURIComponent(viewerToken)}`);
+    leave = () => { pc.close(); ws.close(); };
+    ws.onopen = () => ws.send(JSON.stringify({type: 'offer', session, sdp: pc.localDescription.sdp}));
+    ws.onmessage = async e => {
+      const m = JSON.parse(e.data);
+      if (m.type === 'answer') await pc.setRemoteDescription({type: 'answer', sdp: m.sdp});
+      else if (m.type === 'interrupted') silenceInFlight(Promise.resolve());
+      else if (m.type === 'error') setState('error: ' + m.error);
+    };
+  }
+}
+
+// Live stats from getStats, also published as window.avhostStats for tests.
+let playoutDelayMs, lastPlayout = {d: 0, n: 0};
+async function stats() {
+  const pc = window.avhostPC; if (!pc) return;
+  const s = {};
+  (await pc.getStats()).forEach(r => {
+    if (r.type === 'inbound-rtp') {
+      const k = r.kind;
+      s[k + 'PacketsLost'] = r.packetsLost; s[k + 'JitterMs'] = (r.jitter || 0) * 1000;
+      s[k + 'PlayoutDelayMs'] = r.jitterBufferEmittedCount ? 1000 * r.jitterBufferDelay / r.jitterBufferEmittedCount : 0;
+      s[k + 'PlayoutNtp'] = r.estimatedPlayoutTimestamp;
+      if (k === 'video') { s.framesDecoded = r.framesDecoded || 0; s.fps = r.framesPerSecond || 0; }
+      if (k === 'audio') {
+        s.audioSamples = r.totalSamplesReceived || 0;
+        if (r.jitterBufferEmittedCount > audioJB.n) audioJB = {d: r.jitterBufferDelay, n: r.jitterBufferEmittedCount, ms: 1000 * (r.jitterBufferDelay - audioJB.d) / (r.jitterBufferEmittedCount - audioJB.n)};
+      }
+    }
+    if (r.type === 'media-playout' && r.totalSamplesCount > lastPlayout.n) {
+      playoutDelayMs = 1000 * (r.totalPlayoutDelay - lastPlayout.d) / (r.totalSamplesCount - lastPlayout.n);
+      lastPlayout = {d: r.totalPlayoutDelay, n: r.totalSamplesCount};
+    }
+    if (r.type === 'candidate-pair' && r.nominated && r.currentRoundTripTime !== undefined) s.rttMs = r.currentRoundTripTime * 1000;
+  });
+  // Chrome's own A/V alignment: the sender-NTP times of the video frame and the audio
+  // being played out now (positive: video ahead of audio).
+  s.avPlayoutDiffMs = s.videoPlayoutNtp && s.audioPlayoutNtp ? s.videoPlayoutNtp - s.audioPlayoutNtp : 0;
+  if (s.videoPlayoutNtp && s.audioPlayoutNtp) { window.avhostSync.ntpDiff.push(s.avPlayoutDiffMs); fineSync(pc, s.avPlayoutDiffMs); }
+  delete s.videoPlayoutNtp; delete s.audioPlayoutNtp;
+  s.syncErrorMs = trim.errMs; s.videoTrimMs = trim.video; s.audioTrimMs = trim.audio;
+  if (playoutDelayMs !== undefined) s.audioOutputDelayMs = playoutDelayMs;
+  window.avhostStats = s;
+  document.querySelector('#stats tbody').innerHTML = Object.entries(s).map(([k, v]) =>
+    `<tr><td>${k}</td><td>${typeof v === 'number' ? v.toFixed(1) : v}</td></tr>`).join('');
+}
+
+async function sessions() {
+  const list = await (await fetch('/api/sessions')).json() || [];
+  document.querySelector('#sessions tbody').innerHTML = list.map(s =>
+    `<tr><td>${s.id}</td><td>${s.width}×${s.height}</td><td>${s.fps}</td><td>${s.audio_chunks}</td><td>${s.video_frames}</td>` +
+    `<td>${s.utterances}</td><td>${s.interrupts}</td><td>${s.underruns}</td><td>${s.queued_ms.toFixed(0)}</td></tr>`).join('');
+}
+// Fine lip sync. Chrome's own A/V sync leaves up to 30 ms alone (libwebrtc's
+// stream_synchronization kMinDeltaMs), and it times video at the moment a frame goes
+// to the compositor, which shows it a vsync or so later. The page measures both per
+// frame: the video receiver's synchronization source says when Chrome rendered a
+// frame, requestVideoFrameCallback when it is displayed. Their sum with Chrome's own
+// offset is the offset the viewer sees; the page removes it by delaying whichever
+// track is ahead through RTCRtpReceiver.jitterBufferTarget, as far as Chrome's own
+// sync lets it. ?finesync=0 turns it off.
+const trim = {video: 0, audio: 0, errMs: 0, lagMs: 0};
+window.avhostSync.trim = trim;
+let lastFrame, lastTrimAt = 0, audioJB = {d: 0, n: 0, ms: 0}, lags = [];
+const rendered = new Map(); // video RTP timestamp → when Chrome rendered it
+function fineSync(pc, chromeDiff) {
+  const f = lastFrame, r = f && rendered.get(f.rtp);
+  if (q.get('finesync') === '0' || r === undefined || lags.length < 10) return;
+  // A frame waits for a vsync: the median over the last second or two, not the last frame.
+  const lag = [...lags].sort((a, b) => a - b)[lags.length >> 1];
+  trim.lagMs = lag; trim.errMs = chromeDiff + lag; // > 0: the sound comes after the picture
+  // Chrome's sync acts again once its own figure leaves ±30 ms: stay inside ±25.
+  const step = Math.max(chromeDiff - 25, Math.min(trim.errMs, chromeDiff + 25));
+  if (performance.now() - lastTrimAt < 2000 || Math.abs(step) < 3) return;
+  lastTrimAt = performance.now();
+  const vr = pc.getReceivers().find(x => x.track.kind === 'video'), ar = pc.getReceivers().find(x => x.track.kind === 'audio');
+  if (!vr || !ar || !('jitterBufferTarget' in vr)) return;
+  if (step > 0 ? trim.audio === 0 : trim.video > 0) {
+    trim.video = Math.max(0, (trim.video || r - f.recv) + step);
+  } else {
+    trim.audio = Math.max(0, (trim.audio || audioJB.ms) - step);
+  }
+  vr.jitterBufferTarget = trim.video; ar.jitterBufferTarget = trim.audio;
+}
+const onVideoFrame = (now, meta) => {
+  const pc = window.avhostPC, vr = pc && pc.getReceivers().find(x => x.track.kind === 'video');
+  for (const src of (vr ? vr.getSynchronizationSources() : [])) rendered.set(src.rtpTimestamp, src.timestamp - performance.timeOrigin);
+  if (rendered.size > 100) rendered.delete(rendered.keys().next().value);
+  lastFrame = {rtp: meta.rtpTimestamp, display: meta.expectedDisplayTime, recv: meta.receiveTime};
+  const r = rendered.get(meta.rtpTimestamp);
+  if (r !== undefined) { lags.push(meta.expectedDisplayTime - r); if (lags.length > 40) lags.shift(); }
+  if (q.get('measure')) measureFrame(meta);
+  video.requestVideoFrameCallback(onVideoFrame);
+};
+video.requestVideoFrameCallback(onVideoFrame);
+
+connect().catch(e => setState('error: ' + e));
+setInterval(stats, 500); setInterval(sessions, 1000); sessions();

@@ -19,11 +19,16 @@ document.getElementById('interrupt').onclick = () => window.avhostInterrupt();
 // says "interrupted" on /ws (the model server cut it). The track comes back once
 // everything sent before the cut has played out: the audio path's own delay, plus one
 // packet and the Opus lookahead, after avhost's word.
+let unmute;
 function silenceInFlight(answered) {
   const track = window.avhostPC && window.avhostPC.getReceivers().map(r => r.track).find(t => t.kind === 'audio');
   if (!track) return;
   track.enabled = false;
-  answered.finally(() => setTimeout(() => { track.enabled = true; }, (audioJB.ms || 60) + (playoutDelayMs || 30) + 30));
+  clearTimeout(unmute); // a second barge-in before the first drained: wait for the later
+  answered.finally(() => {
+    clearTimeout(unmute);
+    unmute = setTimeout(() => { track.enabled = true; }, (audioJB.ms || 60) + (playoutDelayMs || 30) + 30);
+  });
 }
 // avhostInterrupt is the Interrupt button; it returns when the page went silent.
 window.avhostInterrupt = () => {

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -21,6 +23,10 @@ type Receiver struct {
 
 	VideoPackets atomic.Int64
 	AudioPackets atomic.Int64
+	// Keyframes counts IDR pictures; LastKeyframe is when the latest began (unix ns).
+	Keyframes    atomic.Int64
+	LastKeyframe atomic.Int64
+	videoSSRC    atomic.Uint32
 	tracks       sync.WaitGroup
 	done         chan struct{}
 	wg           sync.WaitGroup
@@ -57,17 +63,23 @@ func JoinWHEP(ctx context.Context, url string) (*Receiver, error) {
 	r.tracks.Add(2)
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		r.tracks.Done()
-		n := &r.AudioPackets
-		if t.Kind() == webrtc.RTPCodecTypeVideo {
+		n, video := &r.AudioPackets, t.Kind() == webrtc.RTPCodecTypeVideo
+		if video {
 			n = &r.VideoPackets
+			r.videoSSRC.Store(uint32(t.SSRC()))
 		}
 		r.wg.Add(1)
 		defer r.wg.Done()
 		for {
-			if _, _, err := t.ReadRTP(); err != nil {
+			p, _, err := t.ReadRTP()
+			if err != nil {
 				return
 			}
 			n.Add(1)
+			if video && startsIDR(p.Payload) {
+				r.Keyframes.Add(1)
+				r.LastKeyframe.Store(time.Now().UnixNano())
+			}
 		}
 	})
 	offer, err := pc.CreateOffer(nil)
@@ -109,6 +121,34 @@ func (r *Receiver) WaitTracks(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// startsIDR reports whether an H.264 RTP payload (RFC 6184) starts an IDR picture:
+// a single IDR NAL unit, a STAP-A holding one, or the first fragment of one.
+func startsIDR(b []byte) bool {
+	if len(b) < 2 {
+		return false
+	}
+	switch b[0] & 0x1f {
+	case 5:
+		return true
+	case 24: // STAP-A: 16-bit size, NAL unit, ...
+		for i := 1; i+2 < len(b); {
+			size := int(b[i])<<8 | int(b[i+1])
+			if b[i+2]&0x1f == 5 {
+				return true
+			}
+			i += 2 + size
+		}
+	case 28: // FU-A: start bit and the fragmented unit's type
+		return b[1]&0x80 != 0 && b[1]&0x1f == 5
+	}
+	return false
+}
+
+// SendPLI asks the sender for a key frame, as a decoder that lost the picture does.
+func (r *Receiver) SendPLI() error {
+	return r.PC.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: r.videoSSRC.Load()}})
 }
 
 // Close leaves (PC close; the server sees it through ICE/DTLS) and waits for readers.

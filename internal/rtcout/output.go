@@ -205,6 +205,14 @@ func (o *Output) RequestKeyFrame() {
 // on one machine, a browser's performance.timeOrigin + now is on the same clock.
 func (o *Output) WallTime(rt time.Duration) time.Time { return o.wall0.Add(rt - o.rt0) }
 
+// RTPTime is the RTP timestamp the video or audio track gives running time rt.
+func (o *Output) RTPTime(video bool, rt time.Duration) uint32 {
+	if video {
+		return o.video.rtpTime(rt)
+	}
+	return o.audio.rtpTime(rt)
+}
+
 // ntpAt is the NTP time of running time rt on this output's timeline.
 func (o *Output) ntpAt(rt time.Duration) uint64 {
 	return toNTP(o.wall0.Add(rt - o.rt0))

@@ -27,6 +27,10 @@ type Receiver struct {
 	Keyframes    atomic.Int64
 	LastKeyframe atomic.Int64
 	videoSSRC    atomic.Uint32
+
+	mu      sync.Mutex
+	reports map[bool][]rtcp.SenderReport // by video
+	arrived map[bool][]Arrival           // the latest packets, by video
 	tracks       sync.WaitGroup
 	done         chan struct{}
 	wg           sync.WaitGroup
@@ -53,7 +57,7 @@ func JoinWHEP(ctx context.Context, url string) (*Receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Receiver{PC: pc, done: make(chan struct{})}
+	r := &Receiver{PC: pc, done: make(chan struct{}), reports: map[bool][]rtcp.SenderReport{}, arrived: map[bool][]Arrival{}}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			pc.Close()
@@ -61,21 +65,29 @@ func JoinWHEP(ctx context.Context, url string) (*Receiver, error) {
 		}
 	}
 	r.tracks.Add(2)
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		r.tracks.Done()
 		n, video := &r.AudioPackets, t.Kind() == webrtc.RTPCodecTypeVideo
 		if video {
 			n = &r.VideoPackets
 			r.videoSSRC.Store(uint32(t.SSRC()))
 		}
-		r.wg.Add(1)
+		r.wg.Add(2)
 		defer r.wg.Done()
+		go r.readReports(recv, uint32(t.SSRC()), video)
 		for {
 			p, _, err := t.ReadRTP()
 			if err != nil {
 				return
 			}
 			n.Add(1)
+			r.mu.Lock()
+			a := append(r.arrived[video], Arrival{At: time.Now(), RTPTime: p.Timestamp})
+			if len(a) > 500 {
+				a = a[len(a)-500:]
+			}
+			r.arrived[video] = a
+			r.mu.Unlock()
 			if video && startsIDR(p.Payload) {
 				r.Keyframes.Add(1)
 				r.LastKeyframe.Store(time.Now().UnixNano())
@@ -121,6 +133,44 @@ func (r *Receiver) WaitTracks(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Arrival is when a packet with an RTP timestamp arrived.
+type Arrival struct {
+	At      time.Time
+	RTPTime uint32
+}
+
+// readReports keeps the Sender Reports of one track until the connection ends.
+func (r *Receiver) readReports(recv *webrtc.RTPReceiver, ssrc uint32, video bool) {
+	defer r.wg.Done()
+	for {
+		pkts, _, err := recv.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == ssrc { // a compound packet carries both tracks' SRs
+				r.mu.Lock()
+				r.reports[video] = append(r.reports[video], *sr)
+				r.mu.Unlock()
+			}
+		}
+	}
+}
+
+// Reports returns the Sender Reports received for the video or audio track.
+func (r *Receiver) Reports(video bool) []rtcp.SenderReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]rtcp.SenderReport(nil), r.reports[video]...)
+}
+
+// Arrived returns the latest packets' arrival times (up to 500) for a track.
+func (r *Receiver) Arrived(video bool) []Arrival {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Arrival(nil), r.arrived[video]...)
 }
 
 // startsIDR reports whether an H.264 RTP payload (RFC 6184) starts an IDR picture:

@@ -31,9 +31,9 @@ type Receiver struct {
 	mu      sync.Mutex
 	reports map[bool][]rtcp.SenderReport // by video
 	arrived map[bool][]Arrival           // the latest packets, by video
-	tracks       sync.WaitGroup
-	done         chan struct{}
-	wg           sync.WaitGroup
+	tracks  sync.WaitGroup
+	done    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // JoinWHEP offers recvonly audio+video to url (…/whep/{session}) and connects.

@@ -21,6 +21,7 @@ type recordServer struct {
 	mu     sync.Mutex
 	codecs []string
 	pkts   atomic.Int64
+	opus   atomic.Int64
 }
 
 func (r *recordServer) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
@@ -39,7 +40,12 @@ func (r *recordServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Re
 }
 
 func (r *recordServer) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
-	ctx.Session.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { r.pkts.Add(1) })
+	ctx.Session.OnPacketRTPAny(func(_ *description.Media, f format.Format, _ *rtp.Packet) {
+		r.pkts.Add(1)
+		if f.Codec() == "Opus" {
+			r.opus.Add(1)
+		}
+	})
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
@@ -66,5 +72,9 @@ func TestRunPushesToAnRTSPServer(t *testing.T) {
 	if !strings.Contains(codecs, "H264") || !strings.Contains(codecs, "Opus") || rs.pkts.Load() < 100 {
 		t.Fatalf("the RTSP server got codecs %q and %d packets", codecs, rs.pkts.Load())
 	}
-	t.Logf("pushed %s, %d RTP packets", codecs, rs.pkts.Load())
+	// All of it: the run does not stop before the sink has had every stream's end.
+	if want := int64(seconds * 50); rs.opus.Load() < want {
+		t.Fatalf("%d Opus packets for %d s of audio, want %d", rs.opus.Load(), seconds, want)
+	}
+	t.Logf("pushed %s, %d RTP packets (%d Opus)", codecs, rs.pkts.Load(), rs.opus.Load())
 }

@@ -140,7 +140,7 @@ func Run(ctx context.Context, cfg Config) error {
 			fmt.Fprintf(cfg.Progress, "utterance anchored at %v, ends at %v\n", pb.T0(), end)
 		}
 	}
-	return watch(ctx, p, pl, pb, cfg.Progress)
+	return watch(ctx, p, pl, pb, watchDelivery(p), cfg.Progress)
 }
 
 func findSources(p *gst.Pipeline) (*player.Player, error) {
@@ -216,13 +216,13 @@ func load(cfg Config, pl *player.Player) (*player.Utterance, error) {
 }
 
 // endWait is how long EOS may take to get through once the sources have ended. Network
-// sinks finish their protocol first (rtspclientsink's TEARDOWN may wait out its 20 s
-// tcp-timeout), so it is longer than any of theirs.
+// sinks finish their protocol first, so it is generous; rtspclientsink, which can take
+// longer still, is let go once it has every stream's end (delivered.go).
 const endWait = 30 * time.Second
 
 // watch owns the bus: one goroutine-free loop popping messages with a short timeout,
 // so ctx, progress and the utterance's end are seen without a GLib main loop.
-func watch(ctx context.Context, p *gst.Pipeline, pl *player.Player, pb *player.Playback, progress io.Writer) error {
+func watch(ctx context.Context, p *gst.Pipeline, pl *player.Player, pb *player.Playback, sent *delivery, progress io.Writer) error {
 	bus := p.GetPipelineBus()
 	var done <-chan struct{}
 	if pb != nil {
@@ -268,6 +268,12 @@ func watch(ctx context.Context, p *gst.Pipeline, pl *player.Player, pb *player.P
 			at, _ := pb.End()
 			end(at)
 		default:
+		}
+		if ending && sent.handedOver() {
+			if progress != nil {
+				fmt.Fprintln(progress, "rtspclientsink has every stream's end; stopping without its RTCP end")
+			}
+			return nil
 		}
 		if ending && time.Now().After(endDeadline) {
 			return fmt.Errorf("runner: no EOS within %v of the end: pipeline frozen", endWait)

@@ -150,10 +150,11 @@ function fineSync(pc, chromeDiff) {
   lastTrimAt = performance.now();
   const vr = pc.getReceivers().find(x => x.track.kind === 'video'), ar = pc.getReceivers().find(x => x.track.kind === 'audio');
   if (!vr || !ar || !('jitterBufferTarget' in vr)) return;
+  const clamp = ms => Math.min(4000, Math.max(0, ms)); // the API's range
   if (step > 0 ? trim.audio === 0 : trim.video > 0) {
-    trim.video = Math.max(0, (trim.video || r - f.recv) + step);
+    trim.video = clamp((trim.video || r - f.recv) + step);
   } else {
-    trim.audio = Math.max(0, (trim.audio || audioJB.ms) - step);
+    trim.audio = clamp((trim.audio || audioJB.ms) - step);
   }
   vr.jitterBufferTarget = trim.video; ar.jitterBufferTarget = trim.audio;
 }

@@ -141,8 +141,10 @@ const rendered = new Map(); // video RTP timestamp → when Chrome rendered it
 function fineSync(pc, chromeDiff) {
   const f = lastFrame, r = f && rendered.get(f.rtp);
   if (q.get('finesync') === '0' || r === undefined || lags.length < 10) return;
-  // A frame waits for a vsync: the median over the last second or two, not the last frame.
-  const lag = [...lags].sort((a, b) => a - b)[lags.length >> 1];
+  // A frame waits for a vsync: the median over the last second or two, not the last
+  // frame, and never more than one 60 Hz vsync. A larger reading is the sync source's
+  // timestamp landing late under load, not display lag; trusting it overshot by 30 ms.
+  const lag = Math.min(1000 / 60, [...lags].sort((a, b) => a - b)[lags.length >> 1]);
   trim.lagMs = lag; trim.errMs = chromeDiff + lag; // > 0: the sound comes after the picture
   // Chrome's sync acts again once its own figure leaves ±30 ms: stay inside ±25.
   const step = Math.max(chromeDiff - 25, Math.min(trim.errMs, chromeDiff + 25));

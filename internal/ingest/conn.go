@@ -182,9 +182,8 @@ func (c *conn) text(data []byte) {
 		c.open(m)
 		return
 	}
-	s, ok := c.srv.session(m.Session, c)
+	s, ok := c.openSession(m.Session, m.Utterance)
 	if !ok {
-		c.fail(m.Session, m.Utterance, "unknown_session", fmt.Errorf("session %q is not open on this connection", m.Session))
 		return
 	}
 	switch m.Type {
@@ -271,15 +270,24 @@ func (c *conn) open(m ingestproto.Message) {
 		Video: &ingestproto.VideoFormat{Width: cfg.Width, Height: cfg.Height, FPS: cfg.FPS, Format: cfg.Format}})
 }
 
+// openSession is session id if this connection has it open; otherwise it tells the
+// client so (unknown_session) and reports false.
+func (c *conn) openSession(id string, utt uint32) (*session.Session, bool) {
+	s, ok := c.srv.session(id, c)
+	if !ok {
+		c.fail(id, utt, "unknown_session", fmt.Errorf("session %q is not open on this connection", id))
+	}
+	return s, ok
+}
+
 func (c *conn) binary(data []byte) {
 	b, err := ingestproto.DecodeBinary(data)
 	if err != nil {
 		c.fail("", 0, "bad_message", err)
 		return
 	}
-	s, ok := c.srv.session(b.Session, c)
+	s, ok := c.openSession(b.Session, b.Utterance)
 	if !ok {
-		c.fail(b.Session, b.Utterance, "unknown_session", fmt.Errorf("session %q is not open on this connection", b.Session))
 		return
 	}
 	switch b.Kind {

@@ -180,22 +180,21 @@ func (s *Server) authorized(req *base.Request) *base.Response {
 
 // OnDescribe answers DESCRIBE for /{session}.
 func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if r := s.authorized(ctx.Request); r != nil {
-		return r, nil, nil
-	}
-	st := s.find(ctx.Path)
-	if st == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, st.st, nil
+	return s.stream(ctx.Request, ctx.Path)
 }
 
 // OnSetup answers SETUP.
 func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if r := s.authorized(ctx.Request); r != nil {
+	return s.stream(ctx.Request, ctx.Path)
+}
+
+// stream is the answer to DESCRIBE and SETUP: the session's stream, if the request
+// may have it.
+func (s *Server) stream(req *base.Request, path string) (*base.Response, *gortsplib.ServerStream, error) {
+	if r := s.authorized(req); r != nil {
 		return r, nil, nil
 	}
-	st := s.find(ctx.Path)
+	st := s.find(path)
 	if st == nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/avhost/avhost/internal/pipelinetext"
 )
 
 // Resolve turns the PIPELINE argument into a description: a file path, a name under
@@ -17,23 +19,13 @@ func Resolve(arg, dir string) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			return stripComments(string(b)), nil
+			return pipelinetext.Description(string(b)), nil
 		}
 	}
 	if strings.HasSuffix(arg, ".pipeline") {
 		return "", fmt.Errorf("runner: pipeline file %s not found", arg)
 	}
 	return arg, nil
-}
-
-func stripComments(s string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
-			out = append(out, t)
-		}
-	}
-	return strings.Join(out, " ")
 }
 
 var varRE = regexp.MustCompile(`\$\{([A-Z_]+)(?::-([^}]*))?\}`)

@@ -17,6 +17,7 @@ import (
 	"github.com/go-gst/go-gst/gst"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/avhost/avhost/internal/pipelinetext"
 	"github.com/avhost/avhost/internal/rtcout"
 )
 
@@ -62,20 +63,10 @@ func New(p *gst.Pipeline, branch string) (*Output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wbout: pipeline has no tee named atee")
 	}
-	o := &Output{p: p, vtee: vt, atee: at, branch: stripComments(branch), viewers: map[string]*viewer{},
+	o := &Output{p: p, vtee: vt, atee: at, branch: pipelinetext.Description(branch), viewers: map[string]*viewer{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go o.watch()
 	return o, nil
-}
-
-func stripComments(s string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
-			out = append(out, t)
-		}
-	}
-	return strings.Join(out, " ")
 }
 
 // AddViewer adds a branch, answers the offer and returns the complete answer.

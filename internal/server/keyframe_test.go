@@ -2,11 +2,8 @@ package server_test
 
 import (
 	"context"
-	"net/http"
 	"testing"
 	"time"
-
-	"github.com/avhost/avhost/internal/webrtctest"
 )
 
 // TestLateJoinerAndPLIGetAKeyframe: a viewer joining a running session gets a picture
@@ -18,15 +15,7 @@ func TestLateJoinerAndPLIGetAKeyframe(t *testing.T) {
 	defer cancel()
 	time.Sleep(1300 * time.Millisecond) // join late: mid-GOP of a running session
 	joined := time.Now()
-	r, err := webrtctest.JoinWHEP(ctx, h.web+"/whep/demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer func() {
-		req, _ := http.NewRequest("DELETE", h.web+r.Location, nil)
-		http.DefaultClient.Do(req)
-	}()
+	r := joinDemo(ctx, t, h)
 	waitFor(t, 2*time.Second+500*time.Millisecond, func() bool { return r.Keyframes.Load() > 0 }, "a key frame for the late joiner")
 	t.Logf("late joiner: first key frame %v after joining", time.Duration(r.LastKeyframe.Load()-joined.UnixNano()).Round(time.Millisecond))
 

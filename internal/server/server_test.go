@@ -14,6 +14,7 @@ import (
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/webrtctest"
 )
 
 // tapPipeline replaces the encoders with appsinks, so tests see what the sources emit.
@@ -271,4 +272,32 @@ func TestPagesHealthAndMetrics(t *testing.T) {
 			t.Fatalf("GET %s: %d, body lacks %q", path, resp.StatusCode, want)
 		}
 	}
+}
+
+// waitFor polls cond (state that changes on the host's own timers) until it holds.
+func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+	}
+}
+
+// joinDemo joins the demo session as a headless Pion viewer, which leaves (WHEP
+// DELETE, then close) when the test ends.
+func joinDemo(ctx context.Context, t *testing.T, h *host) *webrtctest.Receiver {
+	t.Helper()
+	r, err := webrtctest.JoinWHEP(ctx, h.web+"/whep/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		req, _ := http.NewRequest("DELETE", h.web+r.Location, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		r.Close()
+	})
+	return r
 }

@@ -3,12 +3,9 @@ package server_test
 import (
 	"context"
 	"math"
-	"net/http"
 	"sort"
 	"testing"
 	"time"
-
-	"github.com/avhost/avhost/internal/webrtctest"
 )
 
 // fromNTP converts a Sender Report's 64-bit NTP time to wall time.
@@ -31,15 +28,7 @@ func TestSenderReportsMapBothTracksToThePipelineClock(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	r, err := webrtctest.JoinWHEP(ctx, h.web+"/whep/demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer func() {
-		req, _ := http.NewRequest("DELETE", h.web+r.Location, nil)
-		http.DefaultClient.Do(req)
-	}()
+	r := joinDemo(ctx, t, h)
 	waitFor(t, 10*time.Second, func() bool { return len(r.Reports(true)) >= 3 && len(r.Reports(false)) >= 3 }, "three Sender Reports per track")
 	lag := map[bool]float64{}
 	for _, video := range []bool{true, false} {

@@ -65,13 +65,3 @@ func TestWebrtcbinViewersAreFreed(t *testing.T) {
 	waitFor(t, 20*time.Second, func() bool { return elements() == e0 && runtime.NumGoroutine() <= g0 },
 		"elements and goroutines back to baseline")
 }
-
-// waitFor polls cond (state that changes on the host's own timers) until it holds.
-func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
-	t.Helper()
-	for deadline := time.Now().Add(d); !cond(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-	}
-}

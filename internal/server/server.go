@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/ingest"
 	"github.com/avhost/avhost/internal/netopt"
@@ -91,6 +92,8 @@ type Server struct {
 	outputs    map[string]*rtcout.Output
 	wbouts     map[string]*wbout.Output
 	publishers map[string]*rtcout.Publisher
+
+	tickets auth.Tickets
 }
 
 // New validates cfg and builds the server.
@@ -127,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/sessions", s.listSessions)
+	mux.HandleFunc("POST /api/tickets", s.issueTicket)
 	mux.HandleFunc("POST /api/sessions/{id}/speak", s.authed(s.speak))
 	mux.HandleFunc("POST /api/sessions/{id}/interrupt", s.authed(s.interrupt))
 	mux.HandleFunc("POST /api/sessions/{id}/whip", s.authed(s.startPublish))

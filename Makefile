@@ -10,10 +10,10 @@ DEB_PKGS  := pkg-config gcc libglib2.0-dev libgstreamer1.0-dev libgstreamer-plug
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED := 1
 
-.PHONY: help deps build plugin test bench soak lint run demo-file docs clean
+.PHONY: help deps build plugin test bench soak fuzz lint run demo-file docs clean
 
 help: ## this list
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 deps: ## install GStreamer, ffmpeg and headers with apt-get when missing
 	@if pkg-config --exists gstreamer-1.0 gstreamer-app-1.0 gstreamer-video-1.0 gstreamer-audio-1.0 gstreamer-webrtc-1.0 2>/dev/null \
@@ -45,6 +45,9 @@ bench: deps ## print throughput, allocation and CPU figures
 
 soak: deps ## create and tear down 500 720p sessions; RSS must stay flat
 	AVHOST_SOAK=500 $(GO) test -count=1 -run Soak -v -timeout 20m ./internal/session
+
+fuzz: deps ## run every fuzz target FUZZTIME each (default 5m): session config, ingest, WHEP, RTSP
+	scripts/fuzz.sh
 
 lint: ## go vet, staticcheck, go mod tidy -diff
 	$(GO) vet ./...

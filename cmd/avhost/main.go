@@ -36,6 +36,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // the first signal stops gracefully; a second one kills at once
+	}()
 	var err error
 	switch os.Args[1] {
 	case "run":

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -24,7 +23,7 @@ built-in demo avatar in session "demo", /healthz, /metrics and a page at /.
 
 Settings come from the optional YAML file (-config), then from flags. The ingest
 token comes from -token, else AVHOST_TOKEN, else the file; with none set one is
-generated at start and logged once.
+generated at start and printed once (a token you gave is never printed).
 
 Flags:
 `
@@ -36,7 +35,9 @@ func serve(ctx context.Context, args []string) error {
 	listen := fs.String("listen", ":8080", "HTTP address for the page, ingest (/ingest), /healthz and /metrics")
 	token := fs.String("token", "", "bearer token for ingest and the demo buttons (default: $AVHOST_TOKEN, else generated)")
 	origins := fs.String("allowed-origins", "", "comma-separated extra origins allowed to open WebSockets (default: same origin only)")
+	publishAllow := fs.String("publish-allow", "", "comma-separated hosts (host or host:port) WHIP publishing may reach (default: any)")
 	maxSessions := fs.Int("max-sessions", 16, "most sessions on this host")
+	memBudget := fs.Int64("memory-budget-mib", 0, "most MiB the sessions' estimated memory may add up to (0: 3/4 of RAM; -1: no budget)")
 	perConn := fs.Int("max-sessions-per-conn", 8, "most sessions one ingest connection may drive")
 	perAddr := fs.Int("max-conns-per-addr", 16, "most ingest connections from one client address")
 	maxMsg := fs.Int64("max-message-bytes", 16<<20, "largest ingest message (send big frames as JPEG)")
@@ -47,14 +48,14 @@ func serve(ctx context.Context, args []string) error {
 	fps := fs.String("fps", "25", "default session frame rate")
 	rtsp := fs.String("rtsp", ":8554", "RTSP address serving rtsp://HOST:PORT/{session} (\"-\": off)")
 	rtspUDP := fs.String("rtsp-udp", ":8000", "RTSP UDP RTP address, RTCP on the next port (\"-\": TCP only)")
-	rtspUser := fs.String("rtsp-user", "", "RTSP reader user (with -rtsp-pass; default: no auth)")
-	rtspPass := fs.String("rtsp-pass", "", "RTSP reader password")
+	rtspUser := fs.String("rtsp-user", "", "RTSP Digest user for public sessions (with -rtsp-pass; default: public sessions open). A private session takes its viewer token, or the host token, as the password with any user")
+	rtspPass := fs.String("rtsp-pass", "", "RTSP Digest password for public sessions (with -rtsp-user)")
 	reusePort := fs.Bool("reuseport", false, "SO_REUSEPORT on every listener, so a second avhost can take over the ports (hitless restart)")
 	kaIdle := fs.Duration("keepalive-idle", 600*time.Second, "per-socket TCP keepalive idle time (tcp_keepalive_time)")
 	kaIntvl := fs.Duration("keepalive-interval", 30*time.Second, "per-socket TCP keepalive probe interval (tcp_keepalive_intvl)")
 	kaCount := fs.Int("keepalive-count", 3, "per-socket TCP keepalive probes before the peer is dead (tcp_keepalive_probes)")
 	pidfile := fs.String("pidfile", "", "hitless restart: write our pid here; an avhost whose pid is there already is told to hand over (use with -reuseport)")
-	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM or hand-over: how long playing utterances may take to finish")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM or hand-over: how long the stop may take (playing utterances and requests in flight end first)")
 	ping := fs.Duration("ping-interval", 20*time.Second, "WebSocket heartbeat: ping every so often; a peer silent for 3 pings is closed")
 	backend := fs.String("backend", "pion", "default WebRTC backend of sessions: pion, or webrtcbin (a webrtcbin per viewer)")
 	wbBranch := fs.String("webrtcbin-branch", "", "file with the per-viewer webrtcbin branch (default: pipelines/webrtcbin.pipeline, built in)")
@@ -81,6 +82,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	pick("listen", func() { cfg.Listen = *listen })
 	pick("max-sessions", func() { cfg.MaxSessions = *maxSessions })
+	pick("memory-budget-mib", func() { cfg.MemoryBudgetMiB = *memBudget })
 	pick("max-sessions-per-conn", func() { cfg.MaxSessionsPerConn = *perConn })
 	pick("max-conns-per-addr", func() { cfg.MaxConnsPerAddr = *perAddr })
 	pick("max-message-bytes", func() { cfg.MaxMessageBytes = *maxMsg })
@@ -110,9 +112,13 @@ func serve(ctx context.Context, args []string) error {
 			cfg.RTSP.UDPRTCP = net.JoinHostPort(host, strconv.Itoa(p+1))
 		}
 	})
-	pick("rtsp-user", func() { cfg.RTSP.User, cfg.RTSP.Pass = *rtspUser, *rtspPass })
+	pick("rtsp-user", func() { cfg.RTSP.User = *rtspUser })
+	pick("rtsp-pass", func() { cfg.RTSP.Pass = *rtspPass })
 	if *origins != "" {
 		cfg.AllowedOrigins = strings.Split(*origins, ",")
+	}
+	if *publishAllow != "" {
+		cfg.PublishAllow = strings.Split(*publishAllow, ",")
 	}
 	switch {
 	case *token != "":
@@ -125,6 +131,7 @@ func serve(ctx context.Context, args []string) error {
 		h = slog.NewJSONHandler(os.Stderr, nil)
 	}
 	cfg.Log = slog.New(h)
+	generated := cfg.Token == ""
 	initGst()
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -133,22 +140,28 @@ func serve(ctx context.Context, args []string) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "avhost: open http://localhost%s/?token=%s\n", portOf(srv.Addr().String()), srv.Token())
+	// The token goes in the fragment, which the browser never sends: the page reads it
+	// and wipes it from the address bar. A token the operator chose is theirs to know.
+	if page := "http://localhost" + portOf(srv.Addr().String()) + "/"; generated {
+		fmt.Fprintf(os.Stderr, "avhost: generated a token for this run; open %s#token=%s\n", page, srv.Token())
+	} else {
+		fmt.Fprintf(os.Stderr, "avhost: open %s#token=YOUR_TOKEN (or enter it on the page)\n", page)
+	}
 	if *pidfile != "" {
 		takeOver(*pidfile, cfg.Log)
 	}
 	<-ctx.Done()
+	// One budget for the whole stop, so that SIGTERM ends within -drain-timeout, with
+	// status 0 however the clients behave: utterances and requests in flight get all
+	// of it but the closing of the sessions (a quarter, at most 2 s); what is still
+	// open then is cut.
+	stopBy := time.Now().Add(*drain - min(*drain/4, 2*time.Second))
+	dctx, cancel := context.WithDeadline(context.Background(), stopBy)
+	defer cancel()
 	cfg.Log.Info("draining: no new connections, letting utterances finish", "timeout", *drain)
-	dctx, cancel := context.WithTimeout(context.Background(), *drain)
 	srv.Drain(dctx)
-	cancel()
 	cfg.Log.Info("shutting down: telling clients to reconnect, closing sessions")
-	sctx, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel2()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	return srv.Shutdown(dctx)
 }
 
 func portOf(addr string) string {

@@ -12,6 +12,10 @@ var formats = map[string]struct{}{"BGR": {}, "RGB": {}, "RGBA": {}, "I420": {}}
 
 func roundUp4(n int) int { return (n + 3) &^ 3 }
 
+// FrameBytes is the byte size of one frame of a raw format (BGR, RGB, RGBA, I420) as
+// GStreamer lays it out: what the element holds per queued frame.
+func FrameBytes(format string, w, h int) int { return frameSize(format, w, h) }
+
 // frameSize is the byte size of one frame as GStreamer lays it out.
 func frameSize(format string, w, h int) int {
 	switch format {

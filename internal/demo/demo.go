@@ -111,11 +111,41 @@ func (a *Avatar) Speak() error {
 		return err
 	}
 	for i, fr := range a.frames {
-		if err := a.s.Frame(a.next, int64(i), fr); err != nil {
+		err := a.s.Frame(a.next, int64(i), fr)
+		if session.IsQueueFull(err) {
+			// A big session's frame queue (capped in bytes) holds less than the 3 s:
+			// the rest follows as it drains.
+			go a.feed(a.next, i, cfg.FrameRate())
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// feed queues frames from i on, one frame time apart while the queue is full, until
+// all are in, the utterance is over or the avatar stops.
+func (a *Avatar) feed(utt uint32, i int, fps session.FPS) {
+	t := time.NewTicker(time.Second * time.Duration(fps.Den) / time.Duration(fps.Num))
+	defer t.Stop()
+	for i < len(a.frames) {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+		}
+		for ; i < len(a.frames); i++ {
+			err := a.s.Frame(utt, int64(i), a.frames[i])
+			if session.IsQueueFull(err) {
+				break
+			}
+			if err != nil && !errors.Is(err, timeline.ErrLate) {
+				return
+			}
+		}
+	}
 }
 
 // syllables is a fixed, speech-like rhythm: (start s, length s, loudness).

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/avhost/avhost/elements/singleframesrc"
+	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/ingestproto"
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/session"
@@ -230,17 +231,24 @@ func (c *conn) open(m ingestproto.Message) {
 	var s *session.Session
 	var err error
 	if m.Type == ingestproto.TypeResume {
-		if s, err = c.srv.cfg.Sessions.Get(m.Session); err == nil && s.Token != m.Token {
+		if s, err = c.srv.cfg.Sessions.Get(m.Session); err == nil && !auth.Equal(m.Token, s.Token) {
 			err = errors.New("wrong resume token")
 		}
 	} else {
 		cfg := c.srv.cfg.Defaults
 		cfg.ID = m.Session
+		// What the client leaves out keeps the host's default. Every value is text or
+		// a number from the network: session.Manager.Create parses each whole into a
+		// bounded type and refuses the rest (bad_config).
 		if v := m.Video; v != nil {
-			cfg.Width, cfg.Height, cfg.FPS, cfg.Format = v.Width, v.Height, v.FPS, v.Format
+			setInt(&cfg.Width, v.Width)
+			setInt(&cfg.Height, v.Height)
+			setString(&cfg.FPS, v.FPS)
+			setString(&cfg.Format, v.Format)
 		}
 		if a := m.Audio; a != nil {
-			cfg.Rate, cfg.Channels = a.Rate, a.Channels
+			setInt(&cfg.Rate, a.Rate)
+			setInt(&cfg.Channels, a.Channels)
 		}
 		if m.ViewerToken != "" {
 			cfg.ViewerToken = m.ViewerToken
@@ -268,6 +276,18 @@ func (c *conn) open(m ingestproto.Message) {
 	c.send(ingestproto.Message{Type: ingestproto.TypeCreated, Session: s.ID, Token: s.Token,
 		Audio: &ingestproto.AudioFormat{Rate: cfg.Rate, Channels: cfg.Channels, Sample: "s16"},
 		Video: &ingestproto.VideoFormat{Width: cfg.Width, Height: cfg.Height, FPS: cfg.FPS, Format: cfg.Format}})
+}
+
+func setInt(dst *int, v int) {
+	if v != 0 {
+		*dst = v
+	}
+}
+
+func setString(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
 }
 
 // openSession is session id if this connection has it open; otherwise it tells the
@@ -340,6 +360,10 @@ func code(err error) string {
 		return "exists"
 	case errors.Is(err, session.ErrLimit):
 		return "limit"
+	case errors.Is(err, session.ErrMemoryBudget):
+		return "memory_budget"
+	case errors.Is(err, session.ErrConfig):
+		return "bad_config"
 	case errors.Is(err, session.ErrNotFound):
 		return "unknown_session"
 	case errors.Is(err, pcm.ErrNonFinite), errors.Is(err, pcm.ErrPartialSample), errors.Is(err, pcm.ErrFormat):

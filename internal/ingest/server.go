@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"crypto/subtle"
 	"net"
 	"net/http"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/session"
 )
 
@@ -62,14 +62,10 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	return false
 }
 
-// Authorized checks the bearer token (header, or ?token= for browsers) in constant time.
-func Authorized(r *http.Request, token string) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		got = r.URL.Query().Get("token")
-	}
-	return token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
-}
+// Authorized checks the request's bearer token in constant time. It is read from the
+// Authorization header only: a token in a URL query ends up in proxy logs and browser
+// history, so ?token= is refused (browsers get a /ws ticket instead, server/tickets.go).
+func Authorized(r *http.Request, token string) bool { return auth.Equal(auth.Bearer(r), token) }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !Authorized(r, s.cfg.Token) {

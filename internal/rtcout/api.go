@@ -6,6 +6,7 @@
 package rtcout
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -19,6 +20,31 @@ type Options struct {
 	ICEServers []webrtc.ICEServer
 	// NAT1To1IPs are public addresses to advertise as host candidates, if any.
 	NAT1To1IPs []string
+	// NACKBuffer is how many sent video packets each viewer keeps to answer NACKs
+	// (RFC 4585 §6.2.1); a power of two, defaults to 256. Each costs a 1460-byte copy,
+	// per viewer: 256 is ≈0.4 MB a viewer, against Pion's default 1024 (≈1.6 MB). At
+	// the default 1.5 Mb/s that is ≈1.6 s of video: a whole key frame (2 s GOP) plus a
+	// round trip. A loss older than that is better mended by a PLI and a key frame.
+	NACKBuffer uint16 `yaml:"nack_buffer"`
+	// ConnectTimeout frees a viewer whose ICE and DTLS are not both connected this long
+	// after its answer, so offers that never finish hold no slot and no memory;
+	// defaults to 15 s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// Host, if set, is a viewer cap shared with the host's other outputs.
+	Host *Slots `yaml:"-"`
+}
+
+// DefaultNACKBuffer and DefaultConnectTimeout are Options' defaults.
+const (
+	DefaultNACKBuffer     = 256
+	DefaultConnectTimeout = 15 * time.Second
+)
+
+func (o Options) connectTimeout() time.Duration {
+	if o.ConnectTimeout > 0 {
+		return o.ConnectTimeout
+	}
+	return DefaultConnectTimeout
 }
 
 // newAPI builds the Pion API: H.264 (constrained baseline, packetization-mode 1) and
@@ -32,8 +58,15 @@ func newAPI(o Options) (*webrtc.API, error) {
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: audioCap, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
+	size := o.NACKBuffer
+	if size == 0 {
+		size = DefaultNACKBuffer
+	}
+	if size&(size-1) != 0 {
+		return nil, fmt.Errorf("rtcout: nack_buffer %d is not a power of two", size)
+	}
 	ir := &interceptor.Registry{}
-	resp, err := nack.NewResponderInterceptor()
+	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(size))
 	if err != nil {
 		return nil, err
 	}

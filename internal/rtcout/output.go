@@ -53,6 +53,7 @@ type Output struct {
 	rt0   time.Duration
 
 	lastKey atomic.Int64 // unix ns of the last key unit request (rate limit)
+	params  *h264Params  // the video stream's SPS/PPS, owned here (H264Params)
 
 	smu  sync.Mutex
 	subs map[int]func(Media)
@@ -100,6 +101,7 @@ func New(p *gst.Pipeline, cfg Config) (*Output, error) {
 		video:   &stream{sink: gstpush.NewSink(ve), track: vt, clock: 90000, offset: randU32()},
 		audio:   &stream{sink: gstpush.NewSink(ae), track: at, clock: 48000, offset: randU32()},
 		viewers: map[string]*viewer{}, stop: make(chan struct{})}
+	o.params = newH264Params()
 	o.rt0, _ = o.clock.RunningTime()
 	o.wall0 = time.Now()
 	o.wg.Add(2)
@@ -145,6 +147,9 @@ func (o *Output) pump(s *stream, video bool) {
 			pkts = append(pkts, pkt)
 			s.packets.Add(1)
 			s.octets.Add(uint32(len(p)))
+		}
+		if video && !smp.Delta {
+			o.params.update(smp.Data) // copied: smp.Data is the sink's reused buffer
 		}
 		s.lastPTS.Store(int64(smp.PTS))
 		s.hasFirst.Store(true)

@@ -3,92 +3,151 @@ package rtcout
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/avhost/avhost/internal/auth"
 )
 
-// viewer is one browser (or any WebRTC receiver) watching the session.
+// Lock order: Output.mu, then viewer.mu, then Slots.mu. No lock is held while Pion
+// works (offer, gathering, close).
+
+// viewer is one browser (or any WebRTC receiver) watching the session. It enters
+// Output.viewers before its PeerConnection exists (the slot is reserved), so the cap
+// counts handshakes in flight as well as connected viewers.
 type viewer struct {
 	id     string
+	owner  string // the credential that created it (WHEP DELETE needs it)
 	o      *Output
-	pc     *webrtc.PeerConnection
-	video  *webrtc.RTPSender
-	audio  *webrtc.RTPSender
 	done   chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup
 	joined time.Time
+
+	connected atomic.Bool
+	reap      *time.Timer // frees a viewer that never connects
+
+	mu     sync.Mutex
+	closed bool
+	pc     *webrtc.PeerConnection // nil while the handshake is being set up
+	video  *webrtc.RTPSender
+	audio  *webrtc.RTPSender
 }
 
 // AddViewer answers an SDP offer with the session's two tracks. The answer carries
-// all candidates (gathering is complete), so WHEP clients need no trickle.
-func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription) (string, webrtc.SessionDescription, error) {
+// all candidates (gathering is complete), so WHEP clients need no trickle. owner is
+// the credential the viewer was created with ("" for none); Owner returns it.
+//
+// The per-session cap (Config.MaxViewers) and the host's (Options.Host) are checked and
+// the slot taken under one lock, before any work: N+k concurrent offers against a cap
+// of N get exactly N answers.
+func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription, owner string) (string, webrtc.SessionDescription, error) {
+	v := &viewer{id: auth.RandomID(16), owner: owner, o: o, done: make(chan struct{}), joined: time.Now()}
 	o.mu.Lock()
-	if o.closed {
+	switch {
+	case o.closed:
 		o.mu.Unlock()
 		return "", webrtc.SessionDescription{}, ErrClosed
-	}
-	if len(o.viewers) >= o.cfg.MaxViewers {
+	case len(o.viewers) >= o.cfg.MaxViewers, !o.cfg.Host.Take():
 		o.mu.Unlock()
 		return "", webrtc.SessionDescription{}, ErrTooManyViewers
 	}
+	o.viewers[v.id] = v
 	o.mu.Unlock()
 
+	answer, err := v.handshake(ctx, offer)
+	if err != nil {
+		o.RemoveViewer(v.id)
+		v.close() // also when Close already took it out of the map
+		return "", webrtc.SessionDescription{}, err
+	}
+	return v.id, answer, nil
+}
+
+// handshake builds the viewer's PeerConnection and answers offer.
+func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription) (webrtc.SessionDescription, error) {
+	o := v.o
 	pc, err := o.api.NewPeerConnection(webrtc.Configuration{ICEServers: o.cfg.ICEServers})
 	if err != nil {
-		return "", webrtc.SessionDescription{}, err
+		return webrtc.SessionDescription{}, err
 	}
-	v := &viewer{id: strconv.FormatUint(o.ids.Add(1), 10), o: o, pc: pc, done: make(chan struct{}), joined: time.Now()}
-	fail := func(err error) (string, webrtc.SessionDescription, error) {
+	v.mu.Lock()
+	if v.closed { // the output closed meanwhile
+		v.mu.Unlock()
 		pc.Close()
-		return "", webrtc.SessionDescription{}, err
+		return webrtc.SessionDescription{}, ErrClosed
 	}
-	if v.video, err = pc.AddTrack(o.video.track); err != nil {
-		return fail(err)
+	v.pc = pc // from here, close() closes it
+	v.mu.Unlock()
+	video, err := pc.AddTrack(o.video.track)
+	if err != nil {
+		return webrtc.SessionDescription{}, err
 	}
-	if v.audio, err = pc.AddTrack(o.audio.track); err != nil {
-		return fail(err)
+	audio, err := pc.AddTrack(o.audio.track)
+	if err != nil {
+		return webrtc.SessionDescription{}, err
 	}
 	if err := pc.SetRemoteDescription(offer); err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrBadOffer, err))
+		return webrtc.SessionDescription{}, fmt.Errorf("%w: %v", ErrBadOffer, err)
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrBadOffer, err))
+		return webrtc.SessionDescription{}, fmt.Errorf("%w: %v", ErrBadOffer, err)
 	}
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(answer); err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrBadOffer, err))
+		return webrtc.SessionDescription{}, fmt.Errorf("%w: %v", ErrBadOffer, err)
 	}
 	select {
 	case <-gathered:
 	case <-ctx.Done():
-		return fail(ctx.Err())
+		return webrtc.SessionDescription{}, ctx.Err()
+	case <-v.done:
+		return webrtc.SessionDescription{}, ErrClosed
 	}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
+			v.connected.Store(true)
 			o.RequestKeyFrame() // a picture for the newcomer now, not at the next GOP
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			go o.RemoveViewer(v.id) // not on Pion's callback goroutine
 		}
 	})
-	o.mu.Lock()
-	if o.closed {
-		o.mu.Unlock()
-		return fail(ErrClosed)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return webrtc.SessionDescription{}, ErrClosed
 	}
-	o.viewers[v.id] = v
-	o.mu.Unlock()
+	v.video, v.audio = video, audio
+	// Pion fails a connection stuck in ICE checking only after disconnected+failed
+	// timeouts, and one whose ICE succeeds but whose DTLS never starts only at DTLS's
+	// own 30 s: one deadline covers both.
+	v.reap = time.AfterFunc(o.cfg.connectTimeout(), func() {
+		if !v.connected.Load() {
+			o.RemoveViewer(v.id)
+		}
+	})
 	v.wg.Add(3)
-	go v.readRTCP(v.video)
-	go v.readRTCP(v.audio)
+	go v.readRTCP(video)
+	go v.readRTCP(audio)
 	go v.senderReports()
-	return v.id, *pc.LocalDescription(), nil
+	return *pc.LocalDescription(), nil
+}
+
+// Owner returns the credential viewer id was created with.
+func (o *Output) Owner(id string) (string, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	v := o.viewers[id]
+	if v == nil {
+		return "", false
+	}
+	return v.owner, true
 }
 
 // AddICECandidate adds a trickled remote candidate for viewer id.
@@ -99,7 +158,13 @@ func (o *Output) AddICECandidate(id string, c webrtc.ICECandidateInit) error {
 	if v == nil {
 		return ErrNoViewer
 	}
-	return v.pc.AddICECandidate(c)
+	v.mu.Lock()
+	pc := v.pc
+	v.mu.Unlock()
+	if pc == nil {
+		return ErrNoViewer
+	}
+	return pc.AddICECandidate(c)
 }
 
 // RemoveViewer disconnects viewer id and frees it.
@@ -115,10 +180,23 @@ func (o *Output) RemoveViewer(id string) error {
 	return nil
 }
 
+// close frees everything the viewer holds: its host slot, the reap timer, its
+// PeerConnection (which unbinds the tracks and the NACK buffers) and its goroutines.
+// It runs once, from RemoveViewer, a failed AddViewer or Output.Close.
 func (v *viewer) close() {
 	v.once.Do(func() {
+		v.o.cfg.Host.Give()
+		v.mu.Lock()
+		v.closed = true
+		pc, reap := v.pc, v.reap
+		v.mu.Unlock()
 		close(v.done)
-		v.pc.Close() // ends the RTCP readers
+		if reap != nil {
+			reap.Stop()
+		}
+		if pc != nil {
+			pc.Close() // ends the RTCP readers
+		}
 		v.wg.Wait()
 	})
 }
@@ -152,6 +230,9 @@ func (v *viewer) senderReports() {
 		case <-v.done:
 			return
 		case <-t.C:
+		}
+		if !v.connected.Load() {
+			continue // nothing to report to a peer still handshaking
 		}
 		rt, ok := v.o.clock.RunningTime()
 		if !ok {

@@ -4,67 +4,111 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 )
 
-// PublishConfig says where to publish a session by WHIP (RFC 9725).
-type PublishConfig struct {
-	URL   string // the WHIP endpoint
-	Token string // bearer token, if the endpoint wants one
-	// MinBackoff and MaxBackoff bound the exponential retry (with jitter) after a
-	// failed POST or a connection that failed; defaults 500 ms and 30 s.
-	MinBackoff, MaxBackoff time.Duration
+// Retry bounds a publication's reconnects.
+type Retry struct {
+	// MinBackoff is the wait after a first failure, doubling (with jitter, never past
+	// MaxBackoff) on each further one; defaults to 500 ms and 30 s.
+	MinBackoff time.Duration `yaml:"min_backoff"`
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// MaxAttempts is how many attempts in a row may fail before the publisher gives
+	// up (a publication that came up starts the count again); defaults to 10.
+	MaxAttempts int `yaml:"max_attempts"`
 }
 
-// Publisher keeps one session published to a WHIP endpoint: it reconnects with
-// backoff whenever the POST fails or the connection fails, while local viewers keep
-// being served from the same encode.
+// PublishConfig says where to publish a session by WHIP (RFC 9725).
+type PublishConfig struct {
+	// URL is the WHIP endpoint, http or https (see CheckPublishTarget).
+	URL string `yaml:"url"`
+	// Token is the bearer token, if the endpoint wants one. It goes to the endpoint's
+	// origin only: the POST, and a DELETE of a resource on that same origin.
+	Token string `yaml:"token"`
+	Retry `yaml:",inline"`
+	// Allow lists the hosts URL may name; empty allows any (server: publish_allow).
+	Allow []string `yaml:"-"`
+}
+
+// Publish states (PublishStatus.State).
+const (
+	PublishConnecting = "connecting"
+	PublishConnected  = "connected"
+	PublishRetrying   = "retrying"
+	PublishFailed     = "failed" // gave up after MaxAttempts failures in a row
+)
+
+// PublishStatus is a publication's state, for the host's status endpoint. Nothing in
+// it comes from the endpoint's answers, and the URL appears as its origin only: paths
+// and queries carry stream keys.
+type PublishStatus struct {
+	Endpoint    string `json:"endpoint"` // scheme://host:port
+	State       string `json:"state"`
+	Connected   bool   `json:"connected"`
+	Attempts    int64  `json:"attempts"` // WHIP POSTs made
+	Failures    int    `json:"failures"` // attempts that failed in a row
+	MaxAttempts int    `json:"max_attempts"`
+	LastError   string `json:"last_error,omitempty"` // a fixed reason and at most a status code
+}
+
+// Publisher keeps one session published to a WHIP endpoint: it reconnects with capped
+// backoff whenever the POST fails or the connection fails, up to MaxAttempts failures
+// in a row, while local viewers keep being served from the same encode.
 type Publisher struct {
 	o        *Output
 	cfg      PublishConfig
-	attempts atomic.Int64
-	up       atomic.Bool
+	endpoint *url.URL
 	cancel   context.CancelFunc
 	done     chan struct{}
-	mu       sync.Mutex
-	lastErr  error
+
+	mu sync.Mutex
+	st PublishStatus
 }
 
-// Publish starts publishing o to cfg.URL until Stop.
-func (o *Output) Publish(cfg PublishConfig) *Publisher {
-	if cfg.MinBackoff == 0 {
+var errLost = errors.New("connection lost")
+
+// Publish checks cfg and starts publishing o to cfg.URL until Stop.
+func (o *Output) Publish(cfg PublishConfig) (*Publisher, error) {
+	u, err := CheckPublishTarget(cfg.URL, cfg.Token, cfg.Allow)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 500 * time.Millisecond
 	}
-	if cfg.MaxBackoff == 0 {
+	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
+	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 10
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Publisher{o: o, cfg: cfg, cancel: cancel, done: make(chan struct{})}
+	p := &Publisher{o: o, cfg: cfg, endpoint: u, cancel: cancel, done: make(chan struct{}),
+		st: PublishStatus{Endpoint: origin(u), State: PublishConnecting, MaxAttempts: cfg.MaxAttempts}}
 	go p.run(ctx)
-	return p
+	return p, nil
 }
 
-// Connected reports whether the publication is up; Attempts counts POSTs made.
-func (p *Publisher) Connected() bool { return p.up.Load() }
-
-// Attempts is the number of WHIP POSTs made so far.
-func (p *Publisher) Attempts() int64 { return p.attempts.Load() }
-
-// Err is the last failure, if any.
-func (p *Publisher) Err() error {
+// Status returns the publication's state.
+func (p *Publisher) Status() PublishStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.lastErr
+	return p.st
 }
+
+// Connected reports whether the publication is up.
+func (p *Publisher) Connected() bool { return p.Status().Connected }
+
+// Done is closed once the publisher has stopped or given up.
+func (p *Publisher) Done() <-chan struct{} { return p.done }
 
 // Stop ends the publication (DELETE on the resource) and waits for it.
 func (p *Publisher) Stop() {
@@ -72,47 +116,71 @@ func (p *Publisher) Stop() {
 	<-p.done
 }
 
+func (p *Publisher) update(f func(*PublishStatus)) {
+	p.mu.Lock()
+	f(&p.st)
+	p.mu.Unlock()
+}
+
 func (p *Publisher) run(ctx context.Context) {
 	defer close(p.done)
+	log := p.o.cfg.Log.With("endpoint", origin(p.endpoint))
 	backoff := p.cfg.MinBackoff
-	for ctx.Err() == nil {
-		p.attempts.Add(1)
-		err := p.once(ctx)
-		p.up.Store(false)
+	for failures := 0; ; {
+		p.update(func(s *PublishStatus) { s.Attempts++; s.State = PublishConnecting })
+		up, err := p.once(ctx)
+		p.update(func(s *PublishStatus) { s.Connected = false })
 		if ctx.Err() != nil {
 			return
 		}
-		p.mu.Lock()
-		p.lastErr = err
-		p.mu.Unlock()
-		if err == nil { // it was up, then failed: start again from the short backoff
-			backoff = p.cfg.MinBackoff
-			err = errors.New("connection failed")
+		if up { // it worked, then failed: a fresh start, from the short backoff
+			failures, backoff, err = 0, p.cfg.MinBackoff, errLost
 		}
-		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
-		p.o.cfg.Log.Warn("WHIP publish down, retrying", "url", p.cfg.URL, "err", err, "in", wait)
+		failures++
+		gaveUp := failures >= p.cfg.MaxAttempts
+		p.update(func(s *PublishStatus) {
+			s.Failures, s.LastError, s.State = failures, err.Error(), PublishRetrying
+			if gaveUp {
+				s.State = PublishFailed
+			}
+		})
+		if gaveUp {
+			log.Error("WHIP publish: giving up", "failures", failures, "reason", err)
+			return
+		}
+		wait := backoff/2 + rand.N(backoff/2+1) // jitter, never past MaxBackoff
+		log.Warn("WHIP publish down, retrying", "failures", failures, "reason", err, "in", wait)
+		t := time.NewTimer(wait)
 		select {
-		case <-time.After(wait):
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return
 		}
 		backoff = min(2*backoff, p.cfg.MaxBackoff)
 	}
 }
 
-// once publishes until the connection fails or ctx ends; the error says why it never
-// came up (nil when it was up).
-func (p *Publisher) once(ctx context.Context) error {
+// once publishes until the connection fails or ctx ends. up says whether it was ever
+// connected; err says why it never was.
+func (p *Publisher) once(ctx context.Context) (up bool, err error) {
 	pc, err := p.o.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.o.cfg.ICEServers})
 	if err != nil {
-		return err
+		return false, errors.New("could not make a peer connection")
 	}
-	v := &viewer{id: "whip", o: p.o, pc: pc, done: make(chan struct{}), joined: time.Now()}
-	defer v.close()
+	// The publication reuses the viewer's RTCP handling (PLI → key frame, sender
+	// reports) but is no viewer: it holds no viewer slot, so it is torn down here
+	// rather than by viewer.close, which returns one.
+	v := &viewer{id: "whip", o: p.o, done: make(chan struct{}), joined: time.Now(), pc: pc}
+	defer func() {
+		close(v.done)
+		pc.Close() // ends the RTCP readers
+		v.wg.Wait()
+	}()
 	for _, t := range []*webrtc.TrackLocalStaticRTP{p.o.video.track, p.o.audio.track} {
 		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
-			return err
+			return false, errors.New("could not add a track")
 		}
 		if t == p.o.video.track {
 			v.video = tr.Sender()
@@ -129,20 +197,28 @@ func (p *Publisher) once(ctx context.Context) error {
 	})
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
-		return err
+		return false, errors.New("could not make an offer")
 	}
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(offer); err != nil {
-		return err
+		return false, errors.New("could not make an offer")
 	}
-	<-gathered
-	answer, location, err := p.post(ctx, pc.LocalDescription().SDP)
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-time.After(whipTimeout):
+		return false, errors.New("ICE gathering timed out")
+	}
+	answer, resource, err := p.post(ctx, pc.LocalDescription().SDP)
 	if err != nil {
-		return err
+		return false, err
 	}
-	defer p.delete(location)
+	if resource != nil {
+		defer p.delete(resource)
+	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		return fmt.Errorf("WHIP answer: %v", err)
+		return false, errors.New("WHIP answer is not a usable SDP answer") // Pion's error quotes the SDP
 	}
 	v.wg.Add(3)
 	go v.readRTCP(v.video)
@@ -151,65 +227,78 @@ func (p *Publisher) once(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return up, nil
 		case s := <-state:
 			switch s {
 			case webrtc.PeerConnectionStateConnected:
-				p.up.Store(true)
+				up = true
+				v.connected.Store(true)
+				p.update(func(s *PublishStatus) { s.Connected, s.State, s.Failures, s.LastError = true, PublishConnected, 0, "" })
 				p.o.RequestKeyFrame()
 			case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-				if !p.up.Load() {
-					return errors.New("connection failed before it was up")
+				if !up {
+					return false, errors.New("WebRTC connection failed before it was up")
 				}
-				return nil
+				return true, nil
 			}
 		}
 	}
 }
 
-func (p *Publisher) post(ctx context.Context, sdp string) (answer, location string, err error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", p.cfg.URL, bytes.NewReader([]byte(sdp)))
+// post offers sdp (RFC 9725 §4.2) and returns the answer and the resource URL (nil if
+// the endpoint gave none). Only a 201 is an answer; a Location on another origin is
+// refused, so the bearer never follows it.
+func (p *Publisher) post(ctx context.Context, sdp string) (answer string, resource *url.URL, err error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", p.endpoint.String(), bytes.NewReader([]byte(sdp)))
 	if err != nil {
-		return "", "", err
+		return "", nil, errors.New("WHIP POST: could not make the request")
 	}
 	req.Header.Set("Content-Type", "application/sdp")
 	if p.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.cfg.Token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := whipClient.Do(req)
 	if err != nil {
-		return "", "", err
+		return "", nil, transportReason("WHIP POST", err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusCreated {
-		return "", "", fmt.Errorf("WHIP POST %s: %s: %s", p.cfg.URL, resp.Status, bytes.TrimSpace(body))
+		return "", nil, statusReason("WHIP POST", resp.StatusCode)
 	}
-	loc := resp.Header.Get("Location")
-	if loc != "" {
-		if u, err := url.Parse(p.cfg.URL); err == nil {
-			if l, err := u.Parse(loc); err == nil {
-				loc = l.String()
-			}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		l, err := p.endpoint.Parse(loc)
+		if err != nil {
+			return "", nil, errors.New("WHIP answer: Location is not a URL")
 		}
+		if !sameOrigin(l, p.endpoint) {
+			return "", nil, errors.New("WHIP answer: Location on another origin refused")
+		}
+		resource = l
 	}
-	return string(body), loc, nil
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	if err != nil {
+		return "", nil, transportReason("WHIP answer", err)
+	}
+	if len(body) > maxAnswerBytes {
+		return "", nil, errors.New("WHIP answer larger than 64 KiB")
+	}
+	return string(body), resource, nil
 }
 
-// delete ends the WHIP resource (RFC 9725 §4.2), best effort.
-func (p *Publisher) delete(location string) {
-	if location == "" {
+// delete ends the WHIP resource (RFC 9725 §4.2), best effort; post checked that it is
+// on the endpoint's origin.
+func (p *Publisher) delete(resource *url.URL) {
+	ctx, cancel := context.WithTimeout(context.Background(), whipDeleteWait)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "DELETE", resource.String(), nil)
+	if err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "DELETE", location, nil)
 	if p.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.cfg.Token)
 	}
-	if resp, err := http.DefaultClient.Do(req); err == nil {
+	if resp, err := whipClient.Do(req); err == nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
 		resp.Body.Close()
 	}
 }

@@ -4,45 +4,75 @@
 // output makes). Sender Reports carry the same pipeline-clock NTP mapping as WebRTC,
 // because every packet is written with the NTP time of its running time.
 //
+// Who may read what is in access.go; connection caps in limit.go.
+//
 // gortsplib was chosen over gst-rtsp-server: the fan-out stays in Go next to the
 // WebRTC one, with no second encode or cgo binding to maintain.
 package rtspout
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
-	"github.com/bluenviron/gortsplib/v4/pkg/auth"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
 
+	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/netopt"
 	"github.com/avhost/avhost/internal/rtcout"
 )
 
 // Config configures the RTSP server. Zero fields take the defaults named.
 type Config struct {
-	Address string // RTSP (TCP) address; defaults to ":8554"
-	UDPRTP  string // UDP RTP address; defaults to ":8000" ("-" disables UDP)
-	UDPRTCP string // UDP RTCP address; defaults to ":8001"
-	// User and Pass, if set, are required from readers (Basic or Digest).
-	User, Pass string
+	Address string `yaml:"address"`  // RTSP (TCP) address; defaults to ":8554"
+	UDPRTP  string `yaml:"udp_rtp"`  // UDP RTP address; defaults to ":8000" ("-" disables UDP)
+	UDPRTCP string `yaml:"udp_rtcp"` // UDP RTCP address; defaults to ":8001"
+	// User and Pass, if User is set, are required (Digest) to read a public session;
+	// defaults to none: public sessions are open. Private sessions take their viewer
+	// token instead (access.go).
+	User string `yaml:"user"`
+	Pass string `yaml:"pass"`
+	// HostToken opens every session (as the Digest password, any user name); the
+	// host sets it to its own token. Defaults to none.
+	HostToken string `yaml:"-"`
+	// MaxConns caps open RTSP connections; defaults to 1000.
+	MaxConns int `yaml:"max_conns"`
+	// MaxConnsPerAddr caps open RTSP connections from one client address; defaults
+	// to 64.
+	MaxConnsPerAddr int `yaml:"max_conns_per_addr"`
+	// MaxReaders caps the playing readers of one session; defaults to 100.
+	MaxReaders int            `yaml:"max_readers"`
 	Net        netopt.Options `yaml:"-"`
 	Log        *slog.Logger   `yaml:"-"`
 }
+
+// source is what a stream is served from: a session's WebRTC output.
+type source interface {
+	Subscribe(func(rtcout.Media)) (cancel func())
+	RequestKeyFrame()
+	H264Params() (sps, pps []byte, known <-chan struct{})
+}
+
+// paramsWait is how long a DESCRIBE waits for the encoder's first SPS/PPS.
+const paramsWait = 3 * time.Second
 
 // Server is the host's RTSP server.
 type Server struct {
 	cfg   Config
 	srv   *gortsplib.Server
-	nonce string
+	dummy string // a password no one has (access.go)
+	ln    net.Listener
+	// listen binds the RTSP listener; the fuzz target swaps in an in-memory one.
+	listen func(network, address string) (net.Listener, error)
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -51,7 +81,8 @@ type Server struct {
 
 type stream struct {
 	st      *gortsplib.ServerStream
-	out     *rtcout.Output
+	src     source
+	access  Access
 	video   *description.Media
 	audio   *description.Media
 	h264    *format.H264
@@ -67,13 +98,30 @@ func New(cfg Config) *Server {
 	if cfg.UDPRTP == "" {
 		cfg.UDPRTP, cfg.UDPRTCP = ":8000", ":8001"
 	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 1000
+	}
+	if cfg.MaxConnsPerAddr == 0 {
+		cfg.MaxConnsPerAddr = 64
+	}
+	if cfg.MaxReaders == 0 {
+		cfg.MaxReaders = 100
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, streams: map[string]*stream{}, playing: map[*gortsplib.ServerSession]*stream{}}
+	s := &Server{cfg: cfg, dummy: auth.RandomID(16), streams: map[string]*stream{}, playing: map[*gortsplib.ServerSession]*stream{}}
+	s.listen = func(network, address string) (net.Listener, error) {
+		return netopt.Listen(context.Background(), network, address, cfg.Net)
+	}
 	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: cfg.Address,
 		Listen: func(network, address string) (net.Listener, error) {
-			return netopt.Listen(context.Background(), network, address, cfg.Net)
+			l, err := s.listen(network, address)
+			if err != nil {
+				return nil, err
+			}
+			s.ln = newLimitListener(l, cfg.MaxConns, cfg.MaxConnsPerAddr)
+			return s.ln, nil
 		},
 		ListenPacket: func(network, address string) (net.PacketConn, error) {
 			return netopt.ListenPacket(context.Background(), network, address, cfg.Net)
@@ -86,16 +134,14 @@ func New(cfg Config) *Server {
 
 // Start binds the listeners.
 func (s *Server) Start() error {
-	n, err := auth.GenerateNonce()
-	if err != nil {
-		return err
-	}
-	s.nonce = n
 	if err := s.srv.Start(); err != nil {
 		return fmt.Errorf("rtspout: %w", err)
 	}
 	return nil
 }
+
+// Addr is the bound RTSP (TCP) address, after Start.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Close stops the server and every stream.
 func (s *Server) Close() {
@@ -109,14 +155,16 @@ func (s *Server) Close() {
 	s.srv.Close()
 }
 
-// Attach serves session id from out's encode at /{id}.
-func (s *Server) Attach(id string, out *rtcout.Output) {
+// Attach serves session id from out's encode at /{id}, to the readers acc admits.
+func (s *Server) Attach(id string, out *rtcout.Output, acc Access) { s.attach(id, out, acc) }
+
+func (s *Server) attach(id string, src source, acc Access) {
 	h264 := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
-	st := &stream{out: out, h264: h264,
+	st := &stream{src: src, access: acc, h264: h264,
 		video: &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{h264}},
 		audio: &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.Opus{PayloadTyp: 111, ChannelCount: 2}}}}
 	st.st = gortsplib.NewServerStream(s.srv, &description.Session{Medias: []*description.Media{st.video, st.audio}})
-	st.cancel = out.Subscribe(func(m rtcout.Media) { s.write(st, m) })
+	st.cancel = src.Subscribe(func(m rtcout.Media) { s.write(st, m) })
 	s.mu.Lock()
 	s.streams[id] = st
 	s.mu.Unlock()
@@ -148,11 +196,6 @@ func (s *Server) write(st *stream, m rtcout.Media) {
 	medi := st.audio
 	if m.Video {
 		medi = st.video
-		if m.Key && st.h264.SPS == nil {
-			if sps, pps := paramSets(m.AU); sps != nil && pps != nil {
-				st.h264.SafeSetParams(sps, pps) // sprop-parameter-sets for DESCRIBE
-			}
-		}
 	}
 	for _, p := range m.Packets {
 		cp := &rtp.Packet{Header: p.Header, Payload: p.Payload} // gortsplib sets its own SSRC and PT
@@ -167,51 +210,90 @@ func (s *Server) find(path string) *stream {
 	return s.streams[strings.Trim(path, "/")]
 }
 
-func (s *Server) authorized(req *base.Request) *base.Response {
-	if s.cfg.User == "" {
-		return nil
-	}
-	if err := auth.Validate(req, s.cfg.User, s.cfg.Pass, nil, "avhost", s.nonce); err != nil {
-		return &base.Response{StatusCode: base.StatusUnauthorized,
-			Header: base.Header{"WWW-Authenticate": auth.GenerateWWWAuthenticate(nil, "avhost", s.nonce)}}
-	}
-	return nil
+// OnConnOpen gives the connection its Digest nonce state.
+func (s *Server) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
+	ctx.Conn.SetUserData(&connAuth{})
 }
 
-// OnDescribe answers DESCRIBE for /{session}.
+// OnDescribe answers DESCRIBE for /{session}: the SDP, once the stream's parameter
+// sets are known, so sprop-parameter-sets always carries them (RFC 6184 §8.1).
 func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	return s.stream(ctx.Request, ctx.Path)
+	res, st := s.admit(ctx.Conn, ctx.Request, ctx.Path)
+	if st == nil {
+		return res, nil, nil
+	}
+	if !s.paramsReady(st) {
+		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
+	}
+	return res, st.st, nil
 }
 
-// OnSetup answers SETUP.
+// OnSetup answers SETUP, with the same credential check as DESCRIBE.
 func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	return s.stream(ctx.Request, ctx.Path)
+	res, st := s.admit(ctx.Conn, ctx.Request, ctx.Path)
+	if st == nil {
+		return res, nil, nil
+	}
+	return res, st.st, nil
 }
 
-// stream is the answer to DESCRIBE and SETUP: the session's stream, if the request
-// may have it.
-func (s *Server) stream(req *base.Request, path string) (*base.Response, *gortsplib.ServerStream, error) {
-	if r := s.authorized(req); r != nil {
-		return r, nil, nil
+// admit is the credential check of DESCRIBE and SETUP: the stream at path, or the
+// answer that refuses it.
+func (s *Server) admit(conn *gortsplib.ServerConn, req *base.Request, path string) (*base.Response, *stream) {
+	c, _ := conn.UserData().(*connAuth)
+	if c == nil {
+		c = &connAuth{} // never: OnConnOpen set it
 	}
 	st := s.find(path)
-	if st == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	now := time.Now()
+	switch s.check(c, req, st, now) {
+	case allowed:
+		return &base.Response{StatusCode: base.StatusOK}, st
+	case hostOnly:
+		return &base.Response{StatusCode: base.StatusNotFound}, nil
+	case stale:
+		return challenge(c, true, now), nil
 	}
-	return &base.Response{StatusCode: base.StatusOK}, st.st, nil
+	return challenge(c, false, now), nil
 }
 
-// OnPlay starts a reader with a key frame, so it has a picture at once.
-func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
-	if st := s.find(ctx.Path); st != nil {
-		s.mu.Lock()
-		if s.playing[ctx.Session] == nil {
-			s.playing[ctx.Session] = st
-			st.readers++
+// paramsReady puts the stream's current SPS and PPS in its SDP, waiting up to
+// paramsWait (with a key frame asked for) for the first ones.
+func (s *Server) paramsReady(st *stream) bool {
+	sps, pps, known := st.src.H264Params()
+	if sps == nil || pps == nil {
+		st.src.RequestKeyFrame()
+		select {
+		case <-known:
+		case <-time.After(paramsWait):
+			return false
 		}
-		s.mu.Unlock()
-		st.out.RequestKeyFrame()
+		sps, pps, _ = st.src.H264Params()
 	}
+	if old, oldP := st.h264.SafeParams(); !bytes.Equal(old, sps) || !bytes.Equal(oldP, pps) {
+		st.h264.SafeSetParams(sps, pps)
+	}
+	return true
+}
+
+// OnPlay starts a reader with a key frame, so it has a picture at once. Readers of a
+// stream are capped (Config.MaxReaders), checked and counted under one lock.
+func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	st := s.find(ctx.Session.SetuppedPath())
+	if st == nil || st.st != ctx.Session.SetuppedStream() {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil
+	}
+	s.mu.Lock()
+	if s.playing[ctx.Session] == nil {
+		if st.readers >= s.cfg.MaxReaders {
+			s.mu.Unlock()
+			return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil
+		}
+		s.playing[ctx.Session] = st
+		st.readers++
+	}
+	s.mu.Unlock()
+	st.src.RequestKeyFrame()
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 

@@ -44,7 +44,7 @@ func serveRTSP(p *gst.Pipeline, cfg Config) (stop func(), err error) {
 		out.Close()
 		return nil, err
 	}
-	srv.Attach(path, out)
+	srv.Attach(path, out, rtspout.Access{}) // avhost run: public, no token
 	if cfg.Progress != nil {
 		fmt.Fprintf(cfg.Progress, "serving rtsp://localhost%s/%s\n", addr, path)
 	}

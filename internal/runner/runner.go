@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
@@ -18,6 +19,7 @@ import (
 	"github.com/avhost/avhost/internal/mediafile"
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/player"
+	"github.com/avhost/avhost/internal/session"
 )
 
 // Config is what the command line says.
@@ -27,9 +29,9 @@ type Config struct {
 	Audio    string // audio file to speak
 	Frames   string // directory of numbered images or a video
 	Idle     string // idle image
-	Out      string // output file, as ${OUT}
-	FPS      string // frame rate, as ${FPS}; defaults to 25
-	Width    int    // as ${WIDTH}; defaults to 512
+	Out      string // output file or URL, as ${OUT}; only path and URL characters
+	FPS      string // frame rate "N" or "N/D" (1..120 fps), as ${FPS} "N/D"; defaults to 25
+	Width    int    // as ${WIDTH}; defaults to 512 (bounds: session.CheckFrameSize)
 	Height   int    // as ${HEIGHT}; defaults to 512
 	// Live forces ${LIVE}; by default a run that renders --audio into --out is not live
 	// (as fast as the encoders go, same timestamps) and anything else is.
@@ -56,15 +58,41 @@ func (e *ErrElement) Error() string {
 
 func (e *ErrElement) Unwrap() error { return e.Err }
 
-func (c *Config) vars() map[string]string {
+// vars are the values of ${NAME} in a pipeline, each rendered from a parsed, typed
+// value: a flag's text never reaches the description as it was typed, so it cannot
+// add elements or properties (issue 10).
+func (c *Config) vars() (map[string]string, error) {
+	fps, err := session.ParseFPS(c.FPS)
+	if err != nil {
+		return nil, fmt.Errorf("runner: --fps: %w", err)
+	}
+	if err := session.CheckFrameSize(c.Width, c.Height); err != nil {
+		return nil, fmt.Errorf("runner: --width/--height: %w", err)
+	}
+	if err := checkLocation(c.Out); err != nil {
+		return nil, err
+	}
 	live := c.Out == "" || c.Audio == ""
 	if c.Live != nil {
 		live = *c.Live
 	}
 	return map[string]string{
-		"OUT": c.Out, "FPS": c.FPS, "WIDTH": strconv.Itoa(c.Width), "HEIGHT": strconv.Itoa(c.Height),
+		"OUT": c.Out, "FPS": fps.String(), "WIDTH": strconv.Itoa(c.Width), "HEIGHT": strconv.Itoa(c.Height),
 		"LIVE": strconv.FormatBool(live),
+	}, nil
+}
+
+// checkLocation allows ${OUT} only the characters of paths and URLs that
+// gst_parse_launch reads as one property value: no spaces, "!", quotes, escapes or
+// brackets, which would end the value and start new elements.
+func checkLocation(s string) error {
+	for _, c := range []byte(s) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._-/:@%+,=?&~", c) >= 0
+		if !ok {
+			return fmt.Errorf("runner: --out %q: %q is not allowed (letters, digits and ._-/:@%%+,=?&~ only)", s, c)
+		}
 	}
+	return nil
 }
 
 // Run runs the pipeline until EOS, a bus error or ctx's end (which finalises the
@@ -82,11 +110,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Height == 0 {
 		cfg.Height = 512
 	}
+	vars, err := cfg.vars()
+	if err != nil {
+		return err
+	}
 	desc, err := Resolve(cfg.Pipeline, cfg.Dir)
 	if err != nil {
 		return err
 	}
-	if desc, err = Expand(desc, cfg.vars()); err != nil {
+	if desc, err = Expand(desc, vars); err != nil {
 		return err
 	}
 	p, err := gst.NewPipelineFromString(desc)

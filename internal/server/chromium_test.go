@@ -88,7 +88,7 @@ func TestChromiumPlaysTheSession(t *testing.T) {
 		for _, via := range []string{"ws", "whep"} {
 			t.Run(tc.backend+" via "+via, func(t *testing.T) {
 				ctx := browser(t)
-				if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?token="+token+"&via="+via+"&session="+tc.session)); err != nil {
+				if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?via="+via+"&session="+tc.session+"#token="+token)); err != nil {
 					t.Fatal(err)
 				}
 				var st pageStats

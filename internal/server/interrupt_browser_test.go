@@ -50,7 +50,7 @@ func TestInterruptSilenceInChromium(t *testing.T) {
 	for _, c := range []struct{ side, via string }{{"server", "whep"}, {"server", "ws"}, {"page", "ws"}} {
 		side := c.side
 		m = syncMarks{}
-		if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?measure=1&via="+c.via+"&token="+token)); err != nil {
+		if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?measure=1&via="+c.via+"#token="+token)); err != nil {
 			t.Fatal(err)
 		}
 		var lat []float64

@@ -1,25 +1,49 @@
 package server
 
 import (
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/session"
 )
+
+// metricsHandler is GET /metrics. Session ids are labels, and a private session's id
+// is not for everyone: a scrape with the host token (Prometheus: `authorization:
+// {credentials: TOKEN}` in the scrape config) sees every session; an anonymous scrape
+// sees public sessions only, and private ones just in the avhost_sessions count.
+func metricsHandler(m *session.Manager, outputs func(string) (*rtcout.Output, error), isHost func(*http.Request) bool) http.Handler {
+	goc, proc := collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
+	public, all := prometheus.NewRegistry(), prometheus.NewRegistry()
+	public.MustRegister(newCollector(m, outputs, false), goc, proc)
+	all.MustRegister(newCollector(m, outputs, true), goc, proc)
+	pub, full := promhttp.HandlerFor(public, promhttp.HandlerOpts{}), promhttp.HandlerFor(all, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isHost(r) {
+			full.ServeHTTP(w, r)
+			return
+		}
+		pub.ServeHTTP(w, r)
+	})
+}
 
 // collector reads every session's counters at scrape time, so nothing is counted
 // twice on the per-chunk path.
 type collector struct {
 	sessions *session.Manager
 	outputs  func(id string) (*rtcout.Output, error)
+	private  bool // label private sessions too (host-token scrapes only)
 	descs    map[string]*prometheus.Desc
 }
 
-func newCollector(m *session.Manager, outputs func(string) (*rtcout.Output, error)) *collector {
+func newCollector(m *session.Manager, outputs func(string) (*rtcout.Output, error), private bool) *collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("avhost_"+name, help, labels, nil)
 	}
-	return &collector{sessions: m, outputs: outputs, descs: map[string]*prometheus.Desc{
+	return &collector{sessions: m, outputs: outputs, private: private, descs: map[string]*prometheus.Desc{
 		"viewers":      d("webrtc_viewers", "Connected WebRTC viewers.", "session"),
 		"avOffset":     d("webrtc_sender_av_offset_seconds", "Running time of the last audio sample sent minus that of the last video frame sent (encoder delay difference; both are stamped from one clock).", "session"),
 		"sessions":     d("sessions", "Live sessions."),
@@ -47,6 +71,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	list := c.sessions.List()
 	ch <- prometheus.MustNewConstMetric(c.descs["sessions"], prometheus.GaugeValue, float64(len(list)))
 	for _, s := range list {
+		if !c.private && s.Config().ViewerToken != "" {
+			continue
+		}
 		st := s.Stats()
 		counter := func(k string, v uint64) {
 			ch <- prometheus.MustNewConstMetric(c.descs[k], prometheus.CounterValue, float64(v), s.ID)

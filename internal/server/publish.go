@@ -2,14 +2,46 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/avhost/avhost/internal/rtcout"
 )
 
-// publish (re)starts publishing session id to a WHIP endpoint.
-func (s *Server) publish(id string, out *rtcout.Output, pc rtcout.PublishConfig) {
-	p := out.Publish(pc)
+// Every publish route needs the host token: starting one makes this host send requests
+// where the caller says, and the status names where it publishes.
+
+// checkPublishConfig checks the publications of the configuration file at start, so a
+// bad entry stops avhost serve instead of failing when its session appears.
+func checkPublishConfig(cfg Config) error {
+	for id, pc := range cfg.Publish {
+		if _, err := rtcout.CheckPublishTarget(pc.URL, pc.Token, cfg.PublishAllow); err != nil {
+			return fmt.Errorf("publish %q: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// publish (re)starts publishing session id to a WHIP endpoint, with the host's
+// allowlist and, for what pc leaves unset, its retry bounds.
+func (s *Server) publish(id string, out *rtcout.Output, pc rtcout.PublishConfig) error {
+	pc.Allow = s.cfg.PublishAllow
+	d := s.cfg.PublishRetry
+	if pc.MinBackoff == 0 {
+		pc.MinBackoff = d.MinBackoff
+	}
+	if pc.MaxBackoff == 0 {
+		pc.MaxBackoff = d.MaxBackoff
+	}
+	if pc.MaxAttempts == 0 {
+		pc.MaxAttempts = d.MaxAttempts
+	}
+	p, err := out.Publish(pc)
+	if err != nil {
+		s.cfg.Log.Warn("WHIP publish refused", "session", id, "err", err)
+		return err
+	}
 	s.omu.Lock()
 	old := s.publishers[id]
 	s.publishers[id] = p
@@ -17,12 +49,20 @@ func (s *Server) publish(id string, out *rtcout.Output, pc rtcout.PublishConfig)
 	if old != nil {
 		old.Stop()
 	}
+	return nil
+}
+
+type publishRequest struct {
+	URL   string `json:"url"`
+	Token string `json:"token"`
 }
 
 // startPublish is POST /api/sessions/{id}/whip {"url": …, "token": …}.
 func (s *Server) startPublish(w http.ResponseWriter, r *http.Request) {
-	var req struct{ URL, Token string }
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.URL == "" {
+	var req publishRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.URL == "" {
 		http.Error(w, `want {"url": "https://sfu/whip/...", "token": "…"}`, http.StatusBadRequest)
 		return
 	}
@@ -31,7 +71,14 @@ func (s *Server) startPublish(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
-	s.publish(r.PathValue("id"), out, rtcout.PublishConfig{URL: req.URL, Token: req.Token})
+	if err := s.publish(r.PathValue("id"), out, rtcout.PublishConfig{URL: req.URL, Token: req.Token}); err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, rtcout.ErrPublishHost) {
+			status = http.StatusForbidden
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -49,7 +96,8 @@ func (s *Server) stopPublish(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// publishStatus is GET /api/sessions/{id}/whip.
+// publishStatus is GET /api/sessions/{id}/whip: rtcout.PublishStatus, which holds the
+// endpoint's origin, the attempt count and a fixed reason, nothing the endpoint wrote.
 func (s *Server) publishStatus(w http.ResponseWriter, r *http.Request) {
 	s.omu.Lock()
 	p := s.publishers[r.PathValue("id")]
@@ -58,10 +106,7 @@ func (s *Server) publishStatus(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not publishing", http.StatusNotFound)
 		return
 	}
-	st := map[string]any{"connected": p.Connected(), "attempts": p.Attempts()}
-	if err := p.Err(); err != nil {
-		st["last_error"] = err.Error()
-	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(st)
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(p.Status())
 }

@@ -17,10 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/ingest"
@@ -47,6 +43,10 @@ type Config struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// MaxSessions caps sessions; defaults to 16.
 	MaxSessions int `yaml:"max_sessions"`
+	// MemoryBudgetMiB caps the sessions' estimated memory (session.Cost): a create
+	// past it fails with memory_budget. Defaults to 3/4 of RAM (or of the cgroup's
+	// limit); negative: no budget.
+	MemoryBudgetMiB int64 `yaml:"memory_budget_mib"`
 	// MaxSessionsPerConn defaults to 8, MaxConnsPerAddr to 16, MaxMessageBytes to 16 MiB.
 	MaxSessionsPerConn int   `yaml:"max_sessions_per_conn"`
 	MaxConnsPerAddr    int   `yaml:"max_conns_per_addr"`
@@ -67,11 +67,28 @@ type Config struct {
 	RTSP rtspout.Config `yaml:"rtsp"`
 	// Publish publishes sessions (by id) to WHIP endpoints, e.g. an SFU that fans out.
 	Publish map[string]rtcout.PublishConfig `yaml:"publish"`
+	// PublishAllow, if set, lists the only hosts ("host" or "host:port") WHIP
+	// publishing may reach; defaults to any host.
+	PublishAllow []string `yaml:"publish_allow"`
+	// PublishRetry bounds the retries of publications that do not set their own:
+	// backoff 500 ms doubling to 30 s, and 10 failed attempts in a row, by default.
+	PublishRetry rtcout.Retry `yaml:"publish_retry"`
+	// HTTP holds the HTTP server's timeouts and header limit (defaults in HTTPConfig).
+	HTTP HTTPConfig `yaml:"http"`
 	// WebRTCBinBranch is the per-viewer branch of webrtcbin sessions; defaults to
 	// pipelines/webrtcbin.pipeline's content (embedded).
 	WebRTCBinBranch string `yaml:"webrtcbin_branch"`
 	// WebRTC configures viewers (ICE servers, NAT 1:1 addresses, viewer cap).
 	WebRTC rtcout.Config `yaml:"webrtc"`
+	// MaxViewers caps WebRTC viewers on the whole host, every session and both
+	// backends, handshakes in flight included; defaults to 200. Per session the caps
+	// are webrtc.MaxViewers (Pion, defaults to 100) and WebRTCBinMaxViewers.
+	MaxViewers int `yaml:"max_viewers"`
+	// WebRTCBinMaxViewers caps the viewers of one webrtcbin session; defaults to 20
+	// (each is a whole webrtcbin in the pipeline, ≈8 threads).
+	WebRTCBinMaxViewers int `yaml:"webrtcbin_max_viewers"`
+	// WS caps and times /ws signaling connections (defaults in signal.Limits).
+	WS signal.Limits `yaml:"ws"`
 	// Session holds defaults for sessions (size, fps, rate, pipeline template).
 	Session session.Config `yaml:"session"`
 	Log     *slog.Logger   `yaml:"-"`
@@ -101,6 +118,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = ":8080"
 	}
+	if err := checkPublishConfig(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -108,13 +128,17 @@ func New(cfg Config) (*Server, error) {
 		b := make([]byte, 16)
 		rand.Read(b)
 		cfg.Token = hex.EncodeToString(b)
-		cfg.Log.Info("no token configured: generated one for this run", "token", cfg.Token)
+		cfg.Log.Info("no token configured: generated one for this run") // avhost serve prints it once; never in a log
 	}
-	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, Log: cfg.Log}, outputs: map[string]*rtcout.Output{}, wbouts: map[string]*wbout.Output{}, publishers: map[string]*rtcout.Publisher{}}
+	if cfg.MaxViewers == 0 {
+		cfg.MaxViewers = DefaultMaxViewers
+	}
+	cfg.WebRTC.Host = rtcout.NewSlots(cfg.MaxViewers)
+	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, MemoryBudget: cfg.MemoryBudgetMiB << 20, Log: cfg.Log}, outputs: map[string]*rtcout.Output{}, wbouts: map[string]*wbout.Output{}, publishers: map[string]*rtcout.Publisher{}}
 	s.Sessions.OnCreate = s.attach
 	if cfg.RTSP.Address != "-" {
 		rc := cfg.RTSP
-		rc.Log, rc.Net = cfg.Log, cfg.Net
+		rc.Log, rc.Net, rc.HostToken = cfg.Log, cfg.Net, cfg.Token
 		s.rtsp = rtspout.New(rc)
 	}
 	s.ingest = ingest.New(ingest.Config{
@@ -123,24 +147,22 @@ func New(cfg Config) (*Server, error) {
 		PingInterval: cfg.PingInterval, PongWait: cfg.PongWait, ResumeGrace: cfg.ResumeGrace,
 		Defaults: cfg.Session, Sessions: s.Sessions, Log: cfg.Log,
 	})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(s.Sessions, s.Output), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /ingest", s.ingest)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", metricsHandler(s.Sessions, s.Output, s.isHost))
 	mux.HandleFunc("GET /api/sessions", s.listSessions)
 	mux.HandleFunc("POST /api/tickets", s.issueTicket)
 	mux.HandleFunc("POST /api/sessions/{id}/speak", s.authed(s.speak))
 	mux.HandleFunc("POST /api/sessions/{id}/interrupt", s.authed(s.interrupt))
 	mux.HandleFunc("POST /api/sessions/{id}/whip", s.authed(s.startPublish))
 	mux.HandleFunc("DELETE /api/sessions/{id}/whip", s.authed(s.stopPublish))
-	mux.HandleFunc("GET /api/sessions/{id}/whip", s.publishStatus)
-	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed}).Register(mux)
-	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval, Authorize: s.viewerAllowed,
-		OnInterrupt: s.onInterrupt})
+	mux.HandleFunc("GET /api/sessions/{id}/whip", s.authed(s.publishStatus))
+	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed, IsHost: s.isHostToken}).Register(mux)
+	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval,
+		Credential: s.wsCredential, Authorize: s.viewerAllowed, OnInterrupt: s.onInterrupt, Limits: cfg.WS})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = newHTTPServer(securityHeaders(mux), cfg.HTTP)
 	return s, nil
 }
 
@@ -158,7 +180,8 @@ func (s *Server) attach(sess *session.Session) error {
 	}
 	var wb *wbout.Output
 	if sess.Config().Backend == "webrtcbin" {
-		if wb, err = wbout.New(p, s.cfg.WebRTCBinBranch); err != nil {
+		if wb, err = wbout.New(p, wbout.Config{Branch: s.cfg.WebRTCBinBranch, MaxViewers: s.cfg.WebRTCBinMaxViewers,
+			ConnectTimeout: cfg.ConnectTimeout, Host: cfg.Host}); err != nil {
 			out.Close()
 			return err
 		}
@@ -170,7 +193,7 @@ func (s *Server) attach(sess *session.Session) error {
 	}
 	s.omu.Unlock()
 	if s.rtsp != nil {
-		s.rtsp.Attach(sess.ID, out)
+		s.rtsp.Attach(sess.ID, out, rtspout.Access{ViewerToken: sess.Config().ViewerToken})
 	}
 	if pc, ok := s.cfg.Publish[sess.ID]; ok {
 		s.publish(sess.ID, out, pc)
@@ -222,15 +245,24 @@ func (s *Server) Output(id string) (*rtcout.Output, error) {
 
 func (s *Server) ingestOrigin(r *http.Request) bool { return s.ingest.CheckOrigin(r) }
 
-// viewerAllowed gates watching: a session with a viewer token needs it (or the
-// host's token); others are open.
-func (s *Server) viewerAllowed(r *http.Request, id string) bool {
+// viewerAllowed says whether cred (a bearer token or what a /ws ticket stood for; ""
+// for none) may watch session id: a session with a viewer token needs it or the host's
+// token, others are open. An unknown session is refused too, so the handlers answer a
+// refusal and an unknown session alike.
+func (s *Server) viewerAllowed(cred, id string) bool {
 	sess, err := s.Sessions.Get(id)
-	if err != nil || sess.Config().ViewerToken == "" {
-		return true // unknown sessions get their 404 from the handler
+	if err != nil {
+		return false
 	}
-	return ingest.Authorized(r, sess.Config().ViewerToken) || ingest.Authorized(r, s.cfg.Token)
+	vt := sess.Config().ViewerToken
+	return vt == "" || auth.Equal(cred, vt) || auth.Equal(cred, s.cfg.Token)
 }
+
+// isHostToken: cred is the host token (it may end any WHEP viewer).
+func (s *Server) isHostToken(cred string) bool { return auth.Equal(cred, s.cfg.Token) }
+
+// DefaultMaxViewers is Config.MaxViewers' default.
+const DefaultMaxViewers = 200
 
 // onInterrupt watches a session's interrupts for /ws viewers (a no-op for unknown ones).
 func (s *Server) onInterrupt(id string, f func()) (cancel func()) {
@@ -309,14 +341,21 @@ func (s *Server) Drain(ctx context.Context) {
 }
 
 // Shutdown tells clients to reconnect (1001 going away: they land on whichever avhost
-// now holds the port), closes the sessions (cutting what still plays) and stops.
+// now holds the port), waits until ctx's deadline for requests in flight, cuts those
+// still open (a slow or stuck client does not hold the stop up, nor make it a
+// failure), closes the sessions (cutting what still plays) and stops.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ingest.Shutdown()
 	if s.demo != nil {
 		s.demo.Stop()
 	}
 	err := s.http.Shutdown(ctx)
-	if errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, net.ErrClosed) { // Drain closed the listener already
+		err = nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		s.cfg.Log.Warn("shutdown: cutting HTTP requests still in flight at the deadline")
+		s.http.Close()
 		err = nil
 	}
 	s.Sessions.CloseAll()
@@ -334,15 +373,21 @@ func mustSub(f embed.FS, dir string) fs.FS {
 	return sub
 }
 
+// authed lets h answer callers with the host token in an Authorization header (never a
+// URL query: proxies log those).
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !ingest.Authorized(r, s.cfg.Token) {
-			http.Error(w, "needs a valid bearer token", http.StatusUnauthorized)
+		if !s.isHost(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="avhost"`)
+			http.Error(w, "needs the host token as a bearer token", http.StatusUnauthorized)
 			return
 		}
 		h(w, r)
 	}
 }
+
+// isHost: the request carries the host token.
+func (s *Server) isHost(r *http.Request) bool { return auth.Equal(auth.Bearer(r), s.cfg.Token) }
 
 type sessionInfo struct {
 	ID         string  `json:"id"`
@@ -355,17 +400,25 @@ type sessionInfo struct {
 	Utterances uint64  `json:"utterances"`
 	Interrupts uint64  `json:"interrupts"`
 	QueuedMS   float64 `json:"queued_ms"`
+	Private    bool    `json:"private,omitempty"`
 }
 
+// listSessions is GET /api/sessions: every session for the host token, else the public
+// ones only (a private session's id is not for everyone; see metricsHandler).
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
-	var out []sessionInfo
+	host := s.isHost(r)
+	out := []sessionInfo{}
 	for _, ss := range s.Sessions.List() {
 		c, st := ss.Config(), ss.Stats()
-		out = append(out, sessionInfo{ID: ss.ID, Width: c.Width, Height: c.Height, FPS: c.FPS,
+		if c.ViewerToken != "" && !host {
+			continue
+		}
+		out = append(out, sessionInfo{ID: ss.ID, Width: c.Width, Height: c.Height, FPS: c.FPS, Private: c.ViewerToken != "",
 			Chunks: st.Audio.Chunks, Frames: st.Video.Frames, Underruns: st.Audio.Underruns,
 			Utterances: st.Utterances, Interrupts: st.Interrupts, QueuedMS: st.LagMS})
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(out)
 }
 

@@ -137,7 +137,8 @@ func TestViewerTokenGatesWatching(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	for tok, want := range map[string]int{"": 401, "wrong": 401, "v-secret": 400, token: 400} {
+	// 404 without the token, as for an unknown session (no 401 vs 404 oracle).
+	for tok, want := range map[string]int{"": 404, "wrong": 404, "v-secret": 400, token: 400} {
 		if got := try(tok); got != want {
 			t.Errorf("token %q: %d, want %d (400: past the gate, the offer is garbage)", tok, got, want)
 		}

@@ -36,7 +36,7 @@ func TestWebrtcbinViewersAreFreed(t *testing.T) {
 	var kills []func()
 	for i := 0; i < 2; i++ {
 		ctx, kill := browserKill(t, 2*time.Minute)
-		if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?via=whep&session=wb&token="+token)); err != nil {
+		if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?via=whep&session=wb#token="+token)); err != nil {
 			t.Fatal(err)
 		}
 		pages, kills = append(pages, ctx), append(kills, kill)

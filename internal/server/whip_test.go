@@ -128,8 +128,16 @@ func TestWHIPPublishRetriesAndKeepsLocalViewers(t *testing.T) {
 		t.Fatalf("local viewer got %d video packets", viewer.VideoPackets.Load())
 	}
 	var st map[string]any
-	resp, _ := http.Get(h.web + "/api/sessions/demo/whip")
+	req, _ = http.NewRequest("GET", h.web+"/api/sessions/demo/whip", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
 	json.NewDecoder(resp.Body).Decode(&st)
 	resp.Body.Close()
+	if st["state"] != "connected" {
+		t.Fatalf("publisher status %v, want connected", st)
+	}
 	t.Logf("publisher: %v; SFU: %d POSTs, video %d, audio %d packets", st, ep.posts.Load(), ep.video.Load(), ep.audio.Load())
 }

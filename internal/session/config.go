@@ -2,38 +2,63 @@ package session
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/avhost/avhost/internal/ingestproto"
 )
 
-// Config describes one session. Zero fields take the documented defaults in fill.
+// Config describes one session. Zero fields take the documented defaults in fill,
+// which parses every field whole into typed, bounded values (params.go); the pipeline
+// description is rendered from those values only, never from the text given here.
 type Config struct {
-	ID       string
-	Width    int    // defaults to 512
-	Height   int    // defaults to 512
-	FPS      string // defaults to "25/1"
-	Format   string // frames as clients send them: BGR (default), RGB, RGBA, I420, jpeg, png
-	Rate     int    // pcmslicesrc rate; defaults to 24000 (the seed's)
-	Channels int    // defaults to 1
+	ID     string `yaml:"-"`
+	Width  int    `yaml:"width"`  // defaults to 512; even, 16..3840
+	Height int    `yaml:"height"` // defaults to 512; even, 16..3840, at most 3840×2160 pixels
+	// FPS is "N" or "N/D" (e.g. "30000/1001"), 1 to 120 frames per second; defaults to
+	// "25". fill rewrites it as "N/D".
+	FPS string `yaml:"fps"`
+	// Format is how clients send frames: BGR (the default), RGB, RGBA, I420, jpeg or
+	// png (case-insensitive; fill rewrites it as spelled here).
+	Format   string `yaml:"format"`
+	Rate     int    `yaml:"rate"`     // 8000, 12000, 16000, 22050, 24000 (the default), 32000, 44100 or 48000
+	Channels int    `yaml:"channels"` // 1 (the default) or 2
 	// MaxQueue caps audio queued ahead of playout; a client that sends more is told
-	// (queue_full) rather than silently dropped. Defaults to 20 s.
-	MaxQueue time.Duration
-	// MaxFrames caps frames queued ahead of their time. Defaults to 4 s of frames.
-	MaxFrames int
+	// (queue_full) rather than silently dropped. Defaults to 20 s, at most 60 s.
+	MaxQueue time.Duration `yaml:"max_queue"`
+	// MaxFrames caps frames queued ahead of their time. Defaults to 4 s of frames;
+	// fill lowers it to what MaxQueueBytes holds.
+	MaxFrames int `yaml:"max_frames"`
+	// MaxQueueBytes caps the bytes of frames queued ahead of their time (as held:
+	// raw, JPEG/PNG decoded to BGR). Defaults to DefaultMaxQueueBytes.
+	MaxQueueBytes int64 `yaml:"max_queue_bytes"`
 	// Pipeline is a text/template of the pipeline; defaults to DefaultPipeline. It must
-	// contain a singleframesrc named video and a pcmslicesrc named audio.
-	Pipeline string
+	// contain a singleframesrc named video and a pcmslicesrc named audio. It is the
+	// operator's (never a client's) and sees only the typed values of params.
+	Pipeline string `yaml:"pipeline"`
 	// Backend serves WebRTC viewers through "pion" (the default: every viewer's
 	// PeerConnection shares the encoded tracks) or "webrtcbin" (a webrtcbin per viewer).
-	Backend string
-	// ViewerToken, if set, is required (Bearer or ?token=) to watch the session; the
-	// host's ingest token also works. Empty: anyone who can reach the host may watch.
-	ViewerToken string
+	Backend string `yaml:"backend"`
+	// ViewerToken, if set, is required to watch the session; the host token also
+	// works. Empty: anyone who can reach the host may watch.
+	ViewerToken string `yaml:"viewer_token"`
 	// Lead is how far ahead of the next chunk an utterance starts; defaults to 60 ms.
-	Lead time.Duration
+	Lead time.Duration `yaml:"lead"`
+
+	p params // the typed values, set by fill
 }
+
+// DefaultMaxQueueBytes is the default cap on frame bytes queued per session: 1 s of
+// 1080p30 BGR (187 MB) fits, as the clients' Play sends 1 s ahead; 512×512 keeps its
+// full 4 s (79 MB); 4K holds 10 frames.
+const DefaultMaxQueueBytes = 256 << 20
+
+// Frame size bounds: the longer side up to 3840, up to 4K's pixel count (portrait
+// avatars are common), even sides because the encoder takes I420.
+const (
+	minSide, maxSide = 16, 3840
+	maxPixels        = 3840 * 2160
+	maxAudioQueue    = 60 * time.Second
+)
 
 func (c *Config) fill() error {
 	if err := ingestproto.ValidSessionID(c.ID); err != nil {
@@ -49,7 +74,7 @@ func (c *Config) fill() error {
 	def(&c.Rate, 24000)
 	def(&c.Channels, 1)
 	if c.FPS == "" {
-		c.FPS = "25/1"
+		c.FPS = "25"
 	}
 	if c.Format == "" {
 		c.Format = "BGR"
@@ -57,52 +82,93 @@ func (c *Config) fill() error {
 	if c.MaxQueue == 0 {
 		c.MaxQueue = 20 * time.Second
 	}
+	if c.MaxQueueBytes == 0 {
+		c.MaxQueueBytes = DefaultMaxQueueBytes
+	}
 	if c.Lead == 0 {
 		c.Lead = 60 * time.Millisecond
 	}
 	if c.Pipeline == "" {
 		c.Pipeline = DefaultPipeline
 	}
-	switch c.Backend {
-	case "":
+	if c.Backend == "" {
 		c.Backend = "pion"
-	case "pion", "webrtcbin":
-	default:
-		return fmt.Errorf("session: backend %q (want pion or webrtcbin)", c.Backend)
 	}
-	n, d := c.fps()
-	if n <= 0 || d <= 0 || n/d > 120 {
-		return fmt.Errorf("session: fps %q", c.FPS)
+	var p params
+	var err error
+	if p.FPS, err = ParseFPS(c.FPS); err != nil {
+		return err
 	}
-	def(&c.MaxFrames, 4*n/d)
-	if c.Width < 16 || c.Height < 16 || c.Width > 3840 || c.Height > 2160 {
-		return fmt.Errorf("session: frame size %dx%d outside 16x16..3840x2160", c.Width, c.Height)
+	if p.in, err = parseFormat(c.Format); err != nil {
+		return err
 	}
-	switch strings.ToUpper(c.Format) {
-	case "BGR", "RGB", "RGBA", "I420", "JPEG", "PNG":
-	default:
-		return fmt.Errorf("session: frame format %q", c.Format)
+	p.Format = p.in.raw()
+	if err := CheckFrameSize(c.Width, c.Height); err != nil {
+		return err
+	}
+	if !oneOf(c.Rate, 8000, 12000, 16000, 22050, 24000, 32000, 44100, 48000) {
+		return fmt.Errorf("%w: audio rate %d (want 8000, 12000, 16000, 22050, 24000, 32000, 44100 or 48000)", ErrConfig, c.Rate)
+	}
+	if !oneOf(c.Channels, 1, 2) {
+		return fmt.Errorf("%w: %d audio channels (want 1 or 2)", ErrConfig, c.Channels)
+	}
+	if c.Backend != "pion" && c.Backend != "webrtcbin" {
+		return fmt.Errorf("%w: backend %s (want pion or webrtcbin)", ErrConfig, quote(c.Backend))
+	}
+	if c.MaxQueue < 20*time.Millisecond || c.MaxQueue > maxAudioQueue {
+		return fmt.Errorf("%w: audio queue %v outside 20ms..%v", ErrConfig, c.MaxQueue, maxAudioQueue)
+	}
+	if c.Lead < 0 || c.Lead > 2*time.Second {
+		return fmt.Errorf("%w: lead %v outside 0..2s", ErrConfig, c.Lead)
+	}
+	p.Width, p.Height, p.Rate, p.Channels = c.Width, c.Height, c.Rate, c.Channels
+	p.MaxQueueMS = c.MaxQueue.Milliseconds()
+	// Frames are held at one fixed size each, so a count cap is a byte cap.
+	fb := int64(p.frameBytes())
+	if c.MaxFrames < 0 || c.MaxQueueBytes < fb {
+		return fmt.Errorf("%w: frame queue of %d frames, %d bytes (one frame is %d)", ErrConfig, c.MaxFrames, c.MaxQueueBytes, fb)
+	}
+	def(&c.MaxFrames, 4*p.FPS.Num/p.FPS.Den)
+	c.MaxFrames = int(min(int64(c.MaxFrames), c.MaxQueueBytes/fb))
+	p.MaxFrames = c.MaxFrames
+	p.KeyInt = 2 * p.FPS.Num / p.FPS.Den
+	// Canonical spellings: what the created event, the session list and logs show.
+	c.FPS, c.Format = p.FPS.String(), p.in.String()
+	c.p = p
+	return nil
+}
+
+// CheckFrameSize checks a frame size against the bounds sessions and `avhost run`
+// share: even sides of 16..3840, at most 3840×2160 pixels.
+func CheckFrameSize(w, h int) error {
+	if w < minSide || h < minSide || w > maxSide || h > maxSide || w*h > maxPixels || w%2 != 0 || h%2 != 0 {
+		return fmt.Errorf("%w: frame size %dx%d (want even sides of %d..%d, at most %d pixels)", ErrConfig, w, h, minSide, maxSide, maxPixels)
 	}
 	return nil
 }
 
-func (c Config) fps() (int, int) {
-	var n, d int
-	if k, _ := fmt.Sscanf(c.FPS, "%d/%d", &n, &d); k == 1 {
-		d = 1
+func oneOf(v int, set ...int) bool {
+	for _, s := range set {
+		if v == s {
+			return true
+		}
 	}
-	return n, d
+	return false
+}
+
+// quote shows untrusted text in an error: quoted, and cut to 40 bytes.
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 // Encoded reports whether clients send JPEG/PNG frames (decoded to BGR by avhost).
 func (c Config) Encoded() bool {
-	f := strings.ToUpper(c.Format)
-	return f == "JPEG" || f == "PNG"
+	f, err := parseFormat(c.Format)
+	return err == nil && f.encoded()
 }
 
-func (c Config) rawFormat() string {
-	if c.Encoded() {
-		return "BGR"
-	}
-	return strings.ToUpper(c.Format)
-}
+// FrameRate is the session's frame rate (after fill).
+func (c Config) FrameRate() FPS { return c.p.FPS }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -10,7 +11,11 @@ import (
 type Manager struct {
 	// MaxSessions caps live sessions; defaults to 16.
 	MaxSessions int
-	Log         *slog.Logger
+	// MemoryBudget caps the sum of the sessions' estimated memory (Cost) in bytes: a
+	// create that would go over it fails with ErrMemoryBudget. Defaults to
+	// DefaultMemoryBudget(); negative: no budget.
+	MemoryBudget int64
+	Log          *slog.Logger
 	// OnCreate, if set, runs for each new session before Create returns (outputs
 	// attach there); an error closes the session and fails Create.
 	OnCreate func(*Session) error
@@ -18,6 +23,8 @@ type Manager struct {
 	mu       sync.Mutex
 	sessions map[string]*Session
 	creating map[string]bool
+	cost     map[string]int64 // estimated memory of each live or starting session
+	reserved int64            // their sum
 }
 
 // Create starts a session. The pipeline is built outside the lock: a slow start does
@@ -26,12 +33,18 @@ func (m *Manager) Create(cfg Config) (*Session, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
+	cost := cfg.cost()
+	// The caps are checked and the slot and memory reserved under one lock, so
+	// concurrent creates cannot all pass the check.
 	m.mu.Lock()
 	if m.sessions == nil {
-		m.sessions, m.creating = map[string]*Session{}, map[string]bool{}
+		m.sessions, m.creating, m.cost = map[string]*Session{}, map[string]bool{}, map[string]int64{}
 	}
 	if m.MaxSessions == 0 {
 		m.MaxSessions = 16
+	}
+	if m.MemoryBudget == 0 {
+		m.MemoryBudget = DefaultMemoryBudget()
 	}
 	if m.sessions[cfg.ID] != nil || m.creating[cfg.ID] {
 		m.mu.Unlock()
@@ -41,7 +54,15 @@ func (m *Manager) Create(cfg Config) (*Session, error) {
 		m.mu.Unlock()
 		return nil, ErrLimit
 	}
+	if m.MemoryBudget > 0 && m.reserved+cost > m.MemoryBudget {
+		used, budget := m.reserved, m.MemoryBudget
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: a %dx%d session needs about %d MiB; sessions hold %d of the host's %d MiB",
+			ErrMemoryBudget, cfg.Width, cfg.Height, cost>>20, used>>20, budget>>20)
+	}
 	m.creating[cfg.ID] = true
+	m.cost[cfg.ID] = cost
+	m.reserved += cost
 	m.mu.Unlock()
 
 	log := m.Log
@@ -58,6 +79,8 @@ func (m *Manager) Create(cfg Config) (*Session, error) {
 	delete(m.creating, cfg.ID)
 	if err == nil {
 		m.sessions[cfg.ID] = s
+	} else {
+		m.release(cfg.ID)
 	}
 	m.mu.Unlock()
 	if err == nil {
@@ -93,11 +116,27 @@ func (m *Manager) Close(id string) error {
 	m.mu.Lock()
 	s := m.sessions[id]
 	delete(m.sessions, id)
+	if s != nil {
+		m.release(id)
+	}
 	m.mu.Unlock()
 	if s == nil {
 		return ErrNotFound
 	}
 	return s.Close()
+}
+
+// release returns a session's memory to the budget; m.mu is held.
+func (m *Manager) release(id string) {
+	m.reserved -= m.cost[id]
+	delete(m.cost, id)
+}
+
+// Reserved is the estimated memory of the live and starting sessions, in bytes.
+func (m *Manager) Reserved() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.reserved
 }
 
 // CloseAll tears every session down (shutdown).

@@ -29,19 +29,16 @@ pcmslicesrc name=audio rate={{.Rate}} channels={{.Channels}} max-queue-ms={{.Max
 atee. ! queue leaky=downstream max-size-buffers=50 ! appsink name=aout sync=false async=false max-buffers=50 drop=true
 `
 
+// render executes a pipeline template with c's typed values (c is filled). The
+// template is the operator's; it sees params only, so nothing a client sent is text
+// in the result.
 func render(tmpl string, c Config) (string, error) {
 	t, err := template.New("pipeline").Option("missingkey=error").Parse(tmpl)
 	if err != nil {
 		return "", fmt.Errorf("session: pipeline template: %w", err)
 	}
 	var b bytes.Buffer
-	fpsN, fpsD := c.fps()
-	data := map[string]any{
-		"Width": c.Width, "Height": c.Height, "FPS": c.FPS, "Format": c.rawFormat(),
-		"MaxFrames": c.MaxFrames, "KeyInt": 2 * fpsN / fpsD, "Rate": c.Rate, "Channels": c.Channels,
-		"MaxQueueMS": c.MaxQueue.Milliseconds(),
-	}
-	if err := t.Execute(&b, data); err != nil {
+	if err := t.Execute(&b, c.p); err != nil {
 		return "", fmt.Errorf("session: pipeline template: %w", err)
 	}
 	return b.String(), nil

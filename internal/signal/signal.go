@@ -2,12 +2,18 @@
 // a session and gets the answer; ICE candidates may trickle both ways. One read pump
 // and one write pump per connection; the viewers a connection opened are freed when
 // it closes.
+//
+// /ws takes connections before any credential, so it is capped and timed: a cap on
+// open connections overall and per remote address (checked and counted under one
+// lock, before the upgrade), a deadline for the first message, a cap on the viewers
+// one connection holds, and a read limit per message.
 package signal
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -19,6 +25,28 @@ import (
 	"github.com/avhost/avhost/internal/whep"
 )
 
+// Defaults of Handler's caps and deadlines.
+const (
+	DefaultMaxConns          = 1000
+	DefaultMaxConnsPerAddr   = 16
+	DefaultFirstMessage      = 10 * time.Second
+	DefaultMaxViewersPerConn = 4
+)
+
+// Limits are /ws's caps and deadlines; zero fields take the defaults.
+type Limits struct {
+	// MaxConns caps open connections (503 past it); defaults to 1000.
+	MaxConns int `yaml:"max_conns"`
+	// MaxConnsPerAddr caps open connections from one remote IP address (429 past it);
+	// defaults to 16. Behind a reverse proxy every client has the proxy's address.
+	MaxConnsPerAddr int `yaml:"max_conns_per_addr"`
+	// FirstMessage is how long a new connection may send nothing before it is closed
+	// (answering pings does not count); defaults to 10 s.
+	FirstMessage time.Duration `yaml:"first_message"`
+	// MaxViewersPerConn caps the viewers one connection holds; defaults to 4.
+	MaxViewersPerConn int `yaml:"max_viewers_per_conn"`
+}
+
 // Handler serves /ws.
 type Handler struct {
 	Outputs whep.Outputs
@@ -26,33 +54,105 @@ type Handler struct {
 	CheckOrigin func(r *http.Request) bool
 	// PingInterval defaults to 20 s; a peer silent for 3 intervals is closed.
 	PingInterval time.Duration
-	// Authorize, if set, gates each offer by the upgrade request and session.
-	Authorize func(r *http.Request, session string) bool
+	// Credential, if set, returns the credential of an upgrade request ("" for none),
+	// e.g. its bearer header or the token a single-use ticket stands for. It is called
+	// once, after the upgrade succeeded.
+	Credential func(r *http.Request) string
+	// Authorize, if set, says whether the connection's credential may watch session.
+	// A refusal gets the very error an unknown session gets. nil allows all.
+	Authorize func(cred, session string) bool
 	// OnInterrupt, if set, registers f to run at each interrupt of session; a
 	// connection watching the session then sends "interrupted".
 	OnInterrupt func(session string, f func()) (cancel func())
+	// Limits caps and times connections (defaults in Limits).
+	Limits Limits
+
+	mu     sync.Mutex
+	open   int
+	byAddr map[string]int
 }
 
 const maxMessage = 64 << 10
 
+// Both answers of an offer for a session the connection may not see.
+const noSession = "no such session"
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		addr = r.RemoteAddr
+	}
+	if status := h.admit(addr); status != 0 {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	defer h.leave(addr)
 	up := websocket.Upgrader{CheckOrigin: h.CheckOrigin}
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
+	var cred string
+	if h.Credential != nil {
+		cred = h.Credential(r)
+	}
 	ping := h.PingInterval
 	if ping == 0 {
 		ping = 20 * time.Second
 	}
-	c := &conn{h: h, ws: ws, req: r, out: make(chan signalproto.Message, 64), quit: make(chan struct{}), viewers: map[string]whep.Viewers{}, watches: map[string]func(){}}
+	first := h.Limits.FirstMessage
+	if first == 0 {
+		first = DefaultFirstMessage
+	}
+	c := &conn{h: h, ws: ws, cred: cred, out: make(chan signalproto.Message, 64), quit: make(chan struct{}), viewers: map[string]whep.Viewers{}, watches: map[string]func(){}}
 	go c.writePump(ping)
-	c.readPump(3 * ping)
+	c.readPump(first, 3*ping)
+}
+
+// admit counts a new connection from addr, or returns the status refusing it.
+func (h *Handler) admit(addr string) int {
+	max, perAddr := h.Limits.MaxConns, h.Limits.MaxConnsPerAddr
+	if max == 0 {
+		max = DefaultMaxConns
+	}
+	if perAddr == 0 {
+		perAddr = DefaultMaxConnsPerAddr
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.open >= max:
+		return http.StatusServiceUnavailable
+	case h.byAddr[addr] >= perAddr:
+		return http.StatusTooManyRequests
+	}
+	if h.byAddr == nil {
+		h.byAddr = map[string]int{}
+	}
+	h.open++
+	h.byAddr[addr]++
+	return 0
+}
+
+func (h *Handler) leave(addr string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.open--
+	if h.byAddr[addr]--; h.byAddr[addr] <= 0 {
+		delete(h.byAddr, addr)
+	}
+}
+
+// Conns is the number of open connections.
+func (h *Handler) Conns() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.open
 }
 
 type conn struct {
 	h    *Handler
-	req  *http.Request
+	cred string
 	ws   *websocket.Conn
 	out  chan signalproto.Message
 	quit chan struct{}
@@ -74,7 +174,11 @@ func (c *conn) send(m signalproto.Message) {
 
 func (c *conn) stop() { c.once.Do(func() { close(c.quit) }) }
 
-func (c *conn) readPump(wait time.Duration) {
+// readPump reads until the connection fails. Until the first message the deadline is
+// first and pongs do not extend it (WebSocket libraries answer pings on their own, so
+// a client that never speaks would otherwise stay forever); after it, any frame
+// (message or pong) extends it by wait.
+func (c *conn) readPump(first, wait time.Duration) {
 	defer func() {
 		c.stop()
 		c.ws.Close()
@@ -87,9 +191,15 @@ func (c *conn) readPump(wait time.Duration) {
 		}
 		c.mu.Unlock()
 	}()
+	spoke := false
 	c.ws.SetReadLimit(maxMessage)
-	c.ws.SetReadDeadline(time.Now().Add(wait))
-	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(wait)) })
+	c.ws.SetReadDeadline(time.Now().Add(first))
+	c.ws.SetPongHandler(func(string) error {
+		if !spoke {
+			return nil
+		}
+		return c.ws.SetReadDeadline(time.Now().Add(wait))
+	})
 	for {
 		var m signalproto.Message
 		if err := c.ws.ReadJSON(&m); err != nil {
@@ -100,6 +210,7 @@ func (c *conn) readPump(wait time.Duration) {
 			}
 			return
 		}
+		spoke = true
 		c.ws.SetReadDeadline(time.Now().Add(wait))
 		c.handle(m)
 	}
@@ -111,18 +222,22 @@ func (c *conn) handle(m signalproto.Message) {
 	}
 	switch m.Type {
 	case signalproto.TypeOffer:
-		if c.h.Authorize != nil && !c.h.Authorize(c.req, m.Session) {
-			fail("viewer token required for session " + m.Session)
+		if c.h.Authorize != nil && !c.h.Authorize(c.cred, m.Session) {
+			fail(noSession)
 			return
 		}
 		out, err := c.h.Outputs.Viewers(m.Session)
 		if err != nil {
-			fail("no such session: " + m.Session)
+			fail(noSession)
+			return
+		}
+		if !c.roomForViewer() {
+			fail("too many viewers on this connection")
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		id, ans, err := out.AddViewer(ctx, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP})
+		id, ans, err := out.AddViewer(ctx, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}, c.cred)
 		if err != nil {
 			fail(err.Error())
 			return
@@ -160,6 +275,24 @@ func (c *conn) handle(m signalproto.Message) {
 	default:
 		fail("unknown message type " + m.Type)
 	}
+}
+
+// roomForViewer forgets the viewers their output already freed (failed ICE, never
+// connected) and says whether the connection may open another. Offers are handled one
+// at a time on the read pump, so the check and the later insert cannot interleave.
+func (c *conn) roomForViewer() bool {
+	max := c.h.Limits.MaxViewersPerConn
+	if max == 0 {
+		max = DefaultMaxViewersPerConn
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, o := range c.viewers {
+		if _, ok := o.Owner(id); !ok {
+			delete(c.viewers, id)
+		}
+	}
+	return len(c.viewers) < max
 }
 
 func (c *conn) writePump(ping time.Duration) {

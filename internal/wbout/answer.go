@@ -170,3 +170,9 @@ func failed(wb *gst.Element) bool {
 	st := C.connection_state((*C.GstElement)(unsafe.Pointer(wb.Instance())))
 	return st == C.GST_WEBRTC_PEER_CONNECTION_STATE_FAILED || st == C.GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED
 }
+
+// connected reports whether webrtcbin's peer connection is up (ICE and DTLS).
+func connected(wb *gst.Element) bool {
+	st := C.connection_state((*C.GstElement)(unsafe.Pointer(wb.Instance())))
+	return st == C.GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED
+}

@@ -11,12 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/pipelinetext"
 	"github.com/avhost/avhost/internal/rtcout"
 )
@@ -27,33 +27,62 @@ var defaultBranch string
 // DefaultBranch is the per-viewer branch (kept equal to pipelines/webrtcbin.pipeline).
 func DefaultBranch() string { return defaultBranch }
 
+// Config configures a session's webrtcbin output.
+type Config struct {
+	// Branch is the per-viewer description; defaults to DefaultBranch().
+	Branch string
+	// MaxViewers caps the session's viewers, handshakes included; defaults to 20. Each
+	// webrtcbin viewer is a full RTP/DTLS/ICE stack in the pipeline (≈8 threads).
+	MaxViewers int
+	// ConnectTimeout frees a viewer whose connection is not up this long after its
+	// answer; defaults to 15 s.
+	ConnectTimeout time.Duration
+	// Host, if set, is the host's viewer cap, shared with its other outputs.
+	Host *rtcout.Slots
+}
+
+// DefaultMaxViewers is Config.MaxViewers' default.
+const DefaultMaxViewers = 20
+
 // Output serves one session's viewers through webrtcbin.
+//
+// Lock order: Output.mu, then rtcout.Slots. mu is never held while GStreamer works.
 type Output struct {
 	p      *gst.Pipeline
 	vtee   *gst.Element
 	atee   *gst.Element
 	branch string
+	cfg    Config
 
 	mu      sync.Mutex
-	viewers map[string]*viewer
+	viewers map[string]*viewer // handshakes in flight included: they hold a slot
 	closed  bool
-	ids     atomic.Uint64
 	stop    chan struct{}
 	done    chan struct{}
 }
 
 type viewer struct {
+	owner string // the credential that created it (WHEP DELETE needs it)
+	// pending: the branch is being built by AddViewer, which owns it until it clears
+	// this (under Output.mu); nothing else touches the fields below meanwhile.
+	pending    bool
+	answered   time.Time
 	bin        *gst.Bin
 	wb         *gst.Element
 	vpad, apad *gst.Pad // tee request pads
 	rx         rxWatch
 }
 
-// New attaches to pipeline p, which must have tees named vtee and atee. branch is
-// the per-viewer description ("" for the default).
-func New(p *gst.Pipeline, branch string) (*Output, error) {
-	if branch == "" {
-		branch = defaultBranch
+// New attaches to pipeline p, which must have tees named vtee and atee.
+func New(p *gst.Pipeline, cfg Config) (*Output, error) {
+	if cfg.Branch == "" {
+		cfg.Branch = defaultBranch
+	}
+	if cfg.MaxViewers == 0 {
+		cfg.MaxViewers = DefaultMaxViewers
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = rtcout.DefaultConnectTimeout
 	}
 	vt, err := p.GetElementByName("vtee")
 	if err != nil {
@@ -63,35 +92,69 @@ func New(p *gst.Pipeline, branch string) (*Output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wbout: pipeline has no tee named atee")
 	}
-	o := &Output{p: p, vtee: vt, atee: at, branch: pipelinetext.Description(branch), viewers: map[string]*viewer{},
+	o := &Output{p: p, vtee: vt, atee: at, branch: pipelinetext.Description(cfg.Branch), cfg: cfg, viewers: map[string]*viewer{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go o.watch()
 	return o, nil
 }
 
-// AddViewer adds a branch, answers the offer and returns the complete answer.
-func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription) (string, webrtc.SessionDescription, error) {
+// AddViewer adds a branch, answers the offer and returns the complete answer. owner is
+// the credential the viewer was created with; Owner returns it. The session's cap and
+// the host's are checked, and the slot taken, under one lock before any work.
+func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription, owner string) (string, webrtc.SessionDescription, error) {
+	id := auth.RandomID(16)
+	v := &viewer{owner: owner, pending: true}
 	o.mu.Lock()
-	if o.closed {
+	switch {
+	case o.closed:
 		o.mu.Unlock()
 		return "", webrtc.SessionDescription{}, rtcout.ErrClosed
+	case len(o.viewers) >= o.cfg.MaxViewers, !o.cfg.Host.Take():
+		o.mu.Unlock()
+		return "", webrtc.SessionDescription{}, rtcout.ErrTooManyViewers
+	}
+	o.viewers[id] = v
+	o.mu.Unlock()
+
+	ans, err := o.build(ctx, v, offer.SDP)
+	o.mu.Lock()
+	kept := err == nil && o.viewers[id] == v // Close may have taken it out meanwhile
+	if kept {
+		v.pending, v.answered = false, time.Now()
+	} else if o.viewers[id] == v {
+		delete(o.viewers, id)
+		o.cfg.Host.Give()
 	}
 	o.mu.Unlock()
+	if !kept {
+		if v.bin != nil {
+			o.drop(v)
+		}
+		if err == nil {
+			err = rtcout.ErrClosed
+		}
+		return "", webrtc.SessionDescription{}, err
+	}
+	return id, webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}, nil
+}
+
+// build adds v's branch to the pipeline and answers offer with it.
+func (o *Output) build(ctx context.Context, v *viewer, offer string) (string, error) {
 	bin, err := gst.NewBinFromString(o.branch, false)
 	if err != nil {
-		return "", webrtc.SessionDescription{}, fmt.Errorf("wbout: branch: %w", err)
+		return "", fmt.Errorf("wbout: branch: %w", err)
 	}
 	get := func(name string) *gst.Element { e, _ := bin.GetElementByName(name); return e }
 	vq, aq, wb := get("vq"), get("aq"), get("wb")
 	if vq == nil || aq == nil || wb == nil {
-		return "", webrtc.SessionDescription{}, fmt.Errorf("wbout: branch needs queues vq, aq and webrtcbin wb")
+		return "", fmt.Errorf("wbout: branch needs queues vq, aq and webrtcbin wb")
 	}
 	bin.AddPad(gst.NewGhostPad("vsink", vq.GetStaticPad("sink")).Pad)
 	bin.AddPad(gst.NewGhostPad("asink", aq.GetStaticPad("sink")).Pad)
 	if err := o.p.Add(bin.Element); err != nil {
-		return "", webrtc.SessionDescription{}, err
+		return "", err
 	}
-	v := &viewer{bin: bin, wb: wb}
+	v.bin, v.wb = bin, wb
 	// webrtcbin 1.22 needs caps on its sink pads to match the offer's m-lines to its
 	// transceivers, and asserts on buffers that arrive before negotiation gives each
 	// transceiver its stream: let the caps through, hold the buffers until answered.
@@ -106,7 +169,7 @@ func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription)
 	}
 	preferPeerCaps(wb)
 	waitCaps(wb, 200*time.Millisecond)
-	ans, err := answer(wb, offer.SDP, timeout)
+	ans, err := answer(wb, offer, timeout)
 	if err == nil {
 		// The payloaders send the payload types the answer agreed on.
 		for name, codec := range map[string]string{"vpay": "H264/90000", "apay": "OPUS/48000"} {
@@ -120,15 +183,10 @@ func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription)
 	relV()
 	relA()
 	if err != nil {
-		o.drop(v)
-		return "", webrtc.SessionDescription{}, err
+		return "", err
 	}
 	v.rx = watchRx(wb)
-	id := "wb" + strconv.FormatUint(o.ids.Add(1), 10)
-	o.mu.Lock()
-	o.viewers[id] = v
-	o.mu.Unlock()
-	return id, webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}, nil
+	return ans, nil
 }
 
 // payloadType finds the payload type of codec ("H264/90000") in an SDP.
@@ -146,12 +204,24 @@ func payloadType(sdp, codec string) (int, bool) {
 	return 0, false
 }
 
+// Owner returns the credential viewer id was created with.
+func (o *Output) Owner(id string) (string, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	v := o.viewers[id]
+	if v == nil {
+		return "", false
+	}
+	return v.owner, true
+}
+
 // AddICECandidate adds a trickled candidate for viewer id.
 func (o *Output) AddICECandidate(id string, c webrtc.ICECandidateInit) error {
 	o.mu.Lock()
 	v := o.viewers[id]
+	pending := v != nil && v.pending
 	o.mu.Unlock()
-	if v == nil {
+	if v == nil || pending {
 		return rtcout.ErrNoViewer
 	}
 	var m uint
@@ -162,16 +232,23 @@ func (o *Output) AddICECandidate(id string, c webrtc.ICECandidateInit) error {
 	return nil
 }
 
-// RemoveViewer takes viewer id's branch out of the pipeline.
+// RemoveViewer takes viewer id's branch out of the pipeline. A viewer still being
+// answered is only taken out of the map: AddViewer sees that and drops the branch.
 func (o *Output) RemoveViewer(id string) error {
 	o.mu.Lock()
 	v := o.viewers[id]
-	delete(o.viewers, id)
+	if v != nil {
+		delete(o.viewers, id)
+		o.cfg.Host.Give()
+	}
+	pending := v != nil && v.pending
 	o.mu.Unlock()
 	if v == nil {
 		return rtcout.ErrNoViewer
 	}
-	o.drop(v)
+	if !pending {
+		o.drop(v)
+	}
 	return nil
 }
 
@@ -189,14 +266,15 @@ func (o *Output) drop(v *viewer) {
 	v.rx.free()
 }
 
-// Viewers is the number of viewers.
+// Viewers is the number of viewers, handshakes in flight included.
 func (o *Output) Viewers() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.viewers)
 }
 
-// watch frees viewers whose connection failed or closed, or who went silent.
+// watch frees viewers whose connection failed or closed, never came up within
+// ConnectTimeout, or went silent.
 func (o *Output) watch() {
 	defer close(o.done)
 	t := time.NewTicker(time.Second)
@@ -210,7 +288,11 @@ func (o *Output) watch() {
 		o.mu.Lock()
 		var gone []string
 		for id, v := range o.viewers {
-			if failed(v.wb) || v.rx.silent() {
+			if v.pending {
+				continue
+			}
+			late := !connected(v.wb) && time.Since(v.answered) > o.cfg.ConnectTimeout
+			if late || failed(v.wb) || v.rx.silent() {
 				gone = append(gone, id)
 			}
 		}

@@ -37,7 +37,10 @@ type Receiver struct {
 }
 
 // JoinWHEP offers recvonly audio+video to url (…/whep/{session}) and connects.
-func JoinWHEP(ctx context.Context, url string) (*Receiver, error) {
+func JoinWHEP(ctx context.Context, url string) (*Receiver, error) { return JoinWHEPToken(ctx, url, "") }
+
+// JoinWHEPToken is JoinWHEP with a bearer token ("" for none), e.g. a viewer token.
+func JoinWHEPToken(ctx context.Context, url, token string) (*Receiver, error) {
 	// Only what avhost sends: H.264 and Opus (webrtcbin 1.22 as answerer matches an
 	// offer better without codecs it cannot send).
 	m := &webrtc.MediaEngine{}
@@ -104,6 +107,9 @@ func JoinWHEP(ctx context.Context, url string) (*Receiver, error) {
 	<-gathered
 	req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader([]byte(pc.LocalDescription().SDP)))
 	req.Header.Set("Content-Type", "application/sdp")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		pc.Close()

@@ -1,6 +1,15 @@
 // Package whep serves WHEP (RFC 9725's egress sibling, draft-ietf-wish-whep): POST an
 // SDP offer to /whep/{session}, get 201 with the answer and a Location to DELETE when
-// leaving. CORS is open so browser players on other origins work.
+// leaving.
+//
+// Credentials travel only as "Authorization: Bearer" headers. The resource a POST
+// creates has a 128-bit random id and remembers the credential it was created with;
+// DELETE needs that credential (or the host's token). A viewer created without one
+// (a public session) is ended by whoever holds its URL: the URL is the capability.
+//
+// CORS is "*" on purpose: browser players on other origins must work, and since the
+// credential is a header a page has to hold, not a cookie the browser adds on its own,
+// a foreign page gains nothing from CORS it could not do with curl.
 package whep
 
 import (
@@ -8,19 +17,24 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/rtcout"
 )
 
 // Viewers is a session's WebRTC output, whichever backend serves it.
 type Viewers interface {
-	AddViewer(ctx context.Context, offer webrtc.SessionDescription) (string, webrtc.SessionDescription, error)
+	// AddViewer answers offer; owner is the credential it was made with ("" for none).
+	AddViewer(ctx context.Context, offer webrtc.SessionDescription, owner string) (string, webrtc.SessionDescription, error)
 	AddICECandidate(id string, c webrtc.ICECandidateInit) error
 	RemoveViewer(id string) error
+	// Owner returns the credential viewer id was created with; false once it is gone.
+	Owner(id string) (string, bool)
 }
 
 // Outputs finds a session's WebRTC output.
@@ -34,9 +48,19 @@ const MaxOffer = 64 << 10
 // Handler serves POST /whep/{session}, DELETE /whep/{session}/{viewer} and OPTIONS.
 type Handler struct {
 	Outputs Outputs
-	// Authorize, if set, gates viewers per session (e.g. a viewer token); nil allows all.
-	Authorize func(r *http.Request, session string) bool
+	// Authorize, if set, says whether cred (a bearer token, "" for none) may watch
+	// session. A refusal gets the very answer an unknown session gets (404), so the
+	// existence of a private session is not disclosed. nil allows all.
+	Authorize func(cred, session string) bool
+	// IsHost, if set, says whether cred is the host's token, which may end any viewer.
+	IsHost func(cred string) bool
 }
+
+// Answers shared by "unknown" and "not yours", so that the two cannot be told apart.
+const (
+	noSession = "no such session"
+	noViewer  = "no such viewer"
+)
 
 func cors(w http.ResponseWriter) {
 	h := w.Header()
@@ -61,9 +85,16 @@ func (h *Handler) options(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	cors(w)
-	id := r.PathValue("session")
-	if h.Authorize != nil && !h.Authorize(r, id) {
-		http.Error(w, "viewer token required", http.StatusUnauthorized)
+	id, cred := r.PathValue("session"), auth.Bearer(r)
+	// The session and the right to watch it come first, before any other check: a
+	// private session must answer exactly as an unknown one whatever else is wrong.
+	if h.Authorize != nil && !h.Authorize(cred, id) {
+		http.Error(w, noSession, http.StatusNotFound)
+		return
+	}
+	out, err := h.Outputs.Viewers(id)
+	if err != nil {
+		http.Error(w, noSession, http.StatusNotFound)
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
@@ -79,14 +110,9 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "offer larger than 64 KiB", http.StatusRequestEntityTooLarge)
 		return
 	}
-	out, err := h.Outputs.Viewers(id)
-	if err != nil {
-		http.Error(w, "no such session: "+id, http.StatusNotFound)
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	vid, answer, err := out.AddViewer(ctx, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(body)})
+	vid, answer, err := out.AddViewer(ctx, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(body)}, cred)
 	switch {
 	case errors.Is(err, rtcout.ErrBadOffer):
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -94,25 +120,41 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, rtcout.ErrTooManyViewers):
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
+	case errors.Is(err, rtcout.ErrClosed):
+		http.Error(w, noSession, http.StatusNotFound)
+		return
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		http.Error(w, "answer not ready in time", http.StatusServiceUnavailable)
+		return
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", "/whep/"+id+"/"+vid)
+	w.Header().Set("Cache-Control", "no-store") // the Location is a capability
+	w.Header().Set("Location", "/whep/"+url.PathEscape(id)+"/"+vid)
 	w.WriteHeader(http.StatusCreated)
 	io.WriteString(w, answer.SDP)
 }
 
+// delete ends a viewer for the credential that created it or the host's token.
+// Anything else, whether the session or viewer is unknown or the credential wrong, is
+// one 404: the viewer plays on and the caller learns nothing.
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 	cors(w)
+	cred, vid := auth.Bearer(r), r.PathValue("viewer")
 	out, err := h.Outputs.Viewers(r.PathValue("session"))
 	if err != nil {
-		http.Error(w, "no such session", http.StatusNotFound)
+		http.Error(w, noViewer, http.StatusNotFound)
 		return
 	}
-	if err := out.RemoveViewer(r.PathValue("viewer")); err != nil {
-		http.Error(w, "no such viewer", http.StatusNotFound)
+	owner, ok := out.Owner(vid)
+	if !ok || !(owner == "" || auth.Equal(cred, owner) || h.IsHost != nil && h.IsHost(cred)) {
+		http.Error(w, noViewer, http.StatusNotFound)
+		return
+	}
+	if err := out.RemoveViewer(vid); err != nil {
+		http.Error(w, noViewer, http.StatusNotFound)
 		return
 	}
 	w.WriteHeader(http.StatusOK)

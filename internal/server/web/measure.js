@@ -14,24 +14,6 @@ function measureFrame(meta) {
   if (b && !bright) window.avhostSync.flashes.push(performance.timeOrigin + meta.expectedDisplayTime);
   bright = b;
 }
-// The beep detector runs on the audio rendering thread (AudioWorklet), so it knows the
-// context time of the exact sample where a tone starts or stops.
-const detector = `registerProcessor('avhost-detector', class extends AudioWorkletProcessor {
-  constructor() { super(); this.loud = false; this.quietRun = 0; this.lastOn = -1e9; this.none = new Float32Array(128); }
-  process(inputs) {
-    const x = inputs[0][0] || this.none; // a disabled track may deliver no channels at all
-    for (let i = 0; i < x.length; i++) {
-      const t = currentTime + i / sampleRate;
-      if (Math.abs(x[i]) > 0.05) {
-        if (!this.loud && t - this.lastOn > 0.25) { this.port.postMessage({on: t}); this.lastOn = t; }
-        this.loud = true; this.quietRun = 0;
-      } else if (this.loud && ++this.quietRun > sampleRate / 100) {
-        this.port.postMessage({off: t - 0.01}); this.loud = false;
-      }
-    }
-    return true;
-  }
-});`;
 // What the user hears is the <video> element's audio, not this graph: the element's
 // renderer hands each sample to the graph as it plays it out, and then takes its own
 // output delay (getStats media-playout), while the graph adds a longer one of its own.
@@ -39,7 +21,7 @@ const detector = `registerProcessor('avhost-detector', class extends AudioWorkle
 // element's playout delay; the graph's own output time is kept for reference.
 async function measureAudio(stream) {
   const ac = new AudioContext();
-  await ac.audioWorklet.addModule(URL.createObjectURL(new Blob([detector], {type: 'text/javascript'})));
+  await ac.audioWorklet.addModule('detector.js'); // a file, not a blob: the CSP allows scripts from 'self' only
   const node = new AudioWorkletNode(ac, 'avhost-detector', {numberOfOutputs: 0});
   node.port.onmessage = e => {
     const t = e.data.on ?? e.data.off, ts = ac.getOutputTimestamp();

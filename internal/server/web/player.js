@@ -1,17 +1,52 @@
 // The demo page: plays a session over WebRTC (WHEP or /ws), shows getStats, keeps lips
 // and voice together (fine sync) and silences audio in flight at a barge-in. No build step.
+// Everything it shows from the server or the URL goes in through textContent: the page
+// never parses markup from data (and its CSP forbids it: Trusted Types, no inline script).
 const q = new URLSearchParams(location.search);
-const token = q.get('token') || '', viewerToken = q.get('viewer_token') || token, session = q.get('session') || 'demo', via = q.get('via') || 'ws';
-const msg = document.getElementById('msg'), video = document.getElementById('v');
-document.getElementById('sid').textContent = session;
-document.getElementById('via').textContent = via === 'whep' ? 'WHEP' : 'WebSocket signaling';
+const session = q.get('session') || 'demo', via = q.get('via') || 'ws';
+const msg = document.getElementById('msg'), video = document.getElementById('v'), login = document.getElementById('login');
 const setState = s => { document.getElementById('state').textContent = s; window.avhostState = s; };
 
-async function post(path) {
-  const r = await fetch(path, {method: 'POST', headers: {Authorization: 'Bearer ' + token}});
-  msg.textContent = r.ok ? '' : (r.status === 401 ? 'open the URL with ?token=… (printed by avhost serve)' : await r.text());
+// The token never rides in a URL, where proxy logs, history and Referer keep it. It comes
+// from the fragment (#token=…, which the browser does not send) or the form, is wiped from
+// the address bar at once, and stays in this tab's sessionStorage so a reload still works.
+// It travels only in Authorization headers; /ws gets a single-use ticket instead.
+const tokenKey = 'avhost.token';
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.get('token')) sessionStorage.setItem(tokenKey, fragment.get('token'));
+const stale = q.has('token') || q.has('viewer_token'); // an old ?token= link: already sent, never used
+if (location.hash || stale) {
+  q.delete('token'); q.delete('viewer_token');
+  history.replaceState(null, '', location.pathname + (q.toString() ? '?' + q : ''));
 }
-document.getElementById('speak').onclick = () => post(`/api/sessions/${session}/speak`);
+const token = sessionStorage.getItem(tokenKey) || '';
+const authHeaders = () => token ? {Authorization: 'Bearer ' + token} : {};
+function needToken(why) {
+  login.hidden = false;
+  msg.textContent = why;
+}
+login.hidden = !!token;
+if (stale) needToken('?token= in a URL is refused: open the page with #token=… or enter the token here');
+login.addEventListener('submit', e => {
+  e.preventDefault();
+  const t = document.getElementById('token').value.trim();
+  if (t) sessionStorage.setItem(tokenKey, t);
+  location.reload();
+});
+
+// Session ids are letters, digits, '_', '-' and '.', and a path segment made of dots only
+// would climb out of the API's paths.
+const validSession = /^[A-Za-z0-9_.-]{1,64}$/.test(session) && !/^\.+$/.test(session);
+const sessionPath = encodeURIComponent(session);
+document.getElementById('sid').textContent = session;
+document.getElementById('via').textContent = via === 'whep' ? 'WHEP' : 'WebSocket signaling';
+
+async function post(path) {
+  const r = await fetch(path, {method: 'POST', headers: authHeaders()});
+  if (r.status === 401) needToken('the buttons need the host token (printed by avhost serve when it generates one)');
+  else msg.textContent = r.ok ? '' : await r.text();
+}
+document.getElementById('speak').onclick = () => post(`/api/sessions/${sessionPath}/speak`);
 document.getElementById('interrupt').onclick = () => window.avhostInterrupt();
 // Barge-in. The audio already on its way (in the network, the jitter buffer and the
 // output: 60-90 ms here) would still play after avhost cuts the utterance, so the page
@@ -33,7 +68,7 @@ function silenceInFlight(answered) {
 // avhostInterrupt is the Interrupt button; it returns when the page went silent.
 window.avhostInterrupt = () => {
   const at = performance.timeOrigin + performance.now();
-  silenceInFlight(post(`/api/sessions/${session}/interrupt`));
+  silenceInFlight(post(`/api/sessions/${sessionPath}/interrupt`));
   return at;
 };
 document.getElementById('unmute').onclick = () => { video.muted = false; video.play(); };
@@ -66,14 +101,19 @@ async function connect() {
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
   if (via === 'whep') {
-    const r = await fetch(`/whep/${session}`, {method: 'POST', body: pc.localDescription.sdp,
-      headers: {'Content-Type': 'application/sdp', ...(viewerToken && {Authorization: 'Bearer ' + viewerToken})}});
+    const r = await fetch(`/whep/${sessionPath}`, {method: 'POST', body: pc.localDescription.sdp,
+      headers: {'Content-Type': 'application/sdp', ...authHeaders()}});
+    if (r.status === 401) needToken('this session is private: it needs its viewer token or the host token');
     if (r.status !== 201) { setState('WHEP ' + r.status + ': ' + await r.text()); return; }
-    const loc = r.headers.get('Location');
-    leave = () => { pc.close(); fetch(loc, {method: 'DELETE', keepalive: true, headers: viewerToken ? {Authorization: 'Bearer ' + viewerToken} : {}}); };
+    // The resource must be ours: the token goes nowhere but this origin.
+    const loc = new URL(r.headers.get('Location') || '', location.href);
+    if (loc.origin !== location.origin) { setState('WHEP answer with a foreign Location'); pc.close(); return; }
+    leave = () => { pc.close(); fetch(loc, {method: 'DELETE', keepalive: true, headers: authHeaders()}); };
     await pc.setRemoteDescription({type: 'answer', sdp: await r.text()});
   } else {
-    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws?token=${encodeURIComponent(viewerToken)}`);
+    // Browsers cannot put a header on a WebSocket upgrade: trade the token for a
+    // single-use ticket (valid 30 s), worthless in a log once used.
+    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws${await wsTicket()}`);
     leave = () => { pc.close(); ws.close(); };
     ws.onopen = () => ws.send(JSON.stringify({type: 'offer', session, sdp: pc.localDescription.sdp}));
     ws.onmessage = async e => {
@@ -83,6 +123,23 @@ async function connect() {
       else if (m.type === 'error') setState('error: ' + m.error);
     };
   }
+}
+
+// wsTicket returns "?ticket=…" for the /ws URL, or "" without a (valid) token: public
+// sessions need none.
+async function wsTicket() {
+  if (!token) return '';
+  const r = await fetch('/api/tickets', {method: 'POST', headers: authHeaders()});
+  if (r.status === 401) { needToken('the token was refused'); return ''; }
+  const t = r.ok && (await r.json()).ticket;
+  return typeof t === 'string' ? '?ticket=' + encodeURIComponent(t) : '';
+}
+
+// row makes a table row of text cells.
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const c of cells) tr.appendChild(document.createElement('td')).textContent = String(c);
+  return tr;
 }
 
 // Live stats from getStats, also published as window.avhostStats for tests.
@@ -116,15 +173,17 @@ async function stats() {
   s.syncErrorMs = trim.errMs; s.videoTrimMs = trim.video; s.audioTrimMs = trim.audio;
   if (playoutDelayMs !== undefined) s.audioOutputDelayMs = playoutDelayMs;
   window.avhostStats = s;
-  document.querySelector('#stats tbody').innerHTML = Object.entries(s).map(([k, v]) =>
-    `<tr><td>${k}</td><td>${typeof v === 'number' ? v.toFixed(1) : v}</td></tr>`).join('');
+  document.querySelector('#stats tbody').replaceChildren(...Object.entries(s).map(([k, v]) =>
+    row([k, typeof v === 'number' ? v.toFixed(1) : v])));
 }
 
 async function sessions() {
-  const list = await (await fetch('/api/sessions')).json() || [];
-  document.querySelector('#sessions tbody').innerHTML = list.map(s =>
-    `<tr><td>${s.id}</td><td>${s.width}×${s.height}</td><td>${s.fps}</td><td>${s.audio_chunks}</td><td>${s.video_frames}</td>` +
-    `<td>${s.utterances}</td><td>${s.interrupts}</td><td>${s.underruns}</td><td>${s.queued_ms.toFixed(0)}</td></tr>`).join('');
+  // Without the host token the list holds public sessions only.
+  const r = await fetch('/api/sessions', {headers: authHeaders()});
+  const list = r.ok ? await r.json() : [];
+  document.querySelector('#sessions tbody').replaceChildren(...(Array.isArray(list) ? list : []).map(s =>
+    row([s.id + (s.private ? ' (private)' : ''), `${s.width}×${s.height}`, s.fps, s.audio_chunks, s.video_frames,
+      s.utterances, s.interrupts, s.underruns, Number(s.queued_ms).toFixed(0)])));
 }
 // Fine lip sync. Chrome's own A/V sync leaves up to 30 ms alone (libwebrtc's
 // stream_synchronization kMinDeltaMs), and it times video at the moment a frame goes
@@ -172,5 +231,5 @@ const onVideoFrame = (now, meta) => {
 };
 video.requestVideoFrameCallback(onVideoFrame);
 
-connect().catch(e => setState('error: ' + e));
+if (validSession) connect().catch(e => setState('error: ' + e)); else setState('not a session id');
 setInterval(stats, 500); setInterval(sessions, 1000); sessions();

@@ -1,0 +1,200 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"runtime/metrics"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// viewerSnap is the Chromium viewer's cumulative getStats (inbound-rtp) at one moment.
+type viewerSnap struct {
+	At        float64 `json:"at"` // wall ms
+	Freezes   float64 `json:"freezes"`
+	FreezeMS  float64 `json:"freezeMs"`
+	Frames    float64 `json:"frames"`
+	Concealed float64 `json:"concealed"`
+	Samples   float64 `json:"samples"`
+	NTP       int     `json:"ntp"` // entries in avhostSync.ntpDiff so far
+}
+
+// snapJS reads the page's PeerConnection directly, so it does not depend on which
+// figures the page itself publishes.
+const snapJS = `(async () => {
+  const o = {at: performance.timeOrigin + performance.now(), ntp: window.avhostSync ? window.avhostSync.ntpDiff.length : 0};
+  const pc = window.avhostPC; if (!pc) return o;
+  (await pc.getStats()).forEach(r => {
+    if (r.type !== 'inbound-rtp') return;
+    if (r.kind === 'video') { o.freezes = r.freezeCount || 0; o.freezeMs = 1000 * (r.totalFreezesDuration || 0); o.frames = r.framesDecoded || 0; }
+    if (r.kind === 'audio') { o.concealed = r.concealedSamples || 0; o.samples = r.totalSamplesReceived || 0; }
+  });
+  return o;
+})()`
+
+func snapViewer(ctx context.Context) (viewerSnap, error) {
+	var s viewerSnap
+	err := chromedp.Run(ctx, chromedp.Evaluate(snapJS, &s, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	return s, err
+}
+
+// phase is what one viewer saw between two snapshots, and what the host did meanwhile.
+type phase struct {
+	Freezes, FreezeMS float64
+	ConcealedPct      float64
+	FPS               float64
+	AVMedian          float64 // rVFC flash vs AudioWorklet beep, as TestLipSyncInChromium
+	AVPairs           int
+	ChromeAV          float64 // Chrome's estimatedPlayoutTimestamp video − audio
+	LatencyMedian     float64
+	CPUPct            float64 // this process (the server), % of one core
+	Threads           map[string]threadTime
+	Load              string
+}
+
+func viewerPhase(a, b viewerSnap, m syncMarks, t0 float64) phase {
+	var fl []float64
+	for _, f := range m.Flashes {
+		if f >= a.At && f < b.At {
+			fl = append(fl, f)
+		}
+	}
+	p := phase{Freezes: b.Freezes - a.Freezes, FreezeMS: b.FreezeMS - a.FreezeMS,
+		FPS: 1000 * (b.Frames - a.Frames) / (b.At - a.At), AVMedian: math.NaN(), ChromeAV: math.NaN(), LatencyMedian: math.NaN()}
+	if d := b.Samples - a.Samples; d > 0 {
+		p.ConcealedPct = 100 * (b.Concealed - a.Concealed) / d
+	}
+	offsets, lat := pairOffsets(fl, m.Beeps, t0)
+	p.AVPairs = len(offsets)
+	if len(offsets) > 0 {
+		p.AVMedian, p.LatencyMedian = pct(offsets, 0.5), pct(lat, 0.5)
+	}
+	if b.NTP <= len(m.NTP) && b.NTP > a.NTP {
+		p.ChromeAV = pct(m.NTP[a.NTP:b.NTP], 0.5)
+	}
+	return p
+}
+
+// threadTime is CPU time and run-queue wait (from /proc/self/task/*/schedstat) of
+// this process's threads of one name: Go's threads carry the binary's name,
+// GStreamer's streaming threads their pad's (e.g. "x264enc0:src").
+type threadTime struct {
+	N         int
+	CPU, Wait time.Duration
+}
+
+func threadTimes() map[string]threadTime {
+	out := map[string]threadTime{}
+	dirs, _ := filepath.Glob("/proc/self/task/*")
+	for _, d := range dirs {
+		comm, err1 := os.ReadFile(d + "/comm")
+		ss, err2 := os.ReadFile(d + "/schedstat")
+		f := strings.Fields(string(ss))
+		if err1 != nil || err2 != nil || len(f) < 2 {
+			continue
+		}
+		cpu, _ := strconv.ParseInt(f[0], 10, 64)
+		wait, _ := strconv.ParseInt(f[1], 10, 64)
+		name := strings.TrimSpace(string(comm))
+		t := out[name]
+		t.N++
+		t.CPU += time.Duration(cpu)
+		t.Wait += time.Duration(wait)
+		out[name] = t
+	}
+	return out
+}
+
+// threadDelta is b − a by name (threads that ended in between are lost, which only
+// makes a figure smaller).
+func threadDelta(a, b map[string]threadTime) map[string]threadTime {
+	out := map[string]threadTime{}
+	for k, v := range b {
+		w := a[k]
+		out[k] = threadTime{N: v.N, CPU: max(0, v.CPU-w.CPU), Wait: max(0, v.Wait-w.Wait)}
+	}
+	return out
+}
+
+// topThreads names the busiest thread groups with their CPU and run-queue wait per
+// second of the phase.
+func topThreads(m map[string]threadTime, secs float64, n int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]].CPU+m[keys[i]].Wait > m[keys[j]].CPU+m[keys[j]].Wait })
+	var b strings.Builder
+	for i, k := range keys {
+		if i == n {
+			break
+		}
+		t := m[k]
+		fmt.Fprintf(&b, " %s×%d cpu %.0f%% wait %.1f ms/s;", k, t.N, 100*t.CPU.Seconds()/secs, 1000*t.Wait.Seconds()/secs)
+	}
+	return b.String()
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// goSched is the Go runtime's view of a phase: GC cycles and pauses, and how long
+// goroutines waited to run (runtime/metrics /sched/latencies), which is where a flood
+// shows first when it crowds out the goroutines that send media.
+type goSched struct {
+	gcs    int64
+	pause  time.Duration
+	counts []uint64
+	bounds []float64
+}
+
+func readGoSched() goSched {
+	var gc debug.GCStats
+	debug.ReadGCStats(&gc)
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	h := s[0].Value.Float64Histogram()
+	return goSched{gcs: gc.NumGC, pause: gc.PauseTotal, counts: append([]uint64(nil), h.Counts...), bounds: h.Buckets}
+}
+
+// since describes b − a: GC cycles, total pause, and scheduling latency p99 / max bucket.
+func (b goSched) since(a goSched) string {
+	var n uint64
+	d := make([]uint64, len(b.counts))
+	for i := range d {
+		d[i] = b.counts[i] - a.counts[i]
+		n += d[i]
+	}
+	q := func(p float64) float64 { // upper bound of the bucket holding quantile p, in ms
+		var c uint64
+		for i, v := range d {
+			if c += v; float64(c) >= p*float64(n) {
+				return 1000 * b.bounds[i+1]
+			}
+		}
+		return math.NaN()
+	}
+	worst := math.NaN()
+	for i := len(d) - 1; i >= 0; i-- {
+		if d[i] > 0 {
+			worst = 1000 * b.bounds[i+1]
+			break
+		}
+	}
+	return fmt.Sprintf("GC %d, %.0f ms paused; run wait p99 %.2f ms, max %.0f ms", b.gcs-a.gcs, float64(b.pause-a.pause)/1e6, q(0.99), worst)
+}

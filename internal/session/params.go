@@ -1,0 +1,104 @@
+package session
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/avhost/avhost/elements/singleframesrc"
+)
+
+// params are all a pipeline template sees: numbers, and names from fixed sets. No
+// text from a client reaches a description, so a value cannot add elements or
+// properties to it (FuzzSessionConfig checks that).
+type params struct {
+	Width, Height int
+	FPS           FPS
+	Format        pixelFormat // raw, as singleframesrc emits it (JPEG/PNG sessions: BGR)
+	MaxFrames     int
+	KeyInt        int
+	Rate          int
+	Channels      int
+	MaxQueueMS    int64
+	in            pixelFormat // as clients send frames
+}
+
+func (p params) frameBytes() int {
+	return singleframesrc.FrameBytes(p.Format.String(), p.Width, p.Height)
+}
+
+// FPS is a frame rate Num/Den frames per second.
+type FPS struct{ Num, Den int }
+
+// Frame rate bounds: 1 to 120 frames per second, denominators up to 1001 (NTSC's).
+const (
+	maxFPS    = 120
+	maxFPSDen = 1001
+)
+
+// ParseFPS reads a whole frame rate, "N" or "N/D" in decimal digits, 1 to 120 fps with
+// D up to 1001. Anything else in the string (a sign, spaces, more text) is an error.
+func ParseFPS(s string) (FPS, error) {
+	num, den, slash := strings.Cut(s, "/")
+	n, err1 := digits(num)
+	d := uint64(1)
+	var err2 error
+	if slash {
+		d, err2 = digits(den)
+	}
+	if err1 != nil || err2 != nil || d == 0 || d > maxFPSDen || n < d || n > maxFPS*d {
+		return FPS{}, fmt.Errorf("%w: fps %s (want N or N/D, 1 to %d frames per second, D up to %d)", ErrConfig, quote(s), maxFPS, maxFPSDen)
+	}
+	return FPS{Num: int(n), Den: int(d)}, nil
+}
+
+// digits parses 1-6 decimal digits and nothing else (no sign, space or underscore).
+func digits(s string) (uint64, error) {
+	if s == "" || len(s) > 6 {
+		return 0, strconv.ErrSyntax
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, strconv.ErrSyntax
+		}
+	}
+	return strconv.ParseUint(s, 10, 32)
+}
+
+// String is "Num/Den", as GStreamer writes a fraction.
+func (f FPS) String() string { return strconv.Itoa(f.Num) + "/" + strconv.Itoa(f.Den) }
+
+// pixelFormat is a frame format from the fixed set clients may declare.
+type pixelFormat int
+
+const (
+	formatBGR pixelFormat = iota
+	formatRGB
+	formatRGBA
+	formatI420
+	formatJPEG
+	formatPNG
+)
+
+var formatNames = [...]string{"BGR", "RGB", "RGBA", "I420", "jpeg", "png"}
+
+func (f pixelFormat) String() string { return formatNames[f] }
+
+func (f pixelFormat) encoded() bool { return f == formatJPEG || f == formatPNG }
+
+// raw is the format singleframesrc holds frames in: JPEG/PNG are decoded to BGR.
+func (f pixelFormat) raw() pixelFormat {
+	if f.encoded() {
+		return formatBGR
+	}
+	return f
+}
+
+func parseFormat(s string) (pixelFormat, error) {
+	for i, n := range formatNames {
+		if strings.EqualFold(s, n) {
+			return pixelFormat(i), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: frame format %s (want BGR, RGB, RGBA, I420, jpeg or png)", ErrConfig, quote(s))
+}

@@ -20,13 +20,22 @@ import (
 // ErrNoFrames is returned for a frames input that holds no image.
 var ErrNoFrames = errors.New("mediafile: no frames found")
 
-// pull runs desc (ending in "appsink name=sink") to EOS and returns every buffer.
-func pull(desc string) ([][]byte, error) {
-	p, err := gst.NewPipelineFromString(desc)
+// pull runs "filesrc name=src ! " + desc (ending in "appsink name=sink") on the file
+// at path to EOS and returns every buffer. The path is set as the filesrc's property,
+// never pasted into the description: any text in it stays a file name.
+func pull(path, desc string) ([][]byte, error) {
+	p, err := gst.NewPipelineFromString("filesrc name=src ! " + desc)
 	if err != nil {
 		return nil, fmt.Errorf("mediafile: %w", err)
 	}
 	defer p.SetState(gst.StateNull)
+	src, err := p.GetElementByName("src")
+	if err != nil {
+		return nil, err
+	}
+	if err := src.SetProperty("location", path); err != nil {
+		return nil, fmt.Errorf("mediafile: %s: %w", path, err)
+	}
 	e, err := p.GetElementByName("sink")
 	if err != nil {
 		return nil, err
@@ -50,15 +59,13 @@ func pull(desc string) ([][]byte, error) {
 	return out, nil
 }
 
-func quote(path string) string { return `"` + strings.ReplaceAll(path, `"`, `\"`) + `"` }
-
 // Audio decodes path to interleaved s16 at rate and channels.
 func Audio(path string, rate, channels int) ([]byte, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("mediafile: audio: %w", err)
 	}
-	bufs, err := pull(fmt.Sprintf("filesrc location=%s ! decodebin ! audioconvert ! audioresample ! "+
-		"audio/x-raw,format=S16LE,layout=interleaved,rate=%d,channels=%d ! appsink name=sink sync=false", quote(path), rate, channels))
+	bufs, err := pull(path, fmt.Sprintf("decodebin ! audioconvert ! audioresample ! "+
+		"audio/x-raw,format=S16LE,layout=interleaved,rate=%d,channels=%d ! appsink name=sink sync=false", rate, channels))
 	if err != nil {
 		return nil, err
 	}
@@ -75,8 +82,8 @@ func videoCaps(format string, w, h int) string {
 
 // Image decodes one image file to a raw frame.
 func Image(path, format string, w, h int) ([]byte, error) {
-	bufs, err := pull(fmt.Sprintf("filesrc location=%s ! decodebin ! videoconvert ! videoscale ! %s ! appsink name=sink sync=false",
-		quote(path), videoCaps(format, w, h)))
+	bufs, err := pull(path, fmt.Sprintf("decodebin ! videoconvert ! videoscale ! %s ! appsink name=sink sync=false",
+		videoCaps(format, w, h)))
 	if err != nil {
 		return nil, err
 	}
@@ -94,8 +101,8 @@ func Frames(path, format string, w, h, fpsN, fpsD int) ([][]byte, error) {
 		return nil, fmt.Errorf("mediafile: frames: %w", err)
 	}
 	if !st.IsDir() {
-		return pull(fmt.Sprintf("filesrc location=%s ! decodebin ! videoconvert ! videoscale ! videorate ! %s,framerate=%d/%d ! appsink name=sink sync=false",
-			quote(path), videoCaps(format, w, h), fpsN, fpsD))
+		return pull(path, fmt.Sprintf("decodebin ! videoconvert ! videoscale ! videorate ! %s,framerate=%d/%d ! appsink name=sink sync=false",
+			videoCaps(format, w, h), fpsN, fpsD))
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {

@@ -17,9 +17,9 @@ import (
 // Options configure the Pion side.
 type Options struct {
 	// ICEServers are offered to viewers (STUN/TURN); none are needed on a LAN or loopback.
-	ICEServers []webrtc.ICEServer
+	ICEServers []webrtc.ICEServer `yaml:"ice_servers"`
 	// NAT1To1IPs are public addresses to advertise as host candidates, if any.
-	NAT1To1IPs []string
+	NAT1To1IPs []string `yaml:"nat_1to1_ips"`
 	// NACKBuffer is how many sent video packets each viewer keeps to answer NACKs
 	// (RFC 4585 §6.2.1); a power of two, defaults to 256. Each costs a 1460-byte copy,
 	// per viewer: 256 is ≈0.4 MB a viewer, against Pion's default 1024 (≈1.6 MB). At

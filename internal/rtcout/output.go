@@ -17,10 +17,10 @@ import (
 
 // Config configures one session's WebRTC output.
 type Config struct {
-	Options
+	Options `yaml:",inline"`
 	// MaxViewers caps viewers of one session; defaults to 100.
-	MaxViewers int
-	Log        *slog.Logger
+	MaxViewers int          `yaml:"max_viewers"`
+	Log        *slog.Logger `yaml:"-"`
 }
 
 // stream is one encoded track: its appsink, its Pion track, and its RTP clock.

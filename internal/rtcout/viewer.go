@@ -36,6 +36,7 @@ type viewer struct {
 	pc     *webrtc.PeerConnection // nil while the handshake is being set up
 	video  *webrtc.RTPSender
 	audio  *webrtc.RTPSender
+	unsub  func() // ends the viewer's feed from the pump
 }
 
 // AddViewer answers an SDP offer with the session's two tracks. The answer carries
@@ -83,11 +84,24 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 	}
 	v.pc = pc // from here, close() closes it
 	v.mu.Unlock()
-	video, err := pc.AddTrack(o.video.track)
+	// Each viewer has tracks of its own, fed from the pump by Subscribe, rather than
+	// binding the output's shared tracks: Pion 4.1's TrackLocalStaticRTP.Unbind leaves
+	// a departed binding in the slice's spare capacity, and with it the viewer's
+	// interceptor chain and NACK buffer, until a later Bind overwrites it (after a flood
+	// of N viewers, up to N stayed in the heap). A track of its own dies with the viewer.
+	vt, err := webrtc.NewTrackLocalStaticRTP(videoCap, "video", "avhost")
 	if err != nil {
 		return webrtc.SessionDescription{}, err
 	}
-	audio, err := pc.AddTrack(o.audio.track)
+	at, err := webrtc.NewTrackLocalStaticRTP(audioCap, "audio", "avhost")
+	if err != nil {
+		return webrtc.SessionDescription{}, err
+	}
+	video, err := pc.AddTrack(vt)
+	if err != nil {
+		return webrtc.SessionDescription{}, err
+	}
+	audio, err := pc.AddTrack(at)
 	if err != nil {
 		return webrtc.SessionDescription{}, err
 	}
@@ -124,6 +138,17 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 		return webrtc.SessionDescription{}, ErrClosed
 	}
 	v.video, v.audio = video, audio
+	// WriteRTP copies the packet before setting this viewer's SSRC and payload type,
+	// as Media's packets must not be changed.
+	v.unsub = o.Subscribe(func(m Media) {
+		t := at
+		if m.Video {
+			t = vt
+		}
+		for _, p := range m.Packets {
+			t.WriteRTP(p)
+		}
+	})
 	// Pion fails a connection stuck in ICE checking only after disconnected+failed
 	// timeouts, and one whose ICE succeeds but whose DTLS never starts only at DTLS's
 	// own 30 s: one deadline covers both.
@@ -181,18 +206,22 @@ func (o *Output) RemoveViewer(id string) error {
 }
 
 // close frees everything the viewer holds: its host slot, the reap timer, its
-// PeerConnection (which unbinds the tracks and the NACK buffers) and its goroutines.
+// subscription, its PeerConnection (with its tracks and NACK buffers) and its
+// goroutines.
 // It runs once, from RemoveViewer, a failed AddViewer or Output.Close.
 func (v *viewer) close() {
 	v.once.Do(func() {
 		v.o.cfg.Host.Give()
 		v.mu.Lock()
 		v.closed = true
-		pc, reap := v.pc, v.reap
+		pc, reap, unsub := v.pc, v.reap, v.unsub
 		v.mu.Unlock()
 		close(v.done)
 		if reap != nil {
 			reap.Stop()
+		}
+		if unsub != nil {
+			unsub()
 		}
 		if pc != nil {
 			pc.Close() // ends the RTCP readers

@@ -123,7 +123,7 @@ func (s *Server) check(c *connAuth, req *base.Request, st *stream, now time.Time
 	case !fresh:
 		return denied
 	case st == nil:
-		if byHost && s.cfg.HostToken != "" {
+		if byHost {
 			return hostOnly
 		}
 		return denied

@@ -28,6 +28,10 @@ type AdmissionConfig struct {
 	// the answer is 503 with Retry-After: 1. Defaults to 8×Handshakes and 2 s.
 	Queue     int           `yaml:"queue"`
 	QueueWait time.Duration `yaml:"queue_wait"`
+	// ReclaimPeriod is how often to look for memory a burst left behind, to give it
+	// back to the OS once the process is quiet (reclaim.go); defaults to 10 s.
+	// Negative: never.
+	ReclaimPeriod time.Duration `yaml:"reclaim_period"`
 }
 
 // maxHandshakeBody is read before a slot is taken (an SDP offer is well under it), so
@@ -40,6 +44,16 @@ type admission struct {
 	waiting atomic.Int64
 	queue   int64
 	wait    time.Duration
+}
+
+// isolate puts srv's handler behind admission control and reclaims memory after
+// bursts until srv shuts down.
+func isolate(srv *http.Server, c AdmissionConfig) {
+	srv.Handler = admit(srv.Handler, c)
+	if c.ReclaimPeriod == 0 {
+		c.ReclaimPeriod = 10 * time.Second
+	}
+	srv.RegisterOnShutdown(reclaimAfterBursts(c.ReclaimPeriod))
 }
 
 // admit wraps h with admission control (h itself when the cap is off).

@@ -67,7 +67,7 @@ func TestFlood(t *testing.T) {
 		c.Demo, c.DemoLoop = &yes, 0
 		c.Session = session.Config{Width: 512, Height: 512}
 		if os.Getenv("AVHOST_FLOOD_ADMISSION") == "off" { // for before/after figures
-			c.Admission.Handshakes = -1
+			c.Admission.Handshakes, c.Admission.ReclaimPeriod = -1, -1
 		}
 	})
 	ctx, _ := browserKill(t, warm+2*d+settle+2*time.Minute)

@@ -137,43 +137,54 @@ var resourceID = regexp.MustCompile(`^/whep/[^/]+/[0-9a-f]{32}$`)
 // TestWHEPViewerCannotBeKickedAnonymously: a viewer of a private session, on either
 // backend, has an unguessable resource; DELETE without its credential (none, a wrong
 // one, Basic, the token in the query) and DELETE of guessed ids are all refused, and
-// the viewer keeps receiving media. Its own token ends it.
+// the viewer stays: a Pion viewer (webrtctest's receiver) keeps receiving media. Its
+// own token ends it. (The webrtcbin viewer is an answered offer whose peer never
+// connects: Pion's DTLS and webrtcbin 1.22's do not complete a handshake, so media
+// from webrtcbin is tested with Chromium; the viewer is held until the connect deadline,
+// long after this test's attempts.)
 func TestWHEPViewerCannotBeKickedAnonymously(t *testing.T) {
 	h := viewersHost(t, nil)
 	for _, backend := range []string{"pion", "webrtcbin"} {
 		t.Run(backend, func(t *testing.T) {
 			id := "private-" + backend
 			privateSession(t, h, id, backend)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			r, err := webrtctest.JoinWHEPToken(ctx, h.web+"/whep/"+id, viewerToken)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			if !resourceID.MatchString(r.Location) {
-				t.Fatalf("Location %q: want /whep/{session}/{128 random bits as hex}", r.Location)
-			}
-			if err := r.WaitTracks(ctx); err != nil {
-				t.Fatal(err)
-			}
-			waitPackets(t, r, 20, "media before the attempts")
 			vs, err := h.srv.Viewers(id)
 			if err != nil {
 				t.Fatal(err)
 			}
 			count := vs.(interface{ Viewers() int }).Viewers
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var r *webrtctest.Receiver
+			var location string
+			if backend == "pion" {
+				if r, err = webrtctest.JoinWHEPToken(ctx, h.web+"/whep/"+id, viewerToken); err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				location = r.Location
+				if err := r.WaitTracks(ctx); err != nil {
+					t.Fatal(err)
+				}
+				waitPackets(t, r, 20, "media before the attempts")
+			} else {
+				rep := do(t, "POST", h.web+"/whep/"+id, recvOffer(t), sdpHeaders("Bearer "+viewerToken))
+				if rep.status != 201 {
+					t.Fatalf("POST: %d %q", rep.status, rep.body)
+				}
+				location = rep.location
+			}
 			attempts := map[string]map[string]string{
 				"no credential":        nil,
 				"a wrong token":        {"Authorization": "Bearer wrong"},
 				"Basic with the token": {"Authorization": "Basic " + viewerToken},
 			}
 			for what, hdr := range attempts {
-				if rep := do(t, "DELETE", h.web+r.Location, "", hdr); rep.status != 404 {
+				if rep := do(t, "DELETE", h.web+location, "", hdr); rep.status != 404 {
 					t.Errorf("DELETE with %s: %d %q, want 404", what, rep.status, rep.body)
 				}
 			}
-			if rep := do(t, "DELETE", h.web+r.Location+"?token="+viewerToken, "", nil); rep.status != 404 {
+			if rep := do(t, "DELETE", h.web+location+"?token="+viewerToken, "", nil); rep.status != 404 {
 				t.Errorf("DELETE with ?token=: %d, want 404", rep.status)
 			}
 			for i := 1; i <= 20; i++ {
@@ -186,8 +197,13 @@ func TestWHEPViewerCannotBeKickedAnonymously(t *testing.T) {
 			if n := count(); n != 1 {
 				t.Fatalf("%d viewers after the attempts, want 1", n)
 			}
-			waitPackets(t, r, 25, "media after the attempts (the viewer plays on)")
-			if rep := do(t, "DELETE", h.web+r.Location, "", map[string]string{"Authorization": "Bearer " + viewerToken}); rep.status != 200 {
+			if !resourceID.MatchString(location) {
+				t.Fatalf("Location %q: want /whep/{session}/{128 random bits as hex}", location)
+			}
+			if r != nil {
+				waitPackets(t, r, 25, "media after the attempts (the viewer plays on)")
+			}
+			if rep := do(t, "DELETE", h.web+location, "", map[string]string{"Authorization": "Bearer " + viewerToken}); rep.status != 200 {
 				t.Fatalf("DELETE with the viewer token: %d %q", rep.status, rep.body)
 			}
 			waitFor(t, 10*time.Second, func() bool { return count() == 0 }, "the viewer ended by its owner")
@@ -438,6 +454,42 @@ func TestWSConnectionCapsHoldUnderConcurrency(t *testing.T) {
 	}, "the slot of a closed connection")
 }
 
+// TestWSConnectionViewerCap: one /ws connection holds at most its cap of viewers;
+// the offer past it gets an error, and a viewer it leaves makes room again.
+func TestWSConnectionViewerCap(t *testing.T) {
+	h := viewersHost(t, func(c *server.Config) { c.WS.MaxViewersPerConn = 2 })
+	offer := recvOffer(t)
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(h.web, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ask := func() signalproto.Message {
+		t.Helper()
+		ws.WriteJSON(signalproto.Message{Type: signalproto.TypeOffer, Session: "demo", SDP: offer})
+		var m signalproto.Message
+		ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+		if err := ws.ReadJSON(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	var first string
+	for i, want := range []string{signalproto.TypeAnswer, signalproto.TypeAnswer, signalproto.TypeError} {
+		m := ask()
+		if m.Type != want {
+			t.Fatalf("offer %d: %+v, want %s", i+1, m, want)
+		}
+		if i == 0 {
+			first = m.Viewer
+		}
+	}
+	ws.WriteJSON(signalproto.Message{Type: signalproto.TypeBye, Viewer: first})
+	if m := ask(); m.Type != signalproto.TypeAnswer {
+		t.Fatalf("offer after a bye: %+v, want an answer", m)
+	}
+}
+
 // TestSilentWSConnectionIsClosed: a connection that never sends a message is closed
 // at the first-message deadline even though its library answers every ping; one that
 // spoke stays open past it.
@@ -549,19 +601,25 @@ func TestUnfinishedOffersAreFreed(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	rssPeak, heapPeak, held := float64(procstat.RSSKB(0))/1024, float64(ms.HeapInuse)/(1<<20), out.Viewers()
 	if created != n {
 		t.Fatalf("%d of %d offers answered", created, n)
 	}
-	waitFor(t, 30*time.Second, func() bool { return out.Viewers() == 0 }, "every unfinished viewer freed by the deadline")
+	// The peak is sampled while the viewers are held: their NACK buffers fill as the
+	// session sends.
+	held := out.Viewers()
+	var rssPeak, heapPeak float64
+	waitFor(t, 60*time.Second, func() bool {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		rssPeak, heapPeak = max(rssPeak, float64(procstat.RSSKB(0))/1024), max(heapPeak, float64(ms.HeapInuse)/(1<<20))
+		return out.Viewers() == 0
+	}, "every unfinished viewer freed by the deadline")
 	http.DefaultClient.CloseIdleConnections()
 	waitFor(t, 15*time.Second, func() bool { return runtime.NumGoroutine() <= g0+5 }, "goroutines back to the baseline")
 	rss1, heap1 := mem()
 	t.Logf("%d unfinished offers: RSS %.0f → %.0f (holding %d) → %.0f MiB; Go heap in use %.1f → %.1f → %.1f MiB",
 		n, rss0, rssPeak, held, rss1, heap0, heapPeak, heap1)
-	if heap1 > heap0+20 {
+	if heap1 > heap0+10 {
 		t.Fatalf("Go heap in use %.1f MiB after the flood was freed, baseline %.1f MiB", heap1, heap0)
 	}
 }

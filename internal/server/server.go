@@ -89,6 +89,9 @@ type Config struct {
 	WebRTCBinMaxViewers int `yaml:"webrtcbin_max_viewers"`
 	// WS caps and times /ws signaling connections (defaults in signal.Limits).
 	WS signal.Limits `yaml:"ws"`
+	// Admission bounds handshakes in flight and reclaims memory after bursts, so
+	// floods do not reach established viewers (defaults in AdmissionConfig).
+	Admission AdmissionConfig `yaml:"admission"`
 	// Session holds defaults for sessions (size, fps, rate, pipeline template).
 	Session session.Config `yaml:"session"`
 	Log     *slog.Logger   `yaml:"-"`
@@ -163,6 +166,7 @@ func New(cfg Config) (*Server, error) {
 		Credential: s.wsCredential, Authorize: s.viewerAllowed, OnInterrupt: s.onInterrupt, Limits: cfg.WS})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
 	s.http = newHTTPServer(securityHeaders(mux), cfg.HTTP)
+	isolate(s.http, cfg.Admission)
 	return s, nil
 }
 

@@ -96,7 +96,7 @@ func TestTokenInTheURLIsRefused(t *testing.T) {
 	c := dial(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := c.Create(ctx, "private", nil, nil, client.WithViewerToken("v-secret")); err != nil {
+	if _, err := c.Create(ctx, "private", nil, nil, client.WithViewerToken("v-secret-0123456789")); err != nil {
 		t.Fatal(err)
 	}
 	t.Run("ingest", func(t *testing.T) {
@@ -122,8 +122,8 @@ func TestTokenInTheURLIsRefused(t *testing.T) {
 	t.Run("WHEP", func(t *testing.T) {
 		sdp := http.Header{"Content-Type": {"application/sdp"}}
 		none, _, _ := pageReq(t, "POST", h.web+"/whep/private", sdp)
-		query, _, _ := pageReq(t, "POST", h.web+"/whep/private?token=v-secret", sdp)
-		sdp.Set("Authorization", "Bearer v-secret")
+		query, _, _ := pageReq(t, "POST", h.web+"/whep/private?token=v-secret-0123456789", sdp)
+		sdp.Set("Authorization", "Bearer v-secret-0123456789")
 		header, _, _ := pageReq(t, "POST", h.web+"/whep/private", sdp)
 		if query != none || header == none {
 			t.Fatalf("no token %d, ?token= %d, header %d: the query must count for nothing", none, query, header)
@@ -139,7 +139,7 @@ func TestPrivateSessionsAreNotEnumerable(t *testing.T) {
 	create(t, c, "lobby")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := c.Create(ctx, "secret-room", nil, nil, client.WithViewerToken("v-secret")); err != nil {
+	if _, err := c.Create(ctx, "secret-room", nil, nil, client.WithViewerToken("v-secret-0123456789")); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/api/sessions", "/metrics"} {
@@ -147,7 +147,7 @@ func TestPrivateSessionsAreNotEnumerable(t *testing.T) {
 			name string
 			hdr  http.Header
 			sees bool
-		}{{"anyone", nil, false}, {"a viewer token", bearer("v-secret"), false}, {"a wrong token", bearer("nope"), false}, {"the host token", bearer(token), true}} {
+		}{{"anyone", nil, false}, {"a viewer token", bearer("v-secret-0123456789"), false}, {"a wrong token", bearer("nope"), false}, {"the host token", bearer(token), true}} {
 			code, body, _ := pageReq(t, "GET", h.web+path, who.hdr)
 			if code != 200 || !strings.Contains(body, "lobby") {
 				t.Fatalf("GET %s as %s: %d, public session missing:\n%.300s", path, who.name, code, body)
@@ -170,7 +170,7 @@ func TestPageKeepsTheTokenOutOfURLs(t *testing.T) {
 	h := startHost(t, func(c *server.Config) {
 		yes := true
 		c.Demo, c.DemoLoop = &yes, 0
-		c.Session = session.Config{Width: 128, Height: 128, ViewerToken: "v-secret"} // private: /ws needs the ticket
+		c.Session = session.Config{Width: 128, Height: 128, ViewerToken: "v-secret-0123456789"} // private: /ws needs the ticket
 	})
 	ctx, _ := browserKill(t, time.Minute)
 	var mu sync.Mutex

@@ -120,7 +120,7 @@ func TestHostileRTSPPrivateSessionNeedsItsToken(t *testing.T) {
 	addr := strings.TrimSuffix(strings.TrimPrefix(base0, "rtsp://"), "/")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := dial(t, h).Create(ctx, "private", nil, nil, client.WithViewerToken("v-secret")); err != nil {
+	if _, err := dial(t, h).Create(ctx, "private", nil, nil, client.WithViewerToken("v-secret-0123456789")); err != nil {
 		t.Fatal(err)
 	}
 	url := base0 + "private"
@@ -146,7 +146,7 @@ func TestHostileRTSPPrivateSessionNeedsItsToken(t *testing.T) {
 		}
 	})
 	t.Run("ffprobe with the viewer token reads both streams", func(t *testing.T) {
-		got, out, err := probe(t, "rtsp://viewer:v-secret@"+addr+"/private")
+		got, out, err := probe(t, "rtsp://viewer:v-secret-0123456789@"+addr+"/private")
 		if err != nil || got["h264"] == 0 || got["opus"] == 0 {
 			t.Fatalf("ffprobe: %v %v\n%s", err, got, out)
 		}
@@ -160,7 +160,7 @@ func TestHostileRTSPPrivateSessionNeedsItsToken(t *testing.T) {
 	t.Run("rtspsrc with the viewer token decodes frames", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "gst-launch-1.0", "-q", "rtspsrc", "location="+url, "user-id=viewer", "user-pw=v-secret",
+		out, err := exec.CommandContext(ctx, "gst-launch-1.0", "-q", "rtspsrc", "location="+url, "user-id=viewer", "user-pw=v-secret-0123456789",
 			"protocols=tcp", "name=s",
 			"s.", "!", "queue", "!", "rtph264depay", "!", "h264parse", "!", "avdec_h264", "!", "identity", "eos-after=5", "!", "fakesink",
 			"s.", "!", "queue", "!", "rtpopusdepay", "!", "opusdec", "!", "identity", "eos-after=10", "!", "fakesink").CombinedOutput()

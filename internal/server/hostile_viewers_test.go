@@ -27,7 +27,7 @@ import (
 	"github.com/avhost/avhost/internal/webrtctest"
 )
 
-const viewerToken = "v-secret"
+const viewerToken = "v-secret-0123456789"
 
 // viewersHost is an encoding host (the demo session, public) with mod applied.
 func viewersHost(t testing.TB, mod func(*server.Config)) *host {

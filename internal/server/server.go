@@ -4,9 +4,7 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,10 +126,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Token == "" {
-		b := make([]byte, 16)
-		rand.Read(b)
-		cfg.Token = hex.EncodeToString(b)
+		cfg.Token = auth.RandomID(16)
 		cfg.Log.Info("no token configured: generated one for this run") // avhost serve prints it once; never in a log
+	} else if len(cfg.Token) < 16 {
+		cfg.Log.Warn("the host token is shorter than 16 characters: it can be guessed (openssl rand -hex 16 makes a good one)")
 	}
 	if cfg.MaxViewers == 0 {
 		cfg.MaxViewers = DefaultMaxViewers

@@ -121,7 +121,7 @@ func TestViewerTokenGatesWatching(t *testing.T) {
 	c := dial(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := c.Create(ctx, "private", nil, nil, client.WithViewerToken("v-secret")); err != nil {
+	if _, err := c.Create(ctx, "private", nil, nil, client.WithViewerToken("v-secret-0123456789")); err != nil {
 		t.Fatal(err)
 	}
 	try := func(tok string) int {
@@ -138,7 +138,7 @@ func TestViewerTokenGatesWatching(t *testing.T) {
 		return resp.StatusCode
 	}
 	// 404 without the token, as for an unknown session (no 401 vs 404 oracle).
-	for tok, want := range map[string]int{"": 404, "wrong": 404, "v-secret": 400, token: 400} {
+	for tok, want := range map[string]int{"": 404, "wrong": 404, "v-secret-0123456789": 400, token: 400} {
 		if got := try(tok); got != want {
 			t.Errorf("token %q: %d, want %d (400: past the gate, the offer is garbage)", tok, got, want)
 		}

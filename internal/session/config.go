@@ -118,6 +118,9 @@ func (c *Config) fill() error {
 	if c.MaxQueue < 20*time.Millisecond || c.MaxQueue > maxAudioQueue {
 		return fmt.Errorf("%w: audio queue %v outside 20ms..%v", ErrConfig, c.MaxQueue, maxAudioQueue)
 	}
+	if err := checkViewerToken(c.ViewerToken); err != nil {
+		return err
+	}
 	if c.Lead < 0 || c.Lead > 2*time.Second {
 		return fmt.Errorf("%w: lead %v outside 0..2s", ErrConfig, c.Lead)
 	}
@@ -172,3 +175,20 @@ func (c Config) Encoded() bool {
 
 // FrameRate is the session's frame rate (after fill).
 func (c Config) FrameRate() FPS { return c.p.FPS }
+
+// checkViewerToken: a viewer token is a password that RTSP Digest exposes to offline
+// guessing and that travels in HTTP headers, so it must be long and header-safe.
+func checkViewerToken(t string) error {
+	if t == "" {
+		return nil
+	}
+	if len(t) < 16 || len(t) > 256 {
+		return fmt.Errorf("%w: viewer token of %d characters (want 16..256)", ErrConfig, len(t))
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] < 0x21 || t[i] > 0x7e {
+			return fmt.Errorf("%w: viewer token has a character that is not visible ASCII", ErrConfig)
+		}
+	}
+	return nil
+}

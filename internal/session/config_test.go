@@ -54,6 +54,9 @@ func TestFillRefusesValuesOutsideTheirSets(t *testing.T) {
 		{"a negative frame queue", Config{MaxFrames: -1}},
 		{"a byte cap under one frame", Config{MaxQueueBytes: 1000}},
 		{"an audio queue over a minute", Config{MaxQueue: 1 << 62}},
+		{"a short viewer token", Config{ViewerToken: "secret"}},
+		{"a viewer token with a space", Config{ViewerToken: "0123456789 abcdef"}},
+		{"a viewer token with a newline", Config{ViewerToken: "0123456789abcdef\r\nX: y"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -9,7 +9,7 @@ grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do
 	pkg="./$(dirname "${f#./}")"
 	for name in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$f"); do
 		start=$(date +%s)
-		out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$t" -parallel 2 "$pkg" 2>&1) || {
+		out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$t" -parallel "${FUZZ_PARALLEL:-2}" "$pkg" 2>&1) || {
 			echo "$out" | tail -40
 			echo "FAIL $pkg $name"
 			exit 1

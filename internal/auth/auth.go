@@ -6,6 +6,7 @@ package auth
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
@@ -24,9 +25,12 @@ func Bearer(r *http.Request) string {
 	return strings.TrimSpace(h[7:])
 }
 
-// Equal compares two secrets in constant time; an empty want never matches.
+// Equal compares two secrets in constant time; an empty want never matches. Both are
+// hashed first: subtle.ConstantTimeCompare returns early on a length mismatch, which
+// would tell an attacker the token's length.
 func Equal(got, want string) bool {
-	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return want != "" && subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
 // RandomID returns n random bytes as hex: resource ids and generated tokens.
@@ -41,13 +45,17 @@ var ErrTooManyTickets = errors.New("auth: too many outstanding tickets")
 
 // Tickets issues single-use tickets, each standing for the credential it was issued
 // against, valid for TTL. The zero value is ready: TTL defaults to 30 s, Max to 10,000
-// outstanding tickets (expired ones are swept on each issue).
+// outstanding tickets (expired ones are swept when it is reached), PerCred to 16 per
+// credential — past that a credential's oldest ticket is dropped, so one holder of a
+// viewer token cannot use up the tickets everyone else needs.
 type Tickets struct {
-	TTL time.Duration
-	Max int
+	TTL     time.Duration
+	Max     int
+	PerCred int
 
 	mu sync.Mutex
-	m  map[string]ticket
+	m      map[string]ticket
+	byCred map[string][]string // credential → its tickets, oldest first
 }
 
 type ticket struct {
@@ -57,23 +65,29 @@ type ticket struct {
 
 // Issue returns a new ticket (128 random bits) for cred.
 func (t *Tickets) Issue(cred string) (string, error) {
-	ttl, max := t.TTL, t.Max
+	ttl, max, per := t.TTL, t.Max, t.PerCred
 	if ttl == 0 {
 		ttl = 30 * time.Second
 	}
 	if max == 0 {
 		max = 10000
 	}
+	if per == 0 {
+		per = 16
+	}
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil {
-		t.m = map[string]ticket{}
+		t.m, t.byCred = map[string]ticket{}, map[string][]string{}
+	}
+	if own := t.byCred[cred]; len(own) >= per {
+		t.drop(own[0])
 	}
 	if len(t.m) >= max {
 		for k, v := range t.m {
 			if now.After(v.expires) {
-				delete(t.m, k)
+				t.drop(k)
 			}
 		}
 		if len(t.m) >= max {
@@ -82,7 +96,29 @@ func (t *Tickets) Issue(cred string) (string, error) {
 	}
 	id := RandomID(16)
 	t.m[id] = ticket{cred: cred, expires: now.Add(ttl)}
+	t.byCred[cred] = append(t.byCred[cred], id)
 	return id, nil
+}
+
+// drop forgets ticket id; t.mu is held.
+func (t *Tickets) drop(id string) {
+	v, ok := t.m[id]
+	if !ok {
+		return
+	}
+	delete(t.m, id)
+	own := t.byCred[v.cred]
+	for i, k := range own {
+		if k == id {
+			own = append(own[:i], own[i+1:]...)
+			break
+		}
+	}
+	if len(own) == 0 {
+		delete(t.byCred, v.cred)
+	} else {
+		t.byCred[v.cred] = own
+	}
 }
 
 // Redeem consumes a ticket and returns the credential it stands for.
@@ -93,7 +129,7 @@ func (t *Tickets) Redeem(id string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	delete(t.m, id)
+	t.drop(id)
 	if time.Now().After(v.expires) {
 		return "", false
 	}

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/avhost/avhost/internal/auth"
+	"github.com/avhost/avhost/internal/netopt"
 	"github.com/avhost/avhost/internal/session"
 )
 
@@ -74,7 +74,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The upgrader checks Origin (403 when refused).
-	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	ip := netopt.ClientKey(r.RemoteAddr)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

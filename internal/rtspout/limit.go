@@ -3,6 +3,8 @@ package rtspout
 import (
 	"net"
 	"sync"
+
+	"github.com/avhost/avhost/internal/netopt"
 )
 
 // limitListener caps open connections, in all and per client address: RTSP answers
@@ -55,14 +57,7 @@ func (l *limitListener) release(addr string) {
 }
 
 func hostOf(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
-	}
-	h, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return h
+	return netopt.ClientKey(a.String())
 }
 
 // limitConn gives its slot back once, on the first Close.

@@ -143,6 +143,7 @@ func TestFlood(t *testing.T) {
 	if os.Getenv("AVHOST_FLOOD_GCDIAG") != "" { // is what stays live, or garbage no GC has run for?
 		runtime.GC()
 		t.Logf("after a forced GC: %s; RSS %.0f MiB", goMem(), mib(procstat.RSSKB(0)))
+		t.Logf("RSS by mapping: %s", rssByMapping())
 		if f, err := os.Create(os.Getenv("AVHOST_FLOOD_GCDIAG")); err == nil {
 			pprof.WriteHeapProfile(f)
 			f.Close()
@@ -314,6 +315,42 @@ func goMem() string {
 	runtime.ReadMemStats(&m)
 	return fmt.Sprintf("heap in use %.0f MiB, idle unreturned %.0f MiB, stacks %.0f MiB, %d goroutines",
 		float64(m.HeapInuse)/(1<<20), float64(m.HeapIdle-m.HeapReleased)/(1<<20), float64(m.StackSys)/(1<<20), runtime.NumGoroutine())
+}
+
+// rssByMapping sums /proc/self/smaps' Rss by kind of mapping: the C heap ([heap] and
+// glibc's anonymous arenas cannot be told apart from Go's here, so anonymous mappings
+// are split by size: Go maps its heap in 64 MiB arenas).
+func rssByMapping() string {
+	b, _ := os.ReadFile("/proc/self/smaps")
+	kinds := map[string]int{}
+	kind := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		if strings.Contains(f[0], "-") && len(f) >= 5 { // a mapping's header line
+			kind = "anon"
+			if len(f) >= 6 {
+				kind = f[5]
+				if strings.HasPrefix(kind, "/") {
+					kind = "files"
+				}
+			}
+			continue
+		}
+		if f[0] == "Rss:" && len(f) >= 2 {
+			n, _ := strconv.Atoi(f[1])
+			kinds[kind] += n
+		}
+	}
+	var parts []string
+	for k, v := range kinds {
+		if v >= 1024 {
+			parts = append(parts, fmt.Sprintf("%s %.0f MiB", k, mib(v)))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func mib(kb int) float64 { return float64(kb) / 1024 }

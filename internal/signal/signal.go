@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/avhost/avhost/internal/netopt"
 	"github.com/avhost/avhost/internal/signalproto"
 	"github.com/avhost/avhost/internal/whep"
 )
@@ -78,10 +78,7 @@ const maxMessage = 64 << 10
 const noSession = "no such session"
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	addr, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		addr = r.RemoteAddr
-	}
+	addr := netopt.ClientKey(r.RemoteAddr)
 	if status := h.admit(addr); status != 0 {
 		http.Error(w, http.StatusText(status), status)
 		return

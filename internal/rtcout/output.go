@@ -62,7 +62,6 @@ type Output struct {
 	mu      sync.Mutex
 	viewers map[string]*viewer
 	closed  bool
-	ids     atomic.Uint64
 
 	stop chan struct{}
 	wg   sync.WaitGroup

@@ -103,7 +103,8 @@ async function connect() {
   if (via === 'whep') {
     const r = await fetch(`/whep/${sessionPath}`, {method: 'POST', body: pc.localDescription.sdp,
       headers: {'Content-Type': 'application/sdp', ...authHeaders()}});
-    if (r.status === 401) needToken('this session is private: it needs its viewer token or the host token');
+    // A private session answers a missing token exactly like an unknown one (404).
+    if (r.status === 404 && !token) needToken('no such session, or it is private: enter its viewer token or the host token');
     if (r.status !== 201) { setState('WHEP ' + r.status + ': ' + await r.text()); return; }
     // The resource must be ours: the token goes nowhere but this origin.
     const loc = new URL(r.headers.get('Location') || '', location.href);

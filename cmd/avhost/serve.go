@@ -35,7 +35,7 @@ func serve(ctx context.Context, args []string) error {
 	listen := fs.String("listen", ":8080", "HTTP address for the page, ingest (/ingest), /healthz and /metrics")
 	token := fs.String("token", "", "bearer token for ingest and the demo buttons (default: $AVHOST_TOKEN, else generated)")
 	origins := fs.String("allowed-origins", "", "comma-separated extra origins allowed to open WebSockets (default: same origin only)")
-	publishAllow := fs.String("publish-allow", "", "comma-separated hosts (host or host:port) WHIP publishing may reach (default: any)")
+	publishAllow := fs.String("publish-allow", "", "comma-separated hosts (host or host:port) WHIP publishing may reach, at whatever address they resolve to, loopback and private included (default: any host at a public address; loopback, private, link-local, CGNAT and this host's own addresses are refused)")
 	maxSessions := fs.Int("max-sessions", 16, "most sessions on this host")
 	memBudget := fs.Int64("memory-budget-mib", 0, "most MiB the sessions' estimated memory may add up to (0: 3/4 of RAM; -1: no budget)")
 	perConn := fs.Int("max-sessions-per-conn", 8, "most sessions one ingest connection may drive")

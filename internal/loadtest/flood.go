@@ -144,7 +144,7 @@ func PrepareFlood(cfg FloodConfig) (*Prepared, error) {
 		if p.sink, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
 			return nil, err
 		}
-		if p.offers, err = deadOffers(cfg.Offers, p.sink.LocalAddr().(*net.UDPAddr).Port); err != nil {
+		if p.offers, err = DeadOffers(cfg.Offers, p.sink.LocalAddr().(*net.UDPAddr).Port); err != nil {
 			p.sink.Close()
 			return nil, err
 		}

@@ -104,7 +104,7 @@ func (f *flood) countChecks() {
 
 // deadOffers makes n real recvonly audio+video offers from Pion (each its own ICE
 // credentials and DTLS fingerprint) whose only candidate is port on loopback.
-func deadOffers(n, port int) ([]string, error) {
+func DeadOffers(n, port int) ([]string, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err

@@ -28,16 +28,17 @@ type Options struct {
 	NACKBuffer uint16 `yaml:"nack_buffer"`
 	// ConnectTimeout frees a viewer whose ICE and DTLS are not both connected this long
 	// after its answer, so offers that never finish hold no slot and no memory;
-	// defaults to 15 s.
+	// defaults to 10 s. Pion's own ICE failure comes at 10 s too (SetICETimeouts);
+	// a browser connects within a few seconds, through TURN included.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// Host, if set, is a viewer cap shared with the host's other outputs.
+	// Host, if set, is the host's viewer caps, shared with its other outputs.
 	Host *Slots `yaml:"-"`
 }
 
 // DefaultNACKBuffer and DefaultConnectTimeout are Options' defaults.
 const (
 	DefaultNACKBuffer     = 256
-	DefaultConnectTimeout = 15 * time.Second
+	DefaultConnectTimeout = 10 * time.Second
 )
 
 func (o Options) connectTimeout() time.Duration {

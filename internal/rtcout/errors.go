@@ -9,6 +9,9 @@ var (
 	ErrNoViewer = errors.New("rtcout: no such viewer")
 	// ErrClosed is returned after the output closed.
 	ErrClosed = errors.New("rtcout: output closed")
-	// ErrTooManyViewers is returned past Config.MaxViewers.
+	// ErrTooManyViewers is returned past Config.MaxViewers or the host's caps.
 	ErrTooManyViewers = errors.New("rtcout: viewer limit reached")
+	// ErrTooManyPending is returned when the client's address already has its cap of
+	// viewers not yet connected (HostCaps.PendingPerAddr); a 429 for the client.
+	ErrTooManyPending = errors.New("rtcout: too many unconnected viewers from this address")
 )

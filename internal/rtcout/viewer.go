@@ -27,6 +27,7 @@ type viewer struct {
 	once   sync.Once
 	wg     sync.WaitGroup
 	joined time.Time
+	slot   *Slot // its hold on the host's caps
 
 	connected atomic.Bool
 	reap      *time.Timer // frees a viewer that never connects
@@ -40,23 +41,29 @@ type viewer struct {
 }
 
 // AddViewer answers an SDP offer with the session's two tracks. The answer carries
-// all candidates (gathering is complete), so WHEP clients need no trickle. owner is
+// all candidates (gathering is complete), so WHEP clients need no trickle. c.Owner is
 // the credential the viewer was created with ("" for none); Owner returns it.
 //
-// The per-session cap (Config.MaxViewers) and the host's (Options.Host) are checked and
-// the slot taken under one lock, before any work: N+k concurrent offers against a cap
-// of N get exactly N answers.
-func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription, owner string) (string, webrtc.SessionDescription, error) {
-	v := &viewer{id: auth.RandomID(16), owner: owner, o: o, done: make(chan struct{}), joined: time.Now()}
+// The per-session cap (Config.MaxViewers) and the host's (Options.Host: in all,
+// anonymous, unconnected per address) are checked and the slot taken under one lock,
+// before any work: N+k concurrent offers against a cap of N get exactly N answers.
+func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription, c Client) (string, webrtc.SessionDescription, error) {
+	v := &viewer{id: auth.RandomID(16), owner: c.Owner, o: o, done: make(chan struct{}), joined: time.Now()}
 	o.mu.Lock()
-	switch {
-	case o.closed:
+	if o.closed {
 		o.mu.Unlock()
 		return "", webrtc.SessionDescription{}, ErrClosed
-	case len(o.viewers) >= o.cfg.MaxViewers, !o.cfg.Host.Take():
+	}
+	if len(o.viewers) >= o.cfg.MaxViewers {
 		o.mu.Unlock()
 		return "", webrtc.SessionDescription{}, ErrTooManyViewers
 	}
+	slot, err := o.cfg.Host.Take(c)
+	if err != nil {
+		o.mu.Unlock()
+		return "", webrtc.SessionDescription{}, err
+	}
+	v.slot = slot
 	o.viewers[v.id] = v
 	o.mu.Unlock()
 
@@ -127,6 +134,7 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
 			v.connected.Store(true)
+			v.slot.Connected()  // no longer pending: the address may offer again
 			o.RequestKeyFrame() // a picture for the newcomer now, not at the next GOP
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			go o.RemoveViewer(v.id) // not on Pion's callback goroutine
@@ -211,7 +219,7 @@ func (o *Output) RemoveViewer(id string) error {
 // It runs once, from RemoveViewer, a failed AddViewer or Output.Close.
 func (v *viewer) close() {
 	v.once.Do(func() {
-		v.o.cfg.Host.Give()
+		v.slot.Release()
 		v.mu.Lock()
 		v.closed = true
 		pc, reap, unsub := v.pc, v.reap, v.unsub

@@ -33,7 +33,8 @@ type PublishConfig struct {
 	// origin only: the POST, and a DELETE of a resource on that same origin.
 	Token string `yaml:"token"`
 	Retry `yaml:",inline"`
-	// Allow lists the hosts URL may name; empty allows any (server: publish_allow).
+	// Allow lists the hosts URL may name; empty allows any host at a public address
+	// (server: publish_allow). A listed host may be at any address (whipdial.go).
 	Allow []string `yaml:"-"`
 }
 
@@ -65,6 +66,7 @@ type Publisher struct {
 	o        *Output
 	cfg      PublishConfig
 	endpoint *url.URL
+	client   *http.Client // publicWHIPClient, or listedWHIPClient for a listed host
 	cancel   context.CancelFunc
 	done     chan struct{}
 
@@ -91,7 +93,7 @@ func (o *Output) Publish(cfg PublishConfig) (*Publisher, error) {
 		cfg.MaxAttempts = 10
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Publisher{o: o, cfg: cfg, endpoint: u, cancel: cancel, done: make(chan struct{}),
+	p := &Publisher{o: o, cfg: cfg, endpoint: u, client: publishClient(u, cfg.Allow), cancel: cancel, done: make(chan struct{}),
 		st: PublishStatus{Endpoint: origin(u), State: PublishConnecting, MaxAttempts: cfg.MaxAttempts}}
 	go p.run(ctx)
 	return p, nil
@@ -257,7 +259,7 @@ func (p *Publisher) post(ctx context.Context, sdp string) (answer string, resour
 	if p.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.cfg.Token)
 	}
-	resp, err := whipClient.Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
 		return "", nil, transportReason("WHIP POST", err)
 	}
@@ -297,7 +299,7 @@ func (p *Publisher) delete(resource *url.URL) {
 	if p.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.cfg.Token)
 	}
-	if resp, err := whipClient.Do(req); err == nil {
+	if resp, err := p.client.Do(req); err == nil {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
 		resp.Body.Close()
 	}

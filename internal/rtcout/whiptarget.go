@@ -17,7 +17,8 @@ import (
 // the endpoint's. So outbound publishing is not a proxy: http(s) only, no redirects
 // followed, bounded reads and timeouts, the bearer sent to the endpoint's origin only,
 // and nothing the endpoint wrote (body, reason phrase) nor the URL's query or path
-// (stream keys live there) ever copied into a status or a log line.
+// (stream keys live there) ever copied into a status or a log line. Where it may
+// connect is in whipdial.go.
 
 var (
 	// ErrPublishURL: the publish URL is not an absolute http(s) URL with a host, or
@@ -33,22 +34,6 @@ const (
 	whipDeleteWait   = 3 * time.Second
 	maxWHIPHeaderLen = 64 << 10
 )
-
-// whipClient follows no redirect (a 3xx comes back as the response, and is refused),
-// so a request, and its bearer, only ever reaches the origin it was made for.
-var whipClient = &http.Client{
-	Timeout:       whipTimeout,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	Transport: &http.Transport{
-		Proxy:                  http.ProxyFromEnvironment,
-		DialContext:            (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		TLSHandshakeTimeout:    5 * time.Second,
-		ResponseHeaderTimeout:  10 * time.Second,
-		MaxResponseHeaderBytes: maxWHIPHeaderLen,
-		IdleConnTimeout:        30 * time.Second,
-		ForceAttemptHTTP2:      true,
-	},
-}
 
 // CheckPublishTarget parses a WHIP endpoint URL and its bearer token: an absolute
 // http or https URL with a host and no user info; when allow is not empty, a host it
@@ -134,6 +119,8 @@ func transportReason(what string, err error) error {
 	var hostname x509.HostnameError
 	var ne net.Error
 	switch {
+	case errors.Is(err, errNotPublic):
+		return fmt.Errorf("%s: refused: the host is not at a public address (loopback, private, link-local or this host's own); list it in publish_allow to allow it", what)
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: stopped", what)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():

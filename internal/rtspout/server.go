@@ -50,9 +50,13 @@ type Config struct {
 	// to 64.
 	MaxConnsPerAddr int `yaml:"max_conns_per_addr"`
 	// MaxReaders caps the playing readers of one session; defaults to 100.
-	MaxReaders int            `yaml:"max_readers"`
-	Net        netopt.Options `yaml:"-"`
-	Log        *slog.Logger   `yaml:"-"`
+	MaxReaders int `yaml:"max_readers"`
+	// IdleTimeout closes a connection that has not played and sends no complete
+	// request for this long (from accept, or from its last answer); defaults to 10s.
+	// Once it plays, it may stay silent for 2 min (limit.go).
+	IdleTimeout time.Duration  `yaml:"idle_timeout"`
+	Net         netopt.Options `yaml:"-"`
+	Log         *slog.Logger   `yaml:"-"`
 }
 
 // source is what a stream is served from: a session's WebRTC output.
@@ -76,7 +80,13 @@ type Server struct {
 
 	mu      sync.Mutex
 	streams map[string]*stream
-	playing map[*gortsplib.ServerSession]*stream
+	playing map[*gortsplib.ServerSession]reader
+}
+
+// reader is a playing session: its stream, and the connection that played it.
+type reader struct {
+	st   *stream
+	conn *limitConn
 }
 
 type stream struct {
@@ -107,10 +117,13 @@ func New(cfg Config) *Server {
 	if cfg.MaxReaders == 0 {
 		cfg.MaxReaders = 100
 	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Second
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, dummy: auth.RandomID(16), streams: map[string]*stream{}, playing: map[*gortsplib.ServerSession]*stream{}}
+	s := &Server{cfg: cfg, dummy: auth.RandomID(16), streams: map[string]*stream{}, playing: map[*gortsplib.ServerSession]reader{}}
 	s.listen = func(network, address string) (net.Listener, error) {
 		return netopt.Listen(context.Background(), network, address, cfg.Net)
 	}
@@ -120,7 +133,7 @@ func New(cfg Config) *Server {
 			if err != nil {
 				return nil, err
 			}
-			s.ln = newLimitListener(l, cfg.MaxConns, cfg.MaxConnsPerAddr)
+			s.ln = newLimitListener(l, cfg.MaxConns, cfg.MaxConnsPerAddr, cfg.IdleTimeout)
 			return s.ln, nil
 		},
 		ListenPacket: func(network, address string) (net.PacketConn, error) {
@@ -215,6 +228,14 @@ func (s *Server) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
 	ctx.Conn.SetUserData(&connAuth{})
 }
 
+// OnResponse restarts the connection's idle limit: the client has its answer, and
+// the time a DESCRIBE waits for parameter sets is not the client's to pay.
+func (s *Server) OnResponse(sc *gortsplib.ServerConn, _ *base.Response) {
+	if c := connOf(sc.NetConn()); c != nil {
+		c.answered()
+	}
+}
+
 // OnDescribe answers DESCRIBE for /{session}: the SDP, once the stream's parameter
 // sets are known, so sprop-parameter-sets always carries them (RFC 6184 §8.1).
 func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
@@ -277,32 +298,42 @@ func (s *Server) paramsReady(st *stream) bool {
 }
 
 // OnPlay starts a reader with a key frame, so it has a picture at once. Readers of a
-// stream are capped (Config.MaxReaders), checked and counted under one lock.
+// stream are capped (Config.MaxReaders), checked and counted under one lock. The
+// connection takes the playing idle limit, which a UDP reader's keepalives meet.
 func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	st := s.find(ctx.Session.SetuppedPath())
 	if st == nil || st.st != ctx.Session.SetuppedStream() {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil
 	}
+	c := connOf(ctx.Conn.NetConn())
 	s.mu.Lock()
-	if s.playing[ctx.Session] == nil {
+	if _, ok := s.playing[ctx.Session]; !ok {
 		if st.readers >= s.cfg.MaxReaders {
 			s.mu.Unlock()
 			return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil
 		}
-		s.playing[ctx.Session] = st
+		s.playing[ctx.Session] = reader{st: st, conn: c}
 		st.readers++
 	}
 	s.mu.Unlock()
+	if c != nil {
+		c.played(true)
+	}
 	st.src.RequestKeyFrame()
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
-// OnSessionClose counts readers down.
+// OnSessionClose counts readers down, and gives the connection that played (if it is
+// still open) the handshake idle limit again.
 func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := s.playing[ctx.Session]; st != nil {
-		st.readers--
+	r, ok := s.playing[ctx.Session]
+	if ok {
+		r.st.readers--
 		delete(s.playing, ctx.Session)
+	}
+	s.mu.Unlock()
+	if ok && r.conn != nil {
+		r.conn.played(false)
 	}
 }

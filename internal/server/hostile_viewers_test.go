@@ -366,13 +366,20 @@ func repeat(s string, n int) []string {
 	return out
 }
 
+// noAnonymousCaps turns the host's anonymous and per-address caps off, for tests of
+// the other caps that offer from one address without a credential.
+func noAnonymousCaps(c *server.Config) { c.MaxAnonymousViewers, c.MaxPendingViewersPerAddr = -1, -1 }
+
 // TestViewerCapsHoldUnderConcurrency: N+k offers at once against a cap of N get
 // exactly N answers and k 503s: per Pion session, per webrtcbin session, and per host
 // across both.
 func TestViewerCapsHoldUnderConcurrency(t *testing.T) {
 	offer := recvOffer(t)
 	t.Run("per session", func(t *testing.T) {
-		h := viewersHost(t, func(c *server.Config) { c.WebRTC.MaxViewers, c.WebRTCBinMaxViewers = 4, 3 })
+		h := viewersHost(t, func(c *server.Config) {
+			c.WebRTC.MaxViewers, c.WebRTCBinMaxViewers = 4, 3
+			noAnonymousCaps(c)
+		})
 		webrtcbinSession(t, h, "wb")
 		for _, c := range []struct {
 			session string
@@ -385,7 +392,10 @@ func TestViewerCapsHoldUnderConcurrency(t *testing.T) {
 		}
 	})
 	t.Run("per host, across both backends", func(t *testing.T) {
-		h := viewersHost(t, func(c *server.Config) { c.MaxViewers, c.WebRTC.MaxViewers, c.WebRTCBinMaxViewers = 5, 4, 4 })
+		h := viewersHost(t, func(c *server.Config) {
+			c.MaxViewers, c.WebRTC.MaxViewers, c.WebRTCBinMaxViewers = 5, 4, 4
+			noAnonymousCaps(c)
+		})
 		webrtcbinSession(t, h, "wb")
 		urls := append(repeat(h.web+"/whep/demo", 6), repeat(h.web+"/whep/wb", 6)...)
 		created, full, other := tally(postConcurrently(t, offer, urls))
@@ -556,6 +566,7 @@ func TestSilentWSConnectionIsClosed(t *testing.T) {
 func TestUnfinishedOffersAreFreed(t *testing.T) {
 	h := viewersHost(t, func(c *server.Config) {
 		c.MaxViewers, c.WebRTC.MaxViewers, c.WebRTC.ConnectTimeout = 250, 250, 3*time.Second
+		noAnonymousCaps(c)
 	})
 	out, err := h.srv.Output("demo")
 	if err != nil {
@@ -621,5 +632,79 @@ func TestUnfinishedOffersAreFreed(t *testing.T) {
 		n, rss0, rssPeak, held, rss1, heap0, heapPeak, heap1)
 	if heap1 > heap0+10 {
 		t.Fatalf("Go heap in use %.1f MiB after the flood was freed, baseline %.1f MiB", heap1, heap0)
+	}
+}
+
+// postFrom posts offer to url from local address ip (any 127/8 address reaches a
+// loopback listener on Linux), with authz as the Authorization header ("" for none).
+func postFrom(ip, url, offer, authz string) reply {
+	tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(offer))
+	req.Header.Set("Content-Type", "application/sdp")
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: 15 * time.Second}).Do(req)
+	if err != nil {
+		return reply{body: err.Error()}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, string(b), resp.Header.Get("Location")}
+}
+
+// TestUnconnectedOffersCappedPerAddressAndCredentialsKeepRoom replays an offer that
+// never does ICE, as a flood would: each answered one holds a slot until the connect
+// deadline. One address gets exactly its cap of unconnected viewers (4) and then 429,
+// even all at once; another address still gets in; anonymous viewers fill at most
+// their share of the host (8 of 10) and then get 503; offers with a credential (the
+// host token on a public session, the viewer token of a private one) still get 201
+// until the host itself is full.
+func TestUnconnectedOffersCappedPerAddressAndCredentialsKeepRoom(t *testing.T) {
+	h := viewersHost(t, func(c *server.Config) {
+		c.MaxViewers = 10                          // anonymous: 4/5; unconnected per address: 4
+		c.WebRTC.ConnectTimeout = 30 * time.Second // none is freed during the test
+	})
+	privateSession(t, h, "private", "")
+	offer, demo, priv := recvOffer(t), h.web+"/whep/demo", h.web+"/whep/private"
+	count := func(rs []reply) map[int]int {
+		n := map[int]int{}
+		for _, r := range rs {
+			n[r.status]++
+		}
+		return n
+	}
+	burst := func(ip string, n int) map[int]int {
+		rs := make([]reply, n)
+		var wg sync.WaitGroup
+		for i := range rs {
+			wg.Add(1)
+			go func() { defer wg.Done(); rs[i] = postFrom(ip, demo, offer, "") }()
+		}
+		wg.Wait()
+		return count(rs)
+	}
+	if got := burst("127.0.0.1", 6); got[201] != 4 || got[429] != 2 {
+		t.Fatalf("6 anonymous offers at once from one address: %v, want 4 × 201 and 2 × 429", got)
+	}
+	if r := postFrom("127.0.0.2", demo, offer, ""); r.status != 201 {
+		t.Fatalf("an offer from another address: %d %s", r.status, r.body)
+	}
+	if r := postFrom("127.0.0.1", demo, offer, "Bearer "+token); r.status != 201 {
+		t.Fatalf("an offer with the host token from the capped address: %d %s", r.status, r.body)
+	}
+	// 5 anonymous viewers held: 3 more fill the anonymous share.
+	if got := burst("127.0.0.3", 4); got[201] != 3 || got[503] != 1 {
+		t.Fatalf("4 anonymous offers with 3 anonymous slots left: %v, want 3 × 201 and 1 × 503", got)
+	}
+	if r := postFrom("127.0.0.4", demo, offer, "Bearer "+viewerToken); r.status != 503 {
+		t.Fatalf("another session's viewer token on the public session counts as anonymous: got %d, want 503", r.status)
+	}
+	if r := postFrom("127.0.0.1", priv, offer, "Bearer "+viewerToken); r.status != 201 {
+		t.Fatalf("a private session's viewer with the anonymous share full: %d %s", r.status, r.body)
+	}
+	if r := postFrom("127.0.0.5", priv, offer, "Bearer "+viewerToken); r.status != 503 {
+		t.Fatalf("a credentialed offer with the host full: got %d, want 503", r.status)
 	}
 }

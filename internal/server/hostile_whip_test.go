@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -291,4 +292,41 @@ func TestWHIPPublishIsNotAProxy(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestWHIPPublishReachesNoInternalAddress: issue 10, security review. Without
+// publish_allow, a publish reached this host's loopback (also as ::ffff:127.0.0.1) and
+// would have reached the cloud metadata address, and its status told open, closed and
+// filtered ports apart. Now nothing connects, and the status says why. (With the host
+// listed, the same loopback endpoint is reached: TestWHIPPublishIsNotAProxy.)
+func TestWHIPPublishReachesNoInternalAddress(t *testing.T) {
+	h := startHost(t, func(c *server.Config) {
+		yes := true
+		c.Demo, c.DemoLoop = &yes, 0
+		c.Session = session.Config{Width: 64, Height: 64}
+		c.PublishRetry = rtcout.Retry{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxAttempts: 1}
+	})
+	var conns atomic.Int32
+	tg := httptest.NewUnstartedServer(http.NotFoundHandler())
+	tg.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	tg.Start()
+	defer tg.Close()
+	_, port, _ := net.SplitHostPort(tg.Listener.Addr().String())
+	for _, u := range []string{
+		"http://127.0.0.1:" + port + "/whip",
+		"http://[::ffff:127.0.0.1]:" + port + "/whip",
+		"http://169.254.169.254/whip",
+	} {
+		_, st := publishUntilGaveUp(t, h, u)
+		if !strings.Contains(st.LastError, "not at a public address") || !strings.Contains(st.LastError, "publish_allow") {
+			t.Errorf("%s: last_error %q, want the refusal", u, st.LastError)
+		}
+	}
+	if n := conns.Load(); n != 0 {
+		t.Fatalf("%d connections reached the loopback endpoint", n)
+	}
 }

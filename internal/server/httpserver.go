@@ -25,7 +25,22 @@ type HTTPConfig struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxHeaderBytes caps the request line and headers; defaults to 32 KiB.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxConns caps open connections, WebSockets included (connlimit.go): one past
+	// it is closed at accept. Defaults to 4096; keep it under the process's open-file
+	// limit (ulimit -n), which RTSP and WebRTC sockets share. Negative: no cap.
+	MaxConns int `yaml:"max_conns"`
+	// MaxConnsPerAddr caps open connections from one client (an IPv4 address or an
+	// IPv6 /64); defaults to 256, above /ws's and /ingest's own per-address caps (16
+	// each). Behind a reverse proxy every client has the proxy's address: raise it.
+	// Negative: no cap.
+	MaxConnsPerAddr int `yaml:"max_conns_per_addr"`
 }
+
+// Defaults of HTTPConfig's connection caps.
+const (
+	DefaultHTTPMaxConns        = 4096
+	DefaultHTTPMaxConnsPerAddr = 256
+)
 
 func (c *HTTPConfig) fill() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -39,6 +54,12 @@ func (c *HTTPConfig) fill() {
 	def(&c.IdleTimeout, 60*time.Second)
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = 32 << 10
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultHTTPMaxConns
+	}
+	if c.MaxConnsPerAddr == 0 {
+		c.MaxConnsPerAddr = DefaultHTTPMaxConnsPerAddr
 	}
 }
 

@@ -66,12 +66,15 @@ type Config struct {
 	// Publish publishes sessions (by id) to WHIP endpoints, e.g. an SFU that fans out.
 	Publish map[string]rtcout.PublishConfig `yaml:"publish"`
 	// PublishAllow, if set, lists the only hosts ("host" or "host:port") WHIP
-	// publishing may reach; defaults to any host.
+	// publishing may reach, wherever they resolve (loopback and private included);
+	// defaults to any host at a public address (rtcout/whipdial.go: loopback,
+	// private, link-local, CGNAT and this host's own addresses are refused).
 	PublishAllow []string `yaml:"publish_allow"`
 	// PublishRetry bounds the retries of publications that do not set their own:
 	// backoff 500 ms doubling to 30 s, and 10 failed attempts in a row, by default.
 	PublishRetry rtcout.Retry `yaml:"publish_retry"`
-	// HTTP holds the HTTP server's timeouts and header limit (defaults in HTTPConfig).
+	// HTTP holds the HTTP server's timeouts, header limit and connection caps
+	// (defaults in HTTPConfig).
 	HTTP HTTPConfig `yaml:"http"`
 	// WebRTCBinBranch is the per-viewer branch of webrtcbin sessions; defaults to
 	// pipelines/webrtcbin.pipeline's content (embedded).
@@ -82,6 +85,17 @@ type Config struct {
 	// backends, handshakes in flight included; defaults to 200. Per session the caps
 	// are webrtc.MaxViewers (Pion, defaults to 100) and WebRTCBinMaxViewers.
 	MaxViewers int `yaml:"max_viewers"`
+	// MaxAnonymousViewers caps the host's viewers without a credential (the session's
+	// viewer token or the host token), so that anonymous offers flooding public
+	// sessions leave room for viewers who hold a token; defaults to 4/5 of MaxViewers
+	// (160 of 200). Negative: no separate cap.
+	MaxAnonymousViewers int `yaml:"max_anonymous_viewers"`
+	// MaxPendingViewersPerAddr caps the anonymous viewers of one client address
+	// (an IPv4 address or an IPv6 /64) not yet connected, on the whole host (429 past
+	// it); defaults to 4. An offer that never does ICE holds its slot until
+	// webrtc.connect_timeout, so without it a few offers a second from one address
+	// hold every slot. Negative: no cap.
+	MaxPendingViewersPerAddr int `yaml:"max_pending_viewers_per_addr"`
 	// WebRTCBinMaxViewers caps the viewers of one webrtcbin session; defaults to 20
 	// (each is a whole webrtcbin in the pipeline, ≈8 threads).
 	WebRTCBinMaxViewers int `yaml:"webrtcbin_max_viewers"`
@@ -134,7 +148,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxViewers == 0 {
 		cfg.MaxViewers = DefaultMaxViewers
 	}
-	cfg.WebRTC.Host = rtcout.NewSlots(cfg.MaxViewers)
+	if cfg.MaxAnonymousViewers == 0 {
+		cfg.MaxAnonymousViewers = cfg.MaxViewers * 4 / 5
+	}
+	if cfg.MaxPendingViewersPerAddr == 0 {
+		cfg.MaxPendingViewersPerAddr = DefaultMaxPendingViewersPerAddr
+	}
+	cfg.WebRTC.Host = rtcout.NewSlots(rtcout.HostCaps{Max: cfg.MaxViewers, Anonymous: cfg.MaxAnonymousViewers,
+		PendingPerAddr: cfg.MaxPendingViewersPerAddr})
 	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, MemoryBudget: cfg.MemoryBudgetMiB << 20, Log: cfg.Log}, outputs: map[string]*rtcout.Output{}, wbouts: map[string]*wbout.Output{}, publishers: map[string]*rtcout.Publisher{}}
 	s.Sessions.OnCreate = s.attach
 	if cfg.RTSP.Address != "-" {
@@ -159,9 +180,9 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /api/sessions/{id}/whip", s.authed(s.startPublish))
 	mux.HandleFunc("DELETE /api/sessions/{id}/whip", s.authed(s.stopPublish))
 	mux.HandleFunc("GET /api/sessions/{id}/whip", s.authed(s.publishStatus))
-	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed, IsHost: s.isHostToken}).Register(mux)
+	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed, IsHost: s.isHostToken, Credentialed: s.credentialed}).Register(mux)
 	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval,
-		Credential: s.wsCredential, Authorize: s.viewerAllowed, OnInterrupt: s.onInterrupt, Limits: cfg.WS})
+		Credential: s.wsCredential, Authorize: s.viewerAllowed, Credentialed: s.credentialed, OnInterrupt: s.onInterrupt, Limits: cfg.WS})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
 	s.http = newHTTPServer(securityHeaders(mux), cfg.HTTP)
 	isolate(s.http, cfg.Admission)
@@ -263,8 +284,29 @@ func (s *Server) viewerAllowed(cred, id string) bool {
 // isHostToken: cred is the host token (it may end any WHEP viewer).
 func (s *Server) isHostToken(cred string) bool { return auth.Equal(cred, s.cfg.Token) }
 
-// DefaultMaxViewers is Config.MaxViewers' default.
-const DefaultMaxViewers = 200
+// credentialed: cred admits to session id by itself, being the host token or the
+// session's viewer token. On a public session anyone is allowed (viewerAllowed), but
+// only these escape the host's anonymous caps.
+func (s *Server) credentialed(cred, id string) bool {
+	if cred == "" {
+		return false
+	}
+	if auth.Equal(cred, s.cfg.Token) {
+		return true
+	}
+	sess, err := s.Sessions.Get(id)
+	if err != nil {
+		return false
+	}
+	vt := sess.Config().ViewerToken
+	return vt != "" && auth.Equal(cred, vt)
+}
+
+// DefaultMaxViewers and DefaultMaxPendingViewersPerAddr are Config's defaults.
+const (
+	DefaultMaxViewers               = 200
+	DefaultMaxPendingViewersPerAddr = 4
+)
 
 // onInterrupt watches a session's interrupts for /ws viewers (a no-op for unknown ones).
 func (s *Server) onInterrupt(id string, f func()) (cancel func()) {
@@ -290,6 +332,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("server: listen %s: %w", s.cfg.Listen, err)
 	}
+	ln = limitConns(ln, s.cfg.HTTP)
 	s.ln = ln
 	if s.rtsp != nil {
 		if err := s.rtsp.Start(); err != nil {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/avhost/avhost/internal/server"
+	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/webrtctest"
 )
 
@@ -85,7 +87,12 @@ func (e *whipEndpoint) close() {
 }
 
 func TestWHIPPublishRetriesAndKeepsLocalViewers(t *testing.T) {
-	h := encodingHost(t)
+	h := startHost(t, func(c *server.Config) {
+		yes := true
+		c.Demo, c.DemoLoop = &yes, 3100*time.Millisecond
+		c.Session = session.Config{Width: 512, Height: 512}
+		c.PublishAllow = []string{"127.0.0.1"} // the test SFU is on loopback
+	})
 	ep := &whipEndpoint{fail: 2}
 	sfu := httptest.NewServer(ep)
 	defer sfu.Close()

@@ -5,8 +5,9 @@
 //
 // /ws takes connections before any credential, so it is capped and timed: a cap on
 // open connections overall and per remote address (checked and counted under one
-// lock, before the upgrade), a deadline for the first message, a cap on the viewers
-// one connection holds, and a read limit per message.
+// lock, before the upgrade), a deadline for the first message, a deadline for a
+// connection that holds no viewer, a cap on the viewers one connection holds, and a
+// read limit per message. Its viewers count against the host's caps like WHEP's.
 package signal
 
 import (
@@ -21,6 +22,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/avhost/avhost/internal/netopt"
+	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/signalproto"
 	"github.com/avhost/avhost/internal/whep"
 )
@@ -30,6 +32,7 @@ const (
 	DefaultMaxConns          = 1000
 	DefaultMaxConnsPerAddr   = 16
 	DefaultFirstMessage      = 10 * time.Second
+	DefaultIdleWithoutViewer = 30 * time.Second
 	DefaultMaxViewersPerConn = 4
 )
 
@@ -43,6 +46,11 @@ type Limits struct {
 	// FirstMessage is how long a new connection may send nothing before it is closed
 	// (answering pings does not count); defaults to 10 s.
 	FirstMessage time.Duration `yaml:"first_message"`
+	// IdleWithoutViewer is how long a connection may hold no viewer (never made one,
+	// or all left or were freed) before it is closed; defaults to 30 s. Any message
+	// counts as speaking for FirstMessage, so without this a client that sends "bye"
+	// now and then held a connection forever. Negative: never.
+	IdleWithoutViewer time.Duration `yaml:"idle_without_viewer"`
 	// MaxViewersPerConn caps the viewers one connection holds; defaults to 4.
 	MaxViewersPerConn int `yaml:"max_viewers_per_conn"`
 }
@@ -61,6 +69,10 @@ type Handler struct {
 	// Authorize, if set, says whether the connection's credential may watch session.
 	// A refusal gets the very error an unknown session gets. nil allows all.
 	Authorize func(cred, session string) bool
+	// Credentialed, if set, says whether cred admits to session by itself (its viewer
+	// token or the host token): such a viewer is not held to the host's anonymous
+	// caps (rtcout.HostCaps).
+	Credentialed func(cred, session string) bool
 	// OnInterrupt, if set, registers f to run at each interrupt of session; a
 	// connection watching the session then sends "interrupted".
 	OnInterrupt func(session string, f func()) (cancel func())
@@ -101,8 +113,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if first == 0 {
 		first = DefaultFirstMessage
 	}
-	c := &conn{h: h, ws: ws, cred: cred, out: make(chan signalproto.Message, 64), quit: make(chan struct{}), viewers: map[string]whep.Viewers{}, watches: map[string]func(){}}
-	go c.writePump(ping)
+	idle := h.Limits.IdleWithoutViewer
+	if idle == 0 {
+		idle = DefaultIdleWithoutViewer
+	}
+	c := &conn{h: h, ws: ws, cred: cred, addr: r.RemoteAddr, out: make(chan signalproto.Message, 64), quit: make(chan struct{}),
+		viewers: map[string]whep.Viewers{}, watches: map[string]func(){}}
+	go c.writePump(ping, idle)
 	c.readPump(first, 3*ping)
 }
 
@@ -150,14 +167,16 @@ func (h *Handler) Conns() int {
 type conn struct {
 	h    *Handler
 	cred string
+	addr string // the peer's address, for the host's per-address caps
 	ws   *websocket.Conn
 	out  chan signalproto.Message
 	quit chan struct{}
 	once sync.Once
 
-	mu      sync.Mutex
-	viewers map[string]whep.Viewers
-	watches map[string]func() // session → cancel of its interrupt watch
+	mu       sync.Mutex
+	viewers  map[string]whep.Viewers
+	watches  map[string]func() // session → cancel of its interrupt watch
+	offering bool              // an offer is being answered: it counts as holding a viewer
 }
 
 func (c *conn) send(m signalproto.Message) {
@@ -234,12 +253,16 @@ func (c *conn) handle(m signalproto.Message) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		id, ans, err := out.AddViewer(ctx, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}, c.cred)
+		cl := rtcout.Client{Owner: c.cred, Addr: c.addr, Credentialed: c.h.Credentialed != nil && c.h.Credentialed(c.cred, m.Session)}
+		c.setOffering(true)
+		id, ans, err := out.AddViewer(ctx, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}, cl)
 		if err != nil {
+			c.setOffering(false)
 			fail(err.Error())
 			return
 		}
 		c.mu.Lock()
+		c.offering = false // with the insert, so the idle check never sees neither
 		c.viewers[id] = out
 		if c.h.OnInterrupt != nil && c.watches[m.Session] == nil {
 			sid := m.Session
@@ -284,19 +307,56 @@ func (c *conn) roomForViewer() bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.forgetFreed()
+	return len(c.viewers) < max
+}
+
+// forgetFreed drops the viewers their output freed on its own; c.mu is held.
+func (c *conn) forgetFreed() {
 	for id, o := range c.viewers {
 		if _, ok := o.Owner(id); !ok {
 			delete(c.viewers, id)
 		}
 	}
-	return len(c.viewers) < max
 }
 
-func (c *conn) writePump(ping time.Duration) {
+func (c *conn) setOffering(b bool) {
+	c.mu.Lock()
+	c.offering = b
+	c.mu.Unlock()
+}
+
+// holdsViewer says whether the connection has a live viewer or is making one.
+func (c *conn) holdsViewer() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forgetFreed()
+	return c.offering || len(c.viewers) > 0
+}
+
+// writePump is the connection's only writer. It also closes the connection once it
+// has held no viewer for idle (checked every idle/8, within 1 s): viewers are freed by
+// their outputs too (ICE failure, the connect deadline), without telling the
+// connection, so this is a poll rather than a timer reset on each bye.
+func (c *conn) writePump(ping, idle time.Duration) {
 	t := time.NewTicker(ping)
 	defer t.Stop()
+	var check <-chan time.Time
+	if idle > 0 {
+		ct := time.NewTicker(min(max(idle/8, 10*time.Millisecond), time.Second))
+		defer ct.Stop()
+		check = ct.C
+	}
+	held := time.Now() // when the connection was last seen holding a viewer (or born)
 	for {
 		select {
+		case now := <-check:
+			if c.holdsViewer() {
+				held = now
+			} else if now.Sub(held) >= idle {
+				c.closeWith(websocket.ClosePolicyViolation, "no viewer")
+				return
+			}
 		case m := <-c.out:
 			c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			if err := c.ws.WriteJSON(m); err != nil {
@@ -311,9 +371,15 @@ func (c *conn) writePump(ping time.Duration) {
 				return
 			}
 		case <-c.quit:
-			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-			c.ws.Close()
+			c.closeWith(websocket.CloseNormalClosure, "")
 			return
 		}
 	}
+}
+
+// closeWith sends a close frame (RFC 6455 §7.4.1 code) and closes; writePump only.
+func (c *conn) closeWith(code int, reason string) {
+	c.stop()
+	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	c.ws.Close()
 }

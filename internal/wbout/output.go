@@ -35,9 +35,9 @@ type Config struct {
 	// webrtcbin viewer is a full RTP/DTLS/ICE stack in the pipeline (≈8 threads).
 	MaxViewers int
 	// ConnectTimeout frees a viewer whose connection is not up this long after its
-	// answer; defaults to 15 s.
+	// answer; defaults to rtcout.DefaultConnectTimeout (10 s).
 	ConnectTimeout time.Duration
-	// Host, if set, is the host's viewer cap, shared with its other outputs.
+	// Host, if set, is the host's viewer caps, shared with its other outputs.
 	Host *rtcout.Slots
 }
 
@@ -62,7 +62,8 @@ type Output struct {
 }
 
 type viewer struct {
-	owner string // the credential that created it (WHEP DELETE needs it)
+	owner string       // the credential that created it (WHEP DELETE needs it)
+	slot  *rtcout.Slot // its hold on the host's caps
 	// pending: the branch is being built by AddViewer, which owns it until it clears
 	// this (under Output.mu); nothing else touches the fields below meanwhile.
 	pending    bool
@@ -98,21 +99,28 @@ func New(p *gst.Pipeline, cfg Config) (*Output, error) {
 	return o, nil
 }
 
-// AddViewer adds a branch, answers the offer and returns the complete answer. owner is
-// the credential the viewer was created with; Owner returns it. The session's cap and
-// the host's are checked, and the slot taken, under one lock before any work.
-func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription, owner string) (string, webrtc.SessionDescription, error) {
+// AddViewer adds a branch, answers the offer and returns the complete answer. c.Owner
+// is the credential the viewer was created with; Owner returns it. The session's cap
+// and the host's (in all, anonymous, unconnected per address) are checked, and the
+// slot taken, under one lock before any work.
+func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription, c rtcout.Client) (string, webrtc.SessionDescription, error) {
 	id := auth.RandomID(16)
-	v := &viewer{owner: owner, pending: true}
+	v := &viewer{owner: c.Owner, pending: true}
 	o.mu.Lock()
-	switch {
-	case o.closed:
+	if o.closed {
 		o.mu.Unlock()
 		return "", webrtc.SessionDescription{}, rtcout.ErrClosed
-	case len(o.viewers) >= o.cfg.MaxViewers, !o.cfg.Host.Take():
+	}
+	if len(o.viewers) >= o.cfg.MaxViewers {
 		o.mu.Unlock()
 		return "", webrtc.SessionDescription{}, rtcout.ErrTooManyViewers
 	}
+	slot, err := o.cfg.Host.Take(c)
+	if err != nil {
+		o.mu.Unlock()
+		return "", webrtc.SessionDescription{}, err
+	}
+	v.slot = slot
 	o.viewers[id] = v
 	o.mu.Unlock()
 
@@ -123,7 +131,7 @@ func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription,
 		v.pending, v.answered = false, time.Now()
 	} else if o.viewers[id] == v {
 		delete(o.viewers, id)
-		o.cfg.Host.Give()
+		v.slot.Release()
 	}
 	o.mu.Unlock()
 	if !kept {
@@ -239,7 +247,7 @@ func (o *Output) RemoveViewer(id string) error {
 	v := o.viewers[id]
 	if v != nil {
 		delete(o.viewers, id)
-		o.cfg.Host.Give()
+		v.slot.Release()
 	}
 	pending := v != nil && v.pending
 	o.mu.Unlock()
@@ -291,7 +299,11 @@ func (o *Output) watch() {
 			if v.pending {
 				continue
 			}
-			late := !connected(v.wb) && time.Since(v.answered) > o.cfg.ConnectTimeout
+			up := connected(v.wb)
+			if up {
+				v.slot.Connected() // no longer pending: the address may offer again
+			}
+			late := !up && time.Since(v.answered) > o.cfg.ConnectTimeout
 			if late || failed(v.wb) || v.rx.silent() {
 				gone = append(gone, id)
 			}

@@ -29,8 +29,9 @@ import (
 
 // Viewers is a session's WebRTC output, whichever backend serves it.
 type Viewers interface {
-	// AddViewer answers offer; owner is the credential it was made with ("" for none).
-	AddViewer(ctx context.Context, offer webrtc.SessionDescription, owner string) (string, webrtc.SessionDescription, error)
+	// AddViewer answers offer for client c (its credential, address, and whether the
+	// credential admits to the session by itself).
+	AddViewer(ctx context.Context, offer webrtc.SessionDescription, c rtcout.Client) (string, webrtc.SessionDescription, error)
 	AddICECandidate(id string, c webrtc.ICECandidateInit) error
 	RemoveViewer(id string) error
 	// Owner returns the credential viewer id was created with; false once it is gone.
@@ -54,6 +55,10 @@ type Handler struct {
 	Authorize func(cred, session string) bool
 	// IsHost, if set, says whether cred is the host's token, which may end any viewer.
 	IsHost func(cred string) bool
+	// Credentialed, if set, says whether cred admits to session by itself (its viewer
+	// token or the host token), not just as anyone may watch a public session: such
+	// a viewer is not held to the host's anonymous caps (rtcout.HostCaps).
+	Credentialed func(cred, session string) bool
 }
 
 // Answers shared by "unknown" and "not yours", so that the two cannot be told apart.
@@ -112,13 +117,20 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	vid, answer, err := out.AddViewer(ctx, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(body)}, cred)
+	c := rtcout.Client{Owner: cred, Addr: r.RemoteAddr, Credentialed: h.Credentialed != nil && h.Credentialed(cred, id)}
+	vid, answer, err := out.AddViewer(ctx, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(body)}, c)
 	switch {
 	case errors.Is(err, rtcout.ErrBadOffer):
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	case errors.Is(err, rtcout.ErrTooManyViewers):
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	case errors.Is(err, rtcout.ErrTooManyPending):
+		// This address's other viewers are still connecting: one second is plenty for
+		// a browser's; an offer that never connects holds its slot to the deadline.
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, err.Error(), http.StatusTooManyRequests)
 		return
 	case errors.Is(err, rtcout.ErrClosed):
 		http.Error(w, noSession, http.StatusNotFound)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/avhost/avhost/internal/rtcout"
+	"github.com/avhost/avhost/internal/session"
 )
 
 // Every publish route needs the host token: starting one makes this host send requests
@@ -43,6 +44,11 @@ func (s *Server) publish(id string, out *rtcout.Output, pc rtcout.PublishConfig)
 		return err
 	}
 	s.omu.Lock()
+	if s.outputs[id] != out { // the session closed meanwhile: nothing would stop p
+		s.omu.Unlock()
+		p.Stop()
+		return session.ErrNotFound
+	}
 	old := s.publishers[id]
 	s.publishers[id] = p
 	s.omu.Unlock()
@@ -73,8 +79,11 @@ func (s *Server) startPublish(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.publish(r.PathValue("id"), out, rtcout.PublishConfig{URL: req.URL, Token: req.Token}); err != nil {
 		status := http.StatusBadRequest
-		if errors.Is(err, rtcout.ErrPublishHost) {
+		switch {
+		case errors.Is(err, rtcout.ErrPublishHost):
 			status = http.StatusForbidden
+		case errors.Is(err, session.ErrNotFound):
+			status = http.StatusNotFound
 		}
 		http.Error(w, err.Error(), status)
 		return

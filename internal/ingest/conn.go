@@ -39,9 +39,29 @@ type conn struct {
 	once     sync.Once
 	readDone chan struct{} // the read pump has returned
 	peerBye  atomic.Bool   // it returned on the client's close frame (not an error)
+	tooSlow  atomic.Bool   // logged once: a client sending garbage flat out overflows its queue at every reply
 
 	mu       sync.Mutex
 	sessions map[string]bool
+
+	refusals refusalBudget // read pump only
+}
+
+// refusalBudget paces a connection whose messages keep being refused: past a burst of
+// 64, at most 100 refusals a second. The read pump waits, so a client sending garbage
+// flat out is held by TCP backpressure instead of costing a core (and its GC).
+type refusalBudget struct{ tat time.Time }
+
+func (b *refusalBudget) wait() {
+	const every, burst = 10 * time.Millisecond, 64
+	now := time.Now()
+	if b.tat.Before(now) {
+		b.tat = now
+	}
+	b.tat = b.tat.Add(every)
+	if d := b.tat.Sub(now) - burst*every; d > 0 {
+		time.Sleep(d)
+	}
 }
 
 type outMsg struct {
@@ -74,7 +94,9 @@ func (c *conn) push(m outMsg) bool {
 func (c *conn) send(m ingestproto.Message) {
 	b, _ := json.Marshal(m)
 	if !c.push(outMsg{websocket.TextMessage, b}) {
-		c.srv.cfg.Log.Warn("ingest client too slow, closing", "addr", c.ip)
+		if c.tooSlow.CompareAndSwap(false, true) {
+			c.srv.cfg.Log.Warn("ingest client too slow, closing", "addr", c.ip)
+		}
 		c.stop()
 	}
 }
@@ -91,6 +113,7 @@ func (c *conn) goAway() {
 
 func (c *conn) fail(sess string, utt uint32, code string, err error) {
 	c.send(ingestproto.Message{Type: ingestproto.TypeError, Session: sess, Utterance: utt, Code: code, Error: err.Error()})
+	c.refusals.wait()
 }
 
 func (c *conn) run() {

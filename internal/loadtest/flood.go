@@ -31,8 +31,8 @@ type FloodConfig struct {
 	WS, Offers, Slowloris, Malformed int
 	// Duration of the flood; defaults to 60 s.
 	Duration time.Duration
-	// Sources are local loopback addresses the /ws and slowloris clients spread over,
-	// as an attacker with many addresses would; default: the kernel's choice.
+	// Sources are local loopback addresses the /ws, WHEP and slowloris clients spread
+	// over, as an attacker with many addresses would; default: the kernel's choice.
 	Sources []string
 }
 

@@ -64,7 +64,8 @@ func (f *flood) wsClient(ctx context.Context, i int) {
 // offerer posts offer i to WHEP, never connects, and offers again once the server
 // must have given the dead viewer up (or a second after a refusal).
 func (f *flood) offerer(ctx context.Context, i int) {
-	cl := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	dial := (&net.Dialer{Timeout: 5 * time.Second, LocalAddr: f.source(i)}).DialContext
+	cl := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DialContext: dial}}
 	for ctx.Err() == nil {
 		req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+f.host+"/whep/"+f.cfg.Session, strings.NewReader(f.offers[i]))
 		req.Header.Set("Content-Type", "application/sdp")

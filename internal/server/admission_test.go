@@ -49,6 +49,9 @@ func TestAdmissionHoldsExactlyTheCapAndShedsPastTheQueue(t *testing.T) {
 	h := admit(g, AdmissionConfig{Handshakes: 3, Queue: 2, QueueWait: 10 * time.Second})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
+	var opened sync.Once
+	release := func() { opened.Do(func() { close(g.open) }) }
+	defer release() // before Close, which waits for the handlers, even when failing
 	type answer struct {
 		status     int
 		retryAfter string
@@ -70,7 +73,10 @@ func TestAdmissionHoldsExactlyTheCapAndShedsPastTheQueue(t *testing.T) {
 	for range 2 {
 		go offer()
 	}
-	a := h.(*admission)
+	a, ok := h.(*admission)
+	if !ok {
+		t.Fatal("admission control is off")
+	}
 	waitUntil(t, "2 offers wait for a slot", func() bool { return a.waiting.Load() == 2 })
 	for range 5 {
 		go offer()
@@ -80,7 +86,7 @@ func TestAdmissionHoldsExactlyTheCapAndShedsPastTheQueue(t *testing.T) {
 			t.Fatalf("an offer past the cap and the queue got %d (Retry-After %q), want 503 with Retry-After: 1", got.status, got.retryAfter)
 		}
 	}
-	close(g.open)
+	release()
 	for range 5 {
 		if got := <-answers; got.status != http.StatusOK {
 			t.Fatalf("an admitted or queued offer got %d", got.status)

@@ -11,7 +11,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -108,10 +107,31 @@ func TestFlood(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.avhostSync`, &m)); err != nil {
 		t.Fatal(err)
 	}
-	q, f := viewerPhase(quiet.a, quiet.b, m, t0), viewerPhase(flooded.a, flooded.b, m, t0)
-	q.CPUPct, q.Threads, q.Load = quiet.cpu, quiet.threads, quiet.load
-	f.CPUPct, f.Threads, f.Load = flooded.cpu, flooded.threads, flooded.load
-	var miss []string
+	quiet.phase, flooded.phase = viewerPhase(quiet.a, quiet.b, m, t0), viewerPhase(flooded.a, flooded.b, m, t0)
+	miss := report(t, secs, quiet, flooded)
+	peak, peakG, peakT := mem.peaks()
+	rssOK := float64(rssAfter) <= 1.2*float64(rssBefore)
+	if !rssOK {
+		miss = append(miss, "RSS")
+	}
+	t.Logf("RSS: %.0f MiB before the flood, %.0f MiB at peak (%d goroutines, %d threads), %.0f MiB %v after: %s (goal: within 20 %%)",
+		mib(rssBefore), mib(peak), peakG, peakT, mib(rssAfter), settle, map[bool]string{true: "ok", false: "MISS"}[rssOK])
+	t.Logf("Go memory before: %s; after: %s", goBefore, goAfter)
+	if path := os.Getenv("AVHOST_FLOOD_GCDIAG"); path != "" {
+		gcDiag(t, path)
+	}
+	t.Logf("%s", floodOut)
+	t.Logf("threads, no flood:%s", topThreads(quiet.threads, float64(secs), 6))
+	t.Logf("threads, flood:   %s", topThreads(flooded.threads, float64(secs), 6))
+	if len(miss) > 0 {
+		t.Errorf("goals missed under the flood: %s", strings.Join(miss, ", "))
+	}
+}
+
+// report prints the viewer's figures of both runs side by side and returns the goals
+// the flooded run missed.
+func report(t *testing.T, secs int, quiet, flooded window) (miss []string) {
+	q, f := quiet.phase, flooded.phase
 	goal := func(ok bool, what string) string {
 		if ok {
 			return "ok"
@@ -129,36 +149,31 @@ func TestFlood(t *testing.T) {
 	row("A/V, Chrome's estimate", fmt.Sprintf("%+.1f ms", q.ChromeAV), fmt.Sprintf("%+.1f ms", f.ChromeAV), "(reference)")
 	row("latency timeline→display", fmt.Sprintf("%.0f ms", q.LatencyMedian), fmt.Sprintf("%.0f ms", f.LatencyMedian), "")
 	row("decoded fps", fmt.Sprintf("%.1f", q.FPS), fmt.Sprintf("%.1f", f.FPS), "")
-	row("server CPU (% of a core)", fmt.Sprintf("%.0f", q.CPUPct), fmt.Sprintf("%.0f", f.CPUPct), "")
-	row("load average (1/5/15)", q.Load, f.Load, "")
+	row("server CPU (% of a core)", fmt.Sprintf("%.0f", quiet.cpu), fmt.Sprintf("%.0f", flooded.cpu), "")
+	row("load average (1/5/15)", quiet.load, flooded.load, "")
 	row("session underruns / held", quiet.session, flooded.session, "")
 	t.Logf("Go, no flood: %s", quiet.sched)
 	t.Logf("Go, flood:    %s", flooded.sched)
 	t.Logf("bad seconds, no flood: %v", quiet.trace)
 	t.Logf("bad seconds, flood:    %v", flooded.trace)
-	peak, peakG, peakT := mem.peaks()
-	t.Logf("RSS: %.0f MiB before the flood, %.0f MiB at peak (%d goroutines, %d threads), %.0f MiB %v after: %s (goal: within 20 %%)",
-		mib(rssBefore), mib(peak), peakG, peakT, mib(rssAfter), settle, goal(float64(rssAfter) <= 1.2*float64(rssBefore), "RSS"))
-	t.Logf("Go memory before: %s; after: %s", goBefore, goAfter)
-	if os.Getenv("AVHOST_FLOOD_GCDIAG") != "" { // is what stays live, or garbage no GC has run for?
-		runtime.GC()
-		t.Logf("after a forced GC: %s; RSS %.0f MiB", goMem(), mib(procstat.RSSKB(0)))
-		t.Logf("RSS by mapping: %s", rssByMapping())
-		if f, err := os.Create(os.Getenv("AVHOST_FLOOD_GCDIAG")); err == nil {
-			pprof.WriteHeapProfile(f)
-			f.Close()
-		}
-	}
-	t.Logf("%s", floodOut)
-	t.Logf("threads, no flood:%s", topThreads(q.Threads, float64(secs), 6))
-	t.Logf("threads, flood:   %s", topThreads(f.Threads, float64(secs), 6))
-	if len(miss) > 0 {
-		t.Errorf("goals missed under the flood: %s", strings.Join(miss, ", "))
+	return miss
+}
+
+// gcDiag says whether what stays after the flood is live or garbage no GC has run
+// for, where RSS lies, and writes a heap profile to path.
+func gcDiag(t *testing.T, path string) {
+	runtime.GC()
+	t.Logf("after a forced GC: %s; RSS %.0f MiB", goMem(), mib(procstat.RSSKB(0)))
+	t.Logf("RSS by mapping: %s", rssByMapping())
+	if f, err := os.Create(path); err == nil {
+		pprof.WriteHeapProfile(f)
+		f.Close()
 	}
 }
 
 // window is what measure saw over one phase.
 type window struct {
+	phase
 	a, b    viewerSnap
 	cpu     float64
 	threads map[string]threadTime
@@ -255,102 +270,3 @@ func runFlood(t *testing.T, h *host, secs int) string {
 	}
 	return summary
 }
-
-// memWatch samples RSS, goroutines and threads every 200 ms and keeps the peaks.
-type memWatch struct {
-	mu           sync.Mutex
-	peak         int
-	peakG, peakT int
-}
-
-func (m *memWatch) watch() (stop func()) {
-	done := make(chan struct{})
-	var once sync.Once
-	go func() {
-		tk := time.NewTicker(200 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tk.C:
-			}
-			r, g, th := procstat.RSSKB(0), runtime.NumGoroutine(), threadCount()
-			m.mu.Lock()
-			m.peak, m.peakG, m.peakT = max(m.peak, r), max(m.peakG, g), max(m.peakT, th)
-			m.mu.Unlock()
-		}
-	}()
-	return func() { once.Do(func() { close(done) }) }
-}
-
-func (m *memWatch) reset() {
-	m.mu.Lock()
-	m.peak, m.peakG, m.peakT = 0, 0, 0
-	m.mu.Unlock()
-}
-
-func (m *memWatch) peaks() (rssKB, goroutines, threads int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.peak, m.peakG, m.peakT
-}
-
-// threadCount is this process's thread count (/proc/self/status).
-func threadCount() int {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) == 2 && f[0] == "Threads:" {
-			n, _ := strconv.Atoi(f[1])
-			return n
-		}
-	}
-	return 0
-}
-
-// goMem says where the Go runtime's share of RSS is: live heap, heap freed but not yet
-// returned to the OS, stacks.
-func goMem() string {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return fmt.Sprintf("heap in use %.0f MiB, idle unreturned %.0f MiB, stacks %.0f MiB, %d goroutines",
-		float64(m.HeapInuse)/(1<<20), float64(m.HeapIdle-m.HeapReleased)/(1<<20), float64(m.StackSys)/(1<<20), runtime.NumGoroutine())
-}
-
-// rssByMapping sums /proc/self/smaps' Rss by kind of mapping: the C heap ([heap] and
-// glibc's anonymous arenas cannot be told apart from Go's here, so anonymous mappings
-// are split by size: Go maps its heap in 64 MiB arenas).
-func rssByMapping() string {
-	b, _ := os.ReadFile("/proc/self/smaps")
-	kinds := map[string]int{}
-	kind := ""
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) == 0 {
-			continue
-		}
-		if strings.Contains(f[0], "-") && len(f) >= 5 { // a mapping's header line
-			kind = "anon"
-			if len(f) >= 6 {
-				kind = f[5]
-				if strings.HasPrefix(kind, "/") {
-					kind = "files"
-				}
-			}
-			continue
-		}
-		if f[0] == "Rss:" && len(f) >= 2 {
-			n, _ := strconv.Atoi(f[1])
-			kinds[kind] += n
-		}
-	}
-	var parts []string
-	for k, v := range kinds {
-		if v >= 1024 {
-			parts = append(parts, fmt.Sprintf("%s %.0f MiB", k, mib(v)))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-func mib(kb int) float64 { return float64(kb) / 1024 }

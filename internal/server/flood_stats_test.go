@@ -6,15 +6,19 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/chromedp/cdproto/runtime"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/avhost/avhost/internal/procstat"
 )
 
 // viewerSnap is the Chromium viewer's cumulative getStats (inbound-rtp) at one moment.
@@ -43,11 +47,11 @@ const snapJS = `(async () => {
 
 func snapViewer(ctx context.Context) (viewerSnap, error) {
 	var s viewerSnap
-	err := chromedp.Run(ctx, chromedp.Evaluate(snapJS, &s, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	err := chromedp.Run(ctx, chromedp.Evaluate(snapJS, &s, func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }))
 	return s, err
 }
 
-// phase is what one viewer saw between two snapshots, and what the host did meanwhile.
+// phase is what the viewer saw between two snapshots.
 type phase struct {
 	Freezes, FreezeMS float64
 	ConcealedPct      float64
@@ -56,9 +60,6 @@ type phase struct {
 	AVPairs           int
 	ChromeAV          float64 // Chrome's estimatedPlayoutTimestamp video − audio
 	LatencyMedian     float64
-	CPUPct            float64 // this process (the server), % of one core
-	Threads           map[string]threadTime
-	Load              string
 }
 
 func viewerPhase(a, b viewerSnap, m syncMarks, t0 float64) phase {
@@ -198,3 +199,102 @@ func (b goSched) since(a goSched) string {
 	}
 	return fmt.Sprintf("GC %d, %.0f ms paused; run wait p99 %.2f ms, max %.0f ms", b.gcs-a.gcs, float64(b.pause-a.pause)/1e6, q(0.99), worst)
 }
+
+// memWatch samples RSS, goroutines and threads every 200 ms and keeps the peaks.
+type memWatch struct {
+	mu           sync.Mutex
+	peak         int
+	peakG, peakT int
+}
+
+func (m *memWatch) watch() (stop func()) {
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		tk := time.NewTicker(200 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+			}
+			r, g, th := procstat.RSSKB(0), runtime.NumGoroutine(), threadCount()
+			m.mu.Lock()
+			m.peak, m.peakG, m.peakT = max(m.peak, r), max(m.peakG, g), max(m.peakT, th)
+			m.mu.Unlock()
+		}
+	}()
+	return func() { once.Do(func() { close(done) }) }
+}
+
+func (m *memWatch) reset() {
+	m.mu.Lock()
+	m.peak, m.peakG, m.peakT = 0, 0, 0
+	m.mu.Unlock()
+}
+
+func (m *memWatch) peaks() (rssKB, goroutines, threads int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.peak, m.peakG, m.peakT
+}
+
+// threadCount is this process's thread count (/proc/self/status).
+func threadCount() int {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "Threads:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// goMem says where the Go runtime's share of RSS is: live heap, heap freed but not yet
+// returned to the OS, stacks.
+func goMem() string {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return fmt.Sprintf("heap in use %.0f MiB, idle unreturned %.0f MiB, stacks %.0f MiB, %d goroutines",
+		float64(m.HeapInuse)/(1<<20), float64(m.HeapIdle-m.HeapReleased)/(1<<20), float64(m.StackSys)/(1<<20), runtime.NumGoroutine())
+}
+
+// rssByMapping sums /proc/self/smaps' Rss by kind of mapping: the C heap ([heap] and
+// glibc's anonymous arenas cannot be told apart from Go's here, so anonymous mappings
+// are split by size: Go maps its heap in 64 MiB arenas).
+func rssByMapping() string {
+	b, _ := os.ReadFile("/proc/self/smaps")
+	kinds := map[string]int{}
+	kind := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		if strings.Contains(f[0], "-") && len(f) >= 5 { // a mapping's header line
+			kind = "anon"
+			if len(f) >= 6 {
+				kind = f[5]
+				if strings.HasPrefix(kind, "/") {
+					kind = "files"
+				}
+			}
+			continue
+		}
+		if f[0] == "Rss:" && len(f) >= 2 {
+			n, _ := strconv.Atoi(f[1])
+			kinds[kind] += n
+		}
+	}
+	var parts []string
+	for k, v := range kinds {
+		if v >= 1024 {
+			parts = append(parts, fmt.Sprintf("%s %.0f MiB", k, mib(v)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func mib(kb int) float64 { return float64(kb) / 1024 }

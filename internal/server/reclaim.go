@@ -15,10 +15,10 @@ import (
 // (measured, TestFlood: 113 MiB before a flood, 491 MiB 60 s after it).
 //
 // Every period it looks: no GC since the last look (the burst is over) and more than
-// 64 MiB to win — garbage plus freed pages not yet returned. Then it collects twice
+// 16 MiB to win — garbage plus freed pages not yet returned. Then it collects twice
 // (sync.Pool caches, Pion's packet buffers among them, survive one collection) and
 // returns the free pages. Having done so it acts again only when as much is to be won
-// again, so it costs a slow steady allocator no more than a GC per 64 MiB allocated.
+// again, so it costs a slow steady allocator no more than a GC per 16 MiB allocated.
 // A period ≤ 0 turns it off. It stops when stop is called.
 func reclaimAfterBursts(period time.Duration) (stop func()) {
 	if period <= 0 {
@@ -45,7 +45,7 @@ func reclaimAfterBursts(period time.Duration) (stop func()) {
 			if objects > live {
 				win += objects - live
 			}
-			if quiet && win > 64<<20 {
+			if quiet && win > 16<<20 {
 				runtime.GC()
 				debug.FreeOSMemory()
 				metrics.Read(s)

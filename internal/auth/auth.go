@@ -53,7 +53,7 @@ type Tickets struct {
 	Max     int
 	PerCred int
 
-	mu sync.Mutex
+	mu     sync.Mutex
 	m      map[string]ticket
 	byCred map[string][]string // credential → its tickets, oldest first
 }

@@ -154,6 +154,8 @@ func report(t *testing.T, secs int, quiet, flooded window) (miss []string) {
 	row("session underruns / held", quiet.session, flooded.session, "")
 	t.Logf("Go, no flood: %s", quiet.sched)
 	t.Logf("Go, flood:    %s", flooded.sched)
+	t.Logf("sent late (now − the sample's timeline wall time, at the fan-out), no flood: %s", quiet.late)
+	t.Logf("sent late, flood:    %s", flooded.late)
 	t.Logf("bad seconds, no flood: %v", quiet.trace)
 	t.Logf("bad seconds, flood:    %v", flooded.trace)
 	return miss
@@ -181,6 +183,7 @@ type window struct {
 	session string
 	sched   string
 	trace   []string
+	late    string // how late the encoded media reached its subscribers, by track
 }
 
 // measure snapshots the viewer and the host around run.
@@ -192,10 +195,15 @@ func measure(t *testing.T, ctx context.Context, h *host, run func()) window {
 	if w.a, err = snapViewer(ctx); err != nil {
 		t.Fatal(err)
 	}
+	out, _ := h.srv.Output("demo")
+	var late lateness
+	unsub := out.Subscribe(late.add)
 	s0, th0, c0, t0, g0 := sess.Stats(), threadTimes(), procstat.CPU(), time.Now(), readGoSched()
 	stopTrace := traceViewer(ctx, &w.trace)
 	run()
 	stopTrace()
+	unsub()
+	w.late = late.String()
 	s1, th1, c1, t1, g1 := sess.Stats(), threadTimes(), procstat.CPU(), time.Now(), readGoSched()
 	if w.b, err = snapViewer(ctx); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/avhost/avhost/internal/procstat"
+	"github.com/avhost/avhost/internal/rtcout"
 )
 
 // viewerSnap is the Chromium viewer's cumulative getStats (inbound-rtp) at one moment.
@@ -298,3 +300,36 @@ func rssByMapping() string {
 }
 
 func mib(kb int) float64 { return float64(kb) / 1024 }
+
+// lateness collects, per track, how long after its place on the timeline (the Sender
+// Report wall time of its running time) each encoded sample reached the fan-out: a
+// server-side delay shows here, a browser-side one does not.
+type lateness struct {
+	mu           sync.Mutex
+	video, audio []time.Duration
+}
+
+func (l *lateness) add(m rtcout.Media) {
+	d := time.Since(m.NTP)
+	l.mu.Lock()
+	if m.Video {
+		l.video = append(l.video, d)
+	} else {
+		l.audio = append(l.audio, d)
+	}
+	l.mu.Unlock()
+}
+
+func (l *lateness) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := func(v []time.Duration) string {
+		if len(v) == 0 {
+			return "none"
+		}
+		slices.Sort(v)
+		q := func(p float64) float64 { return float64(v[int(p*float64(len(v)-1))]) / 1e6 }
+		return fmt.Sprintf("p50 %.1f, p95 %.1f, max %.1f ms (%d)", q(0.5), q(0.95), q(1), len(v))
+	}
+	return "video " + f(l.video) + "; audio " + f(l.audio)
+}

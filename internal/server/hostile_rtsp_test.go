@@ -17,8 +17,6 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/conn"
 
 	"github.com/avhost/avhost/client"
-	"github.com/avhost/avhost/internal/server"
-	"github.com/avhost/avhost/internal/session"
 )
 
 // Issue 10, rows 3 and 11: RTSP on a private session, Digest nonces, ffmpeg logins,
@@ -87,15 +85,8 @@ func (r *rtspConn) login(url, user, pass string) (*base.Response, string) {
 // rtspServe starts a host serving RTSP with the public credentials user/pass (none if
 // empty) and the demo session; it returns the host and rtsp://ADDR/.
 func rtspServe(t *testing.T, user, pass string) (*host, string) {
-	rc := rtspPorts(t)
-	rc.User, rc.Pass = user, pass
-	h := startHost(t, func(c *server.Config) {
-		yes := true
-		c.Demo, c.DemoLoop = &yes, 2*time.Second
-		c.Session = session.Config{Width: 128, Height: 128}
-		c.RTSP = rc
-	})
-	return h, "rtsp://" + rc.Address + "/"
+	h, demo := rtspHost(t, user, pass)
+	return h, strings.TrimSuffix(demo, "demo")
 }
 
 // probe runs ffprobe on url for 3 s and returns the packets read per codec.

@@ -108,7 +108,7 @@ func TestPNGBombIdleFrameIsRefusedFromItsHeader(t *testing.T) {
 	if err := s.SetIdle(bomb); err != nil {
 		t.Fatal(err)
 	}
-	e := waitEvent2(t, s, ingestproto.TypeError, 10*time.Second)
+	e := waitEventOrError(t, s, ingestproto.TypeError, 10*time.Second)
 	if e.Code != "bad_frame" || !strings.Contains(e.Error, "65535x65535") {
 		t.Fatalf("got %s %q, want bad_frame naming the claimed size", e.Code, e.Error)
 	}
@@ -128,25 +128,6 @@ func TestPNGBombIdleFrameIsRefusedFromItsHeader(t *testing.T) {
 		return len(bufs) > 0 && bytes.Equal(bufs[len(bufs)-1].Data, want)
 	}, "the new idle frame on the video tap")
 	stillServes(t, h, c, "after")
-}
-
-// waitEvent2 returns the first event of type typ (errors included), failing on timeout.
-func waitEvent2(t *testing.T, s *client.Session, typ string, timeout time.Duration) client.Event {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case e, ok := <-s.Events():
-			if !ok {
-				t.Fatalf("connection closed waiting for %s", typ)
-			}
-			if e.Type == typ {
-				return e
-			}
-		case <-deadline:
-			t.Fatalf("no %s event within %v", typ, timeout)
-		}
-	}
 }
 
 // Row 8: far-future 1080p JPEG frames are held decoded (6.2 MB each); past the

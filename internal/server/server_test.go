@@ -110,6 +110,17 @@ func frames(n, size int) [][]byte {
 // waitEvent returns the first event of type typ, failing on an error event or timeout.
 func waitEvent(t *testing.T, s *client.Session, typ string, timeout time.Duration) client.Event {
 	t.Helper()
+	e := waitEventOrError(t, s, typ, timeout)
+	if e.Type == ingestproto.TypeError && typ != ingestproto.TypeError {
+		t.Fatalf("error event waiting for %s: %s %s", typ, e.Code, e.Error)
+	}
+	return e
+}
+
+// waitEventOrError returns the first event of type typ or an error event, failing on
+// timeout.
+func waitEventOrError(t *testing.T, s *client.Session, typ string, timeout time.Duration) client.Event {
+	t.Helper()
 	deadline := time.After(timeout)
 	for {
 		select {
@@ -117,11 +128,8 @@ func waitEvent(t *testing.T, s *client.Session, typ string, timeout time.Duratio
 			if !ok {
 				t.Fatalf("connection closed waiting for %s", typ)
 			}
-			if e.Type == typ {
+			if e.Type == typ || e.Type == ingestproto.TypeError {
 				return e
-			}
-			if e.Type == ingestproto.TypeError {
-				t.Fatalf("error event waiting for %s: %s %s", typ, e.Code, e.Error)
 			}
 		case <-deadline:
 			t.Fatalf("no %s event within %v", typ, timeout)

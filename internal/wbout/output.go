@@ -293,6 +293,9 @@ func (o *Output) watch() {
 			return
 		case <-t.C:
 		}
+		// o.mu stays held across the reads below: RemoveViewer takes a viewer out under
+		// it and only then frees its branch and rx's C stamp, so an unlocked read could
+		// touch freed memory. The reads are short property reads, never a wait.
 		o.mu.Lock()
 		var gone []string
 		for id, v := range o.viewers {

@@ -46,7 +46,8 @@ const DefaultMaxViewers = 20
 
 // Output serves one session's viewers through webrtcbin.
 //
-// Lock order: Output.mu, then rtcout.Slots. mu is never held while GStreamer works.
+// Lock order: Output.mu, then rtcout.Slots. mu is never held while GStreamer works
+// (state changes, linking); watch holds it only for property reads (see there).
 type Output struct {
 	p      *gst.Pipeline
 	vtee   *gst.Element

@@ -278,7 +278,7 @@ func (s *Server) viewerAllowed(cred, id string) bool {
 		return false
 	}
 	vt := sess.Config().ViewerToken
-	return vt == "" || auth.Equal(cred, vt) || auth.Equal(cred, s.cfg.Token)
+	return vt == "" || auth.Equal(cred, vt) || s.isHostToken(cred)
 }
 
 // isHostToken: cred is the host token (it may end any WHEP viewer).
@@ -291,7 +291,7 @@ func (s *Server) credentialed(cred, id string) bool {
 	if cred == "" {
 		return false
 	}
-	if auth.Equal(cred, s.cfg.Token) {
+	if s.isHostToken(cred) {
 		return true
 	}
 	sess, err := s.Sessions.Get(id)
@@ -432,7 +432,7 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // isHost: the request carries the host token.
-func (s *Server) isHost(r *http.Request) bool { return auth.Equal(auth.Bearer(r), s.cfg.Token) }
+func (s *Server) isHost(r *http.Request) bool { return s.isHostToken(auth.Bearer(r)) }
 
 type sessionInfo struct {
 	ID         string  `json:"id"`

@@ -33,7 +33,7 @@ func (s *Server) knownCredential(cred string) bool {
 	if cred == "" {
 		return false
 	}
-	if auth.Equal(cred, s.cfg.Token) {
+	if s.isHostToken(cred) {
 		return true
 	}
 	for _, ss := range s.Sessions.List() {

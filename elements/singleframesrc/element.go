@@ -302,7 +302,7 @@ func (s *Src) Start() (*gst.Caps, error) {
 	s.offset = 0
 	// Non-live rendering waits for the producer instead of filling in.
 	v.SetWaitForFrames(!s.Live())
-	v.Unblock(false)
+	v.Rearm() // a restart after Unblock waits for data again
 	s.SetLatency(v.FramePTS(1))
 	return gst.NewCapsFromString(fmt.Sprintf(
 		"video/x-raw,format=%s,width=%d,height=%d,framerate=%d/%d,pixel-aspect-ratio=1/1,colorimetry=(string)sRGB",
@@ -331,7 +331,7 @@ func (s *Src) Push(src *gstpush.AppSrc) error {
 }
 
 // Unblock implements srcbin.Producer.
-func (s *Src) Unblock(stop bool) { s.vid().Unblock(stop) }
+func (s *Src) Unblock() { s.vid().Unblock() }
 
 // Stop implements srcbin.Producer: a restarted element starts at running time 0 again.
 func (s *Src) Stop() { s.vid().Reset() }

@@ -83,7 +83,7 @@ type Audio struct {
 	mu      sync.Mutex
 	room    *sync.Cond
 	data    *sync.Cond // Fill waits on it under WaitForData
-	closed  bool       // Unblock was called: Fill no longer waits
+	closed  bool       // Unblock was called and Rearm not since: Fill no longer waits
 	q       ring
 	next    int64 // index of the next chunk to emit
 	utt     *Utterance
@@ -270,12 +270,21 @@ func (a *Audio) SetWaitForData(w bool) {
 	a.cfg.WaitForData = w
 }
 
-// Unblock stops Fill from waiting for data (the element is stopping); Block re-arms it.
-func (a *Audio) Unblock(stop bool) {
+// Unblock makes a Fill that waits for data (WaitForData) return at once, and Fill no
+// longer wait, until Rearm: the element is stopping and its push loop must end.
+func (a *Audio) Unblock() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.closed = stop
+	a.closed = true
 	a.data.Broadcast()
+}
+
+// Rearm undoes Unblock: Fill waits for data again under WaitForData. The element
+// calls it when it starts (again).
+func (a *Audio) Rearm() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = false
 }
 
 // Interrupt cuts the playing utterance: everything not yet emitted is dropped but for a

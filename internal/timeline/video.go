@@ -224,12 +224,21 @@ func (v *Video[F]) SetWaitForFrames(w bool) {
 	v.cfg.WaitForFrames = w
 }
 
-// Unblock stops Next from waiting for frames (the element is stopping) or re-arms it.
-func (v *Video[F]) Unblock(stop bool) {
+// Unblock makes a Next that waits for a frame (WaitForFrames) return at once, and Next
+// no longer wait, until Rearm: the element is stopping and its push loop must end.
+func (v *Video[F]) Unblock() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.closed = stop
+	v.closed = true
 	v.frame.Broadcast()
+}
+
+// Rearm undoes Unblock: Next waits for frames again under WaitForFrames. The element
+// calls it when it starts (again).
+func (v *Video[F]) Rearm() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.closed = false
 }
 
 // Stats returns the counters.

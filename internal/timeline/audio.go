@@ -182,13 +182,26 @@ func (a *Audio) Begin(t0 time.Duration, in pcm.Format) (*Utterance, error) {
 	return a.utt, nil
 }
 
-// Write queues raw PCM (in the utterance's format) for u.
+// Write queues raw PCM (in the utterance's format) for u. When the queue has no room
+// it waits (Block) or refuses (Reject), as AudioConfig.Overflow says.
 func (a *Audio) Write(ctx context.Context, u *Utterance, raw []byte) error {
 	s, err := pcm.Decode(nil, raw, u.in, &u.stats)
 	if err != nil {
 		return err
 	}
-	return a.queue(ctx, u, s)
+	return a.queue(ctx, u, s, true)
+}
+
+// Offer queues raw PCM for u and never waits, whatever AudioConfig.Overflow says:
+// when the queue has no room for all of it, nothing is queued, Rejected counts it and
+// ErrQueueFull is returned. It is the write for a producer that must not be held up,
+// such as a network reader serving other sessions.
+func (a *Audio) Offer(u *Utterance, raw []byte) error {
+	s, err := pcm.Decode(nil, raw, u.in, &u.stats)
+	if err != nil {
+		return err
+	}
+	return a.queue(context.Background(), u, s, false)
 }
 
 // WriteFloats queues float samples (interleaved, in the utterance's rate and channels).
@@ -200,10 +213,11 @@ func (a *Audio) WriteFloats(ctx context.Context, u *Utterance, f []float32) erro
 	if err != nil {
 		return err
 	}
-	return a.queue(ctx, u, s)
+	return a.queue(ctx, u, s, true)
 }
 
-func (a *Audio) queue(ctx context.Context, u *Utterance, s []int16) error {
+// queue adds s for u; mayWait lets a full queue wait under the Block policy.
+func (a *Audio) queue(ctx context.Context, u *Utterance, s []int16, mayWait bool) error {
 	s = pcm.Remix(s, u.in.Channels, a.cfg.Channels)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -218,7 +232,7 @@ func (a *Audio) queue(ctx context.Context, u *Utterance, s []int16) error {
 		return fmt.Errorf("%w: write of %d samples exceeds the queue of %d", ErrQueueFull, len(s)/a.cfg.Channels, a.maxN)
 	}
 	if a.q.free() < len(s) {
-		if a.cfg.Overflow == Reject {
+		if !mayWait || a.cfg.Overflow == Reject {
 			a.stats.Rejected++
 			return ErrQueueFull
 		}

@@ -153,6 +153,17 @@ func (v *Video[F]) Begin(u *Utterance, frames int64) {
 // Queue hands over frame i of utterance u. A frame whose time has passed is released
 // and ErrLate returned; under the Block policy a full queue waits for room.
 func (v *Video[F]) Queue(ctx context.Context, u *Utterance, i int64, f F) error {
+	return v.queue(ctx, u, i, f, true)
+}
+
+// Offer is Queue that never waits, whatever VideoConfig.Overflow says: a full queue
+// releases f, counts it in Rejected and returns ErrQueueFull.
+func (v *Video[F]) Offer(u *Utterance, i int64, f F) error {
+	return v.queue(context.Background(), u, i, f, false)
+}
+
+// queue adds frame i of u; mayWait lets a full queue wait under the Block policy.
+func (v *Video[F]) queue(ctx context.Context, u *Utterance, i int64, f F, mayWait bool) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for {
@@ -177,7 +188,7 @@ func (v *Video[F]) Queue(ctx context.Context, u *Utterance, i int64, f F) error 
 			v.frame.Broadcast()
 			return nil
 		}
-		if v.cfg.Overflow == Reject {
+		if !mayWait || v.cfg.Overflow == Reject {
 			v.stats.Rejected++
 			v.cfg.Release(f)
 			return ErrQueueFull

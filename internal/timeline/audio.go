@@ -21,7 +21,7 @@ const (
 
 // AudioConfig configures an Audio timeline.
 type AudioConfig struct {
-	Rate     int           // output rate; defaults to 24000 (the seed's)
+	Rate     int           // output rate; defaults to 24000
 	Channels int           // output channels; defaults to 1
 	Chunk    time.Duration // chunk length; defaults to 20 ms
 	MaxQueue time.Duration // queued audio cap; defaults to 30 s

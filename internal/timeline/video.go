@@ -275,7 +275,7 @@ func (v *Video[F]) Next() Frame[F] {
 	vu := v.utt
 	if vu != nil {
 		if end, ok := vu.u.End(); ok && pts >= end {
-			v.dropLocked() // audio is over: video stops with it, as in the seed
+			v.dropLocked() // audio is over: video stops with it
 			vu = nil
 		}
 	}

@@ -175,7 +175,7 @@ func (s *Src) Start() (*gst.Caps, error) {
 	s.offset = 0
 	// Non-live rendering waits for the producer instead of filling in.
 	a.SetWaitForData(!s.Live())
-	a.Unblock(false)
+	a.Rearm() // a restart after Unblock waits for data again
 	s.SetLatency(s.cfg.Chunk)
 	return gst.NewCapsFromString(fmt.Sprintf(
 		"audio/x-raw,format=S16LE,layout=interleaved,rate=%d,channels=%d", s.cfg.Rate, s.cfg.Channels)), nil
@@ -204,7 +204,7 @@ func (s *Src) Push(src *gstpush.AppSrc) error {
 }
 
 // Unblock implements srcbin.Producer.
-func (s *Src) Unblock(stop bool) { s.tl().Unblock(stop) }
+func (s *Src) Unblock() { s.tl().Unblock() }
 
 // Stop implements srcbin.Producer: a restarted element starts at running time 0 again.
 func (s *Src) Stop() { s.tl().Reset() }

@@ -1,7 +1,8 @@
 // Package pcmslicesrc is a live audio source written in Go on appsrc: it takes PCM
 // slices of any length (s16 or float32, mono or stereo, any rate the caller declares)
-// and emits fixed chunks at chunk k·chunk-ms, silence when nothing is queued — the
-// seed's SingleFrameAudioStreamTrack without its stall, its silent drops and its wrap.
+// and emits fixed chunks at chunk k·chunk-ms, silence when nothing is queued. It takes
+// the place of the SingleFrameAudioStreamTrack of the aiortc streamer avhost replaced,
+// which stalled when idle, dropped audio silently when full and wrapped loud floats.
 package pcmslicesrc
 
 import (

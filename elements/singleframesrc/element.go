@@ -268,17 +268,35 @@ func (s *Src) Begin(u *timeline.Utterance, frames int64) error {
 	return nil
 }
 
-// QueueFrame hands over frame i of u, to be shown at u.T0 + i/fps.
+// QueueFrame hands over frame i of u, to be shown at u.T0 + i/fps. A full queue waits
+// or refuses as the overflow property says.
 func (s *Src) QueueFrame(ctx context.Context, u *timeline.Utterance, i int64, data []byte) error {
-	v, err := s.Timeline()
-	if err != nil {
-		return err
-	}
-	f, err := s.NewFrame(data)
+	v, f, err := s.frameFor(data)
 	if err != nil {
 		return err
 	}
 	return v.Queue(ctx, u, i, f)
+}
+
+// OfferFrame is QueueFrame that never waits, whatever the overflow property says: a
+// full queue refuses the frame with timeline.ErrQueueFull.
+func (s *Src) OfferFrame(u *timeline.Utterance, i int64, data []byte) error {
+	v, f, err := s.frameFor(data)
+	if err != nil {
+		return err
+	}
+	return v.Offer(u, i, f)
+}
+
+// frameFor returns the timeline and data copied into a frame buffer of the pool
+// (unbounded, so taking one never waits).
+func (s *Src) frameFor(data []byte) (*Video, *gstpush.Held, error) {
+	v, err := s.Timeline()
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := s.NewFrame(data)
+	return v, f, err
 }
 
 // Interrupt returns to the idle frame from the next frame on.
@@ -302,7 +320,7 @@ func (s *Src) Start() (*gst.Caps, error) {
 	s.offset = 0
 	// Non-live rendering waits for the producer instead of filling in.
 	v.SetWaitForFrames(!s.Live())
-	v.Unblock(false)
+	v.Rearm() // a restart after Unblock waits for data again
 	s.SetLatency(v.FramePTS(1))
 	return gst.NewCapsFromString(fmt.Sprintf(
 		"video/x-raw,format=%s,width=%d,height=%d,framerate=%d/%d,pixel-aspect-ratio=1/1,colorimetry=(string)sRGB",
@@ -331,7 +349,7 @@ func (s *Src) Push(src *gstpush.AppSrc) error {
 }
 
 // Unblock implements srcbin.Producer.
-func (s *Src) Unblock(stop bool) { s.vid().Unblock(stop) }
+func (s *Src) Unblock() { s.vid().Unblock() }
 
 // Stop implements srcbin.Producer: a restarted element starts at running time 0 again.
 func (s *Src) Stop() { s.vid().Reset() }

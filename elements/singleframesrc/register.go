@@ -1,6 +1,7 @@
 // Package singleframesrc is a live video source written in Go on appsrc: it holds one
-// current frame and emits it at the frame rate until a new one arrives — the seed's
-// SingleFrameVideoStreamTrack, with frame i of an utterance at exactly T0 + i/fps.
+// current frame and emits it at the frame rate until a new one arrives, as the
+// SingleFrameVideoStreamTrack of the aiortc streamer avhost replaced did, but with
+// frame i of an utterance at exactly T0 + i/fps instead of whenever it was pushed.
 package singleframesrc
 
 import (
@@ -17,7 +18,7 @@ var properties = []*glib.ParamSpec{
 	glib.NewIntParam("width", "Width", "Frame width in pixels", 2, 7680, 512, glib.ParameterReadWrite),
 	glib.NewIntParam("height", "Height", "Frame height in pixels", 2, 4320, 512, glib.ParameterReadWrite),
 	glib.NewStringParam("framerate", "Frame rate", "Frames per second as N or N/D (e.g. 25, 30000/1001)", strp("25/1"), glib.ParameterReadWrite),
-	glib.NewStringParam("format", "Format", "Pixel format: BGR (as the seed), RGB, RGBA or I420", strp("BGR"), glib.ParameterReadWrite),
+	glib.NewStringParam("format", "Format", "Pixel format: BGR, RGB, RGBA or I420", strp("BGR"), glib.ParameterReadWrite),
 	glib.NewBoolParam("is-live", "Is live", "Pace output by the pipeline clock (false: as fast as downstream takes it, same timestamps)", true, glib.ParameterReadWrite),
 	glib.NewInt64Param("num-buffers", "Num buffers", "Frames to emit before EOS (-1 = unlimited)", -1, 1<<62, -1, glib.ParameterReadWrite),
 	glib.NewIntParam("max-queue-frames", "Max queue frames", "Utterance frames that may wait for their time", 1, 100000, 64, glib.ParameterReadWrite),

@@ -107,7 +107,7 @@ class Session:
 
     async def play(self, utt, pcm, frames, ahead=1.0):
         """Stream a waveform (s16 in the session's format) and its frames, at most
-        `ahead` seconds ahead of real time, like the seed's audio_task/video_task."""
+        `ahead` seconds ahead of real time, as a speech model produces them."""
         rate, ch = self.audio["rate"], self.audio["channels"]
         n, d = (list(map(int, self.video["fps"].split("/"))) + [1])[:2]
         bps = rate * ch * 2

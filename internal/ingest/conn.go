@@ -11,12 +11,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/avhost/avhost/elements/singleframesrc"
 	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/ingestproto"
-	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/session"
-	"github.com/avhost/avhost/internal/timeline"
 )
 
 var welcome, _ = json.Marshal(ingestproto.Message{Type: ingestproto.TypeWelcome, Version: ingestproto.Version})
@@ -212,7 +209,11 @@ func (c *conn) text(data []byte) {
 	}
 	switch m.Type {
 	case ingestproto.TypeBegin:
-		f, err := audioFormat(m.Audio, s.Config())
+		var a ingestproto.AudioFormat
+		if m.Audio != nil {
+			a = *m.Audio
+		}
+		f, err := s.AudioFormat(a.Rate, a.Channels, a.Sample)
 		if err == nil {
 			err = s.Begin(m.Utterance, f, m.Frames)
 		}
@@ -226,11 +227,11 @@ func (c *conn) text(data []byte) {
 	case ingestproto.TypeInterrupt:
 		id, pos, ok := s.Interrupt()
 		if !ok {
-			c.fail(m.Session, m.Utterance, "not_playing", errors.New("nothing is playing"))
+			c.fail(m.Session, m.Utterance, code(session.ErrNotPlaying), session.ErrNotPlaying)
 			return
 		}
 		c.send(ingestproto.Message{Type: ingestproto.TypeInterrupted, Session: m.Session, Utterance: id,
-			PlayedSamples: pos.Samples, PlayedMS: float64(pos.Played) / float64(time.Millisecond)})
+			PlayedSamples: pos.Samples, PlayedMS: ms(pos.Played)})
 	case ingestproto.TypeClose:
 		c.mu.Lock()
 		delete(c.sessions, m.Session)
@@ -294,7 +295,7 @@ func (c *conn) open(m ingestproto.Message) {
 	c.mu.Lock()
 	c.sessions[m.Session] = true
 	c.mu.Unlock()
-	s.SetEventHandler(c.send)
+	s.SetEventHandler(c.event)
 	cfg := s.Config()
 	c.send(ingestproto.Message{Type: ingestproto.TypeCreated, Session: s.ID, Token: s.Token,
 		Audio: &ingestproto.AudioFormat{Rate: cfg.Rate, Channels: cfg.Channels, Sample: "s16"},
@@ -338,7 +339,7 @@ func (c *conn) binary(data []byte) {
 		err = s.Audio(b.Utterance, b.Payload)
 	case ingestproto.KindFrame:
 		err = s.Frame(b.Utterance, int64(b.Index), b.Payload)
-		if errors.Is(err, timeline.ErrLate) {
+		if errors.Is(err, session.ErrLate) {
 			err = nil // counted, reported in position events
 		}
 	case ingestproto.KindIdle:
@@ -347,55 +348,6 @@ func (c *conn) binary(data []byte) {
 	if err != nil {
 		c.fail(b.Session, b.Utterance, code(err), err)
 	}
-}
-
-func audioFormat(a *ingestproto.AudioFormat, cfg session.Config) (pcm.Format, error) {
-	f := pcm.Format{Type: pcm.S16, Rate: cfg.Rate, Channels: cfg.Channels}
-	if a == nil {
-		return f, nil
-	}
-	if a.Rate != 0 {
-		f.Rate = a.Rate
-	}
-	if a.Channels != 0 {
-		f.Channels = a.Channels
-	}
-	if a.Sample != "" {
-		t, err := pcm.ParseSampleType(a.Sample)
-		if err != nil {
-			return f, err
-		}
-		f.Type = t
-	}
-	return f, f.Validate()
-}
-
-// code maps an error to the protocol's error code (docs/ingest.md).
-func code(err error) string {
-	switch {
-	case errors.Is(err, timeline.ErrQueueFull):
-		return "queue_full"
-	case errors.Is(err, timeline.ErrBusy):
-		return "busy"
-	case errors.Is(err, session.ErrNoUtterance), errors.Is(err, timeline.ErrInterrupted), errors.Is(err, timeline.ErrEnded):
-		return "no_utterance"
-	case errors.Is(err, session.ErrExists):
-		return "exists"
-	case errors.Is(err, session.ErrLimit):
-		return "limit"
-	case errors.Is(err, session.ErrMemoryBudget):
-		return "memory_budget"
-	case errors.Is(err, session.ErrConfig):
-		return "bad_config"
-	case errors.Is(err, session.ErrNotFound):
-		return "unknown_session"
-	case errors.Is(err, pcm.ErrNonFinite), errors.Is(err, pcm.ErrPartialSample), errors.Is(err, pcm.ErrFormat):
-		return "bad_audio"
-	}
-	if errors.Is(err, singleframesrc.ErrFrameSize) || errors.Is(err, session.ErrBadFrame) {
-		return "bad_frame"
-	}
-	return "bad_request"
 }
 
 // closeHandshake ends the connection (RFC 6455 §7.1.1): our close frame goes out (or

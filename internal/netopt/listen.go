@@ -2,7 +2,8 @@
 // restarted avhost binds at once while old connections sit in TIME_WAIT, optional
 // SO_REUSEPORT so a second avhost can take over a port (hitless restart), and
 // per-socket TCP keepalive (idle, interval, count) so dead peers are found without a
-// root sysctl. Defaults match the seed's sysctls: 600 s / 30 s / 3.
+// root sysctl. Defaults are the tcp_keepalive_* values the aiortc streamer avhost
+// replaced set host-wide with sysctl: 600 s / 30 s / 3.
 package netopt
 
 import (
@@ -20,7 +21,8 @@ type Options struct {
 	// same address and share new connections (hitless restart).
 	ReusePort bool
 	// KeepAliveIdle, KeepAliveInterval and KeepAliveCount default to 600 s, 30 s, 3
-	// (the seed's tcp_keepalive_* values), set per socket. KeepAliveIdle < 0 disables.
+	// (the host-wide tcp_keepalive_* sysctls of the aiortc streamer avhost replaced),
+	// set per socket. KeepAliveIdle < 0 disables.
 	KeepAliveIdle     time.Duration
 	KeepAliveInterval time.Duration
 	KeepAliveCount    int

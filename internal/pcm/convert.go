@@ -19,7 +19,7 @@ func FloatToS16(x float32) (int16, bool) {
 	case x <= -1:
 		return math.MinInt16 + 1, x < -1
 	}
-	// Symmetric scale so +1 and -1 map to ±32767, like the seed, rounded to nearest.
+	// Symmetric scale so +1 and -1 map to ±32767, rounded to nearest.
 	return int16(math.Round(float64(x) * 32767)), false
 }
 

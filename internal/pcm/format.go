@@ -1,6 +1,7 @@
 // Package pcm converts caller PCM (s16 or float32, any rate, mono or stereo) into the
 // interleaved s16 that avhost's audio source emits: float is clipped, never wrapped
-// (the seed's `(block * 32767).astype(int16)` wraps for |x| > 1), and the rate is
+// (a plain `(block * 32767).astype(int16)`, as the aiortc streamer avhost replaced
+// did, wraps for |x| > 1), and the rate is
 // converted by linear interpolation.
 package pcm
 

@@ -1,7 +1,20 @@
 // Package player plays utterances — a waveform and its lip-synced frames — through a
 // pcmslicesrc and a singleframesrc on one timeline, and interrupts them (barge-in).
-// It is the seed's audio_task/video_task pair without their clock reads: both streams
-// are anchored at one running time T0 and timed from sample counts and frame indices.
+// Both streams are anchored at one running time T0 and timed from sample counts and
+// frame indices, never from the clock at push time (the aiortc streamer avhost
+// replaced ran an audio task and a video task that each read the clock, so the two
+// drifted apart).
+//
+// A Player is the one route into its pair of sources: whatever begins, feeds, ends or
+// cuts an utterance goes through it, never into an element or a timeline directly. The
+// route is the player, not the timelines, because an utterance spans both elements
+// (Begin and Interrupt must reach audio and video together) and a frame needs the
+// video element's buffer pool on its way in, which its timeline does not hold. The
+// route also states the back-pressure rule in its method names rather than leaving it
+// to the elements' overflow property: OfferAudio and OfferFrame never wait (a full
+// queue refuses with timeline.ErrQueueFull, nothing queued, counted in Rejected),
+// whereas Play's feeding writes as the overflow property says (block: it waits for
+// room, so an utterance of any length plays with bounded memory).
 package player
 
 import (
@@ -174,8 +187,8 @@ func ignoreCut(err error) error {
 	return err
 }
 
-// Interrupt cuts the playing utterance in both streams (the seed's in_break) and
-// returns what was emitted of it, fade included; false when nothing was playing.
+// Interrupt cuts the playing utterance in both streams (a barge-in) and returns what
+// was emitted of it, fade included; false when nothing was playing.
 func (p *Player) Interrupt() (timeline.Position, bool) {
 	a, err := p.Audio.Timeline()
 	if err != nil {
@@ -184,4 +197,46 @@ func (p *Player) Interrupt() (timeline.Position, bool) {
 	pos, ok := a.Interrupt()
 	p.Video.Interrupt()
 	return pos, ok
+}
+
+// OfferAudio queues a PCM slice of u, in u's format, and never waits, whatever the
+// pcmslicesrc's overflow property says: with no room for all of it, nothing is queued
+// and timeline.ErrQueueFull is returned.
+func (p *Player) OfferAudio(u *timeline.Utterance, raw []byte) error {
+	a, err := p.Audio.Timeline()
+	if err != nil {
+		return err
+	}
+	return a.Offer(u, raw)
+}
+
+// OfferFrame queues frame i of u (raw, in the video source's size and format), to be
+// shown at u.T0 + i/fps, and never waits, whatever the singleframesrc's overflow
+// property says: a full queue refuses it with timeline.ErrQueueFull.
+func (p *Player) OfferFrame(u *timeline.Utterance, i int64, data []byte) error {
+	return p.Video.OfferFrame(u, i, data)
+}
+
+// SetIdle replaces the frame shown between utterances.
+func (p *Player) SetIdle(data []byte) error { return p.Video.SetIdle(data) }
+
+// End says u has no more audio: it finishes once what is queued has played.
+func (p *Player) End(u *timeline.Utterance) error {
+	a, err := p.Audio.Timeline()
+	if err != nil {
+		return err
+	}
+	a.End(u)
+	return nil
+}
+
+// Stats are the counters of both sources.
+type Stats struct {
+	Audio timeline.AudioStats
+	Video timeline.VideoStats
+}
+
+// Stats returns the counters of both sources.
+func (p *Player) Stats() Stats {
+	return Stats{Audio: p.Audio.Stats(), Video: p.Video.Stats()}
 }

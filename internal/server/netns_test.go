@@ -18,7 +18,8 @@ import (
 	"github.com/avhost/avhost/internal/server"
 )
 
-// TestPortExhaustionInANetns reproduces the seed's failure and shows the fix, in a
+// TestPortExhaustionInANetns reproduces the port exhaustion of the aiortc streamer
+// avhost replaced (a connection per request) and shows the fix, in a
 // network namespace the test makes (unshare -n) with ip_local_port_range narrowed to
 // 1000 ports and TIME_WAIT reuse off: a naive client that opens a connection per
 // request runs into EADDRNOTAVAIL within seconds; avhost's client doing the same work
@@ -84,8 +85,8 @@ func TestNetnsHelper(t *testing.T) {
 		t.Fatalf("%d failures over the persistent connection", fails)
 	}
 
-	// Naive: a connection per request, as the seed's client does. Each close leaves a
-	// TIME_WAIT on the client side, holding one of the 1000 ports for 60 s.
+	// Naive: a connection per request, as the aiortc streamer's client did. Each close
+	// leaves a TIME_WAIT on the client side, holding one of the 1000 ports for 60 s.
 	var naiveOK, naiveFail int
 	var firstErrno string
 	start = time.Now()

@@ -13,7 +13,7 @@ func TestPythonExampleAgainstALiveServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "/usr/bin/python3", // Debian's, with python3-websockets
-		"../../examples/python/seed_example.py",
+		"../../examples/python/sync_and_interrupt.py",
 		"--url", h.ws, "--token", token, "--session", "py").CombinedOutput()
 	if err != nil {
 		t.Fatalf("python example: %v\n%s", err, out)

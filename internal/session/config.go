@@ -3,8 +3,6 @@ package session
 import (
 	"fmt"
 	"time"
-
-	"github.com/avhost/avhost/internal/ingestproto"
 )
 
 // Config describes one session. Zero fields take the documented defaults in fill,
@@ -61,7 +59,7 @@ const (
 )
 
 func (c *Config) fill() error {
-	if err := ingestproto.ValidSessionID(c.ID); err != nil {
+	if err := ValidID(c.ID); err != nil {
 		return err
 	}
 	def := func(v *int, d int) {
@@ -188,6 +186,24 @@ func checkViewerToken(t string) error {
 	for i := 0; i < len(t); i++ {
 		if t[i] < 0x21 || t[i] > 0x7e {
 			return fmt.Errorf("%w: viewer token has a character that is not visible ASCII", ErrConfig)
+		}
+	}
+	return nil
+}
+
+// MaxIDLen is the longest session id.
+const MaxIDLen = 64
+
+// ValidID checks a session id: 1 to MaxIDLen of [A-Za-z0-9_.-], since it appears in
+// URLs, RTSP paths and metrics labels. Anything else is ErrConfig.
+func ValidID(id string) error {
+	if id == "" || len(id) > MaxIDLen {
+		return fmt.Errorf("%w: session id must be 1-%d of [A-Za-z0-9_.-]", ErrConfig, MaxIDLen)
+	}
+	for _, c := range []byte(id) {
+		ok := c == '_' || c == '-' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		if !ok {
+			return fmt.Errorf("%w: session id must be 1-%d of [A-Za-z0-9_.-]", ErrConfig, MaxIDLen)
 		}
 	}
 	return nil

@@ -2,12 +2,20 @@
 // singleframesrc and a pcmslicesrc, its encoders and outputs, and the utterance that is
 // playing. The Manager creates, lists and tears them down.
 //
+// A session speaks in its own terms: Events (events.go) and errors of the kinds in
+// errors.go. Translating them to a wire protocol is the driver's business (ingest), so
+// this package imports none.
+//
+// Everything that goes into the sources (utterances, audio, frames, the idle frame,
+// interrupts) takes one route, the session's player.Player, and the session only uses
+// its never-waiting methods: a driver reading the network for many sessions is never
+// held up by one session's full queue, whatever the pipeline's elements say.
+//
 // Lock order: Manager.mu, then Session.mu. Neither is held across a GStreamer state
 // change or a wait on the bus.
 package session
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -20,14 +28,10 @@ import (
 
 	"github.com/avhost/avhost/elements/pcmslicesrc"
 	"github.com/avhost/avhost/elements/singleframesrc"
-	"github.com/avhost/avhost/internal/ingestproto"
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/player"
 	"github.com/avhost/avhost/internal/timeline"
 )
-
-// Event is what a session tells its client: an ingestproto event message.
-type Event = ingestproto.Message
 
 // Stats are a session's counters, for metrics.
 type Stats struct {
@@ -43,11 +47,10 @@ type Session struct {
 	ID    string
 	Token string // resume token
 
-	cfg   Config
-	p     *gst.Pipeline
-	pl    *player.Player
-	audio *timeline.Audio
-	log   *slog.Logger
+	cfg Config
+	p   *gst.Pipeline
+	pl  *player.Player // the one route into the sources
+	log *slog.Logger
 
 	mu         sync.Mutex
 	closed     bool
@@ -115,7 +118,7 @@ func (s *Session) bind() error {
 		return err
 	}
 	s.pl = &player.Player{Audio: a, Video: v, Lead: s.cfg.Lead}
-	s.audio, err = a.Timeline()
+	_, err = a.Timeline() // fixes the audio format now: a bad one fails the create
 	return err
 }
 
@@ -144,7 +147,8 @@ func (s *Session) busError() string {
 // Pipeline is the session's pipeline, for outputs and tests to attach to.
 func (s *Session) Pipeline() *gst.Pipeline { return s.p }
 
-// Player drives the session's sources.
+// Player is the session's route into its sources, for outputs and tests that read its
+// running time. Drive the session through its own methods, which never wait.
 func (s *Session) Player() *player.Player { return s.pl }
 
 // Config returns the session's filled configuration.
@@ -157,6 +161,7 @@ func (s *Session) SetEventHandler(f func(Event)) {
 	s.mu.Unlock()
 }
 
+// emit hands e to the event handler; s.mu must not be held.
 func (s *Session) emit(e Event) {
 	e.Session = s.ID
 	s.mu.Lock()
@@ -180,10 +185,10 @@ func (s *Session) Begin(id uint32, f pcm.Format, frames int64) error {
 	}
 	u, err := s.pl.Begin(0, f, frames)
 	if err != nil {
-		return err
+		return classify(err)
 	}
 	s.utt, s.uttID, s.started = u, id, false
-	s.underruns = s.audio.Stats().Underruns
+	s.underruns = s.pl.Stats().Audio.Underruns
 	s.utterances++
 	return nil
 }
@@ -207,17 +212,41 @@ func (s *Session) Current() *timeline.Utterance {
 	return s.utt
 }
 
-// Audio queues a PCM slice of utterance id. It never blocks: past MaxQueue the slice
-// is refused with timeline.ErrQueueFull.
+// AudioFormat is the PCM format of an utterance whose audio comes at rate Hz with
+// channels channels of sample type sample ("s16" or "f32"); a zero or empty value
+// takes the session's. A format avhost does not convert is ErrBadAudio.
+func (s *Session) AudioFormat(rate, channels int, sample string) (pcm.Format, error) {
+	f := pcm.Format{Type: pcm.S16, Rate: s.cfg.Rate, Channels: s.cfg.Channels}
+	if rate != 0 {
+		f.Rate = rate
+	}
+	if channels != 0 {
+		f.Channels = channels
+	}
+	if sample != "" {
+		t, err := pcm.ParseSampleType(sample)
+		if err != nil {
+			return f, classify(err)
+		}
+		f.Type = t
+	}
+	return f, classify(f.Validate())
+}
+
+// Audio queues a PCM slice of utterance id. It never blocks, whatever the pipeline's
+// pcmslicesrc is configured to do: past MaxQueue the whole slice is refused with
+// ErrQueueFull and counted (Stats.Audio.Rejected).
 func (s *Session) Audio(id uint32, raw []byte) error {
 	u, err := s.current(id)
 	if err != nil {
 		return err
 	}
-	return s.audio.Write(context.Background(), u, raw)
+	return classify(s.pl.OfferAudio(u, raw))
 }
 
-// Frame queues frame i of utterance id (raw in the session's format, or JPEG/PNG).
+// Frame queues frame i of utterance id (raw in the session's format, or JPEG/PNG). It
+// never blocks: past MaxFrames the frame is refused with ErrQueueFull; a frame after
+// its time is ErrLate.
 func (s *Session) Frame(id uint32, i int64, data []byte) error {
 	u, err := s.current(id)
 	if err != nil {
@@ -226,7 +255,7 @@ func (s *Session) Frame(id uint32, i int64, data []byte) error {
 	if data, err = s.decode(data); err != nil {
 		return err
 	}
-	return s.pl.Video.QueueFrame(context.Background(), u, i, data)
+	return classify(s.pl.OfferFrame(u, i, data))
 }
 
 // Idle replaces the idle frame.
@@ -235,7 +264,7 @@ func (s *Session) Idle(data []byte) error {
 	if err != nil {
 		return err
 	}
-	return s.pl.Video.SetIdle(data)
+	return classify(s.pl.SetIdle(data))
 }
 
 // End says utterance id has no more audio.
@@ -244,8 +273,7 @@ func (s *Session) End(id uint32) error {
 	if err != nil {
 		return err
 	}
-	s.audio.End(u)
-	return nil
+	return classify(s.pl.End(u))
 }
 
 // Interrupt cuts the playing utterance and returns what of it was emitted.
@@ -287,7 +315,8 @@ func (s *Session) OnInterrupt(f func()) (cancel func()) {
 func (s *Session) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Audio: s.audio.Stats(), Video: s.pl.Video.Stats(), Utterances: s.utterances, Interrupts: s.interrupts}
+	ps := s.pl.Stats()
+	st := Stats{Audio: ps.Audio, Video: ps.Video, Utterances: s.utterances, Interrupts: s.interrupts}
 	st.LagMS = float64(st.Audio.QueuedSamples) * 1000 / float64(s.cfg.Rate)
 	return st
 }
@@ -321,7 +350,7 @@ func (s *Session) Close() error {
 	close(s.stop)
 	<-s.done
 	err := s.setState(gst.StateNull)
-	s.emit(Event{Type: ingestproto.TypeClosed})
+	s.emit(Event{Kind: EventClosed})
 	return err
 }
 
@@ -345,7 +374,7 @@ func (s *Session) watch() {
 			case gst.MessageError:
 				err := msg.ParseError()
 				s.log.Error("pipeline error", "element", msg.Source(), "err", err, "debug", err.DebugString())
-				s.emit(Event{Type: ingestproto.TypeError, Code: "pipeline", Error: fmt.Sprintf("%s: %v", msg.Source(), err)})
+				s.emit(Event{Kind: EventError, Err: withKind(ErrPipeline, fmt.Errorf("%s: %v", msg.Source(), err))})
 				return
 			case gst.MessageWarning:
 				s.log.Warn("pipeline warning", "element", msg.Source(), "warning", msg.ParseWarning())
@@ -364,25 +393,25 @@ func (s *Session) progress(lastPos *time.Time) {
 	var evs []Event
 	if u != nil {
 		pos := u.Position()
-		st := s.audio.Stats()
+		st := s.pl.Stats()
 		if !s.started && u.State() >= timeline.Playing {
 			s.started = true
-			evs = append(evs, Event{Type: ingestproto.TypeStarted, Utterance: id})
+			evs = append(evs, Event{Kind: EventStarted, Utterance: id})
 		}
-		if st.Underruns > s.underruns {
-			evs = append(evs, Event{Type: ingestproto.TypeUnderrun, Utterance: id, Underruns: st.Underruns - s.underruns})
-			s.underruns = st.Underruns
+		if st.Audio.Underruns > s.underruns {
+			evs = append(evs, Event{Kind: EventUnderrun, Utterance: id, Underruns: st.Audio.Underruns - s.underruns})
+			s.underruns = st.Audio.Underruns
 		}
-		queued := float64(st.QueuedSamples) * 1000 / float64(s.cfg.Rate)
 		switch u.State() {
 		case timeline.Finished:
-			evs = append(evs, Event{Type: ingestproto.TypeFinished, Utterance: id, PlayedSamples: pos.Samples, PlayedMS: ms(pos.Played)})
+			evs = append(evs, Event{Kind: EventFinished, Utterance: id, Played: pos})
 			s.utt = nil
 		case timeline.Playing:
 			if time.Since(*lastPos) >= 200*time.Millisecond {
 				*lastPos = time.Now()
-				evs = append(evs, Event{Type: ingestproto.TypePosition, Utterance: id, PlayedSamples: pos.Samples,
-					PlayedMS: ms(pos.Played), QueuedMS: queued, LateFrames: s.pl.Video.Stats().Late})
+				queued := time.Duration(st.Audio.QueuedSamples) * time.Second / time.Duration(s.cfg.Rate)
+				evs = append(evs, Event{Kind: EventPosition, Utterance: id, Played: pos, Queued: queued,
+					LateFrames: st.Video.Late})
 			}
 		}
 	}
@@ -392,7 +421,5 @@ func (s *Session) progress(lastPos *time.Time) {
 	}
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
 // IsQueueFull reports whether err is the told-not-dropped backpressure error.
-func IsQueueFull(err error) bool { return errors.Is(err, timeline.ErrQueueFull) }
+func IsQueueFull(err error) bool { return errors.Is(err, ErrQueueFull) }

@@ -21,7 +21,7 @@ const (
 
 // AudioConfig configures an Audio timeline.
 type AudioConfig struct {
-	Rate     int           // output rate; defaults to 24000 (the seed's)
+	Rate     int           // output rate; defaults to 24000
 	Channels int           // output channels; defaults to 1
 	Chunk    time.Duration // chunk length; defaults to 20 ms
 	MaxQueue time.Duration // queued audio cap; defaults to 30 s
@@ -83,7 +83,7 @@ type Audio struct {
 	mu      sync.Mutex
 	room    *sync.Cond
 	data    *sync.Cond // Fill waits on it under WaitForData
-	closed  bool       // Unblock was called: Fill no longer waits
+	closed  bool       // Unblock was called and Rearm not since: Fill no longer waits
 	q       ring
 	next    int64 // index of the next chunk to emit
 	utt     *Utterance
@@ -182,13 +182,26 @@ func (a *Audio) Begin(t0 time.Duration, in pcm.Format) (*Utterance, error) {
 	return a.utt, nil
 }
 
-// Write queues raw PCM (in the utterance's format) for u.
+// Write queues raw PCM (in the utterance's format) for u. When the queue has no room
+// it waits (Block) or refuses (Reject), as AudioConfig.Overflow says.
 func (a *Audio) Write(ctx context.Context, u *Utterance, raw []byte) error {
 	s, err := pcm.Decode(nil, raw, u.in, &u.stats)
 	if err != nil {
 		return err
 	}
-	return a.queue(ctx, u, s)
+	return a.queue(ctx, u, s, true)
+}
+
+// Offer queues raw PCM for u and never waits, whatever AudioConfig.Overflow says:
+// when the queue has no room for all of it, nothing is queued, Rejected counts it and
+// ErrQueueFull is returned. It is the write for a producer that must not be held up,
+// such as a network reader serving other sessions.
+func (a *Audio) Offer(u *Utterance, raw []byte) error {
+	s, err := pcm.Decode(nil, raw, u.in, &u.stats)
+	if err != nil {
+		return err
+	}
+	return a.queue(context.Background(), u, s, false)
 }
 
 // WriteFloats queues float samples (interleaved, in the utterance's rate and channels).
@@ -200,10 +213,11 @@ func (a *Audio) WriteFloats(ctx context.Context, u *Utterance, f []float32) erro
 	if err != nil {
 		return err
 	}
-	return a.queue(ctx, u, s)
+	return a.queue(ctx, u, s, true)
 }
 
-func (a *Audio) queue(ctx context.Context, u *Utterance, s []int16) error {
+// queue adds s for u; mayWait lets a full queue wait under the Block policy.
+func (a *Audio) queue(ctx context.Context, u *Utterance, s []int16, mayWait bool) error {
 	s = pcm.Remix(s, u.in.Channels, a.cfg.Channels)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -218,7 +232,7 @@ func (a *Audio) queue(ctx context.Context, u *Utterance, s []int16) error {
 		return fmt.Errorf("%w: write of %d samples exceeds the queue of %d", ErrQueueFull, len(s)/a.cfg.Channels, a.maxN)
 	}
 	if a.q.free() < len(s) {
-		if a.cfg.Overflow == Reject {
+		if !mayWait || a.cfg.Overflow == Reject {
 			a.stats.Rejected++
 			return ErrQueueFull
 		}
@@ -270,12 +284,21 @@ func (a *Audio) SetWaitForData(w bool) {
 	a.cfg.WaitForData = w
 }
 
-// Unblock stops Fill from waiting for data (the element is stopping); Block re-arms it.
-func (a *Audio) Unblock(stop bool) {
+// Unblock makes a Fill that waits for data (WaitForData) return at once, and Fill no
+// longer wait, until Rearm: the element is stopping and its push loop must end.
+func (a *Audio) Unblock() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.closed = stop
+	a.closed = true
 	a.data.Broadcast()
+}
+
+// Rearm undoes Unblock: Fill waits for data again under WaitForData. The element
+// calls it when it starts (again).
+func (a *Audio) Rearm() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = false
 }
 
 // Interrupt cuts the playing utterance: everything not yet emitted is dropped but for a

@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -86,5 +87,41 @@ func TestVideoReleasesEveryFrameItDrops(t *testing.T) {
 	}
 	if f := v.Next(); f.Utterance {
 		t.Fatalf("utterance frame after interrupt: %+v", f)
+	}
+}
+
+// Offer is the write for producers that must not be held up: under the Block policy,
+// where Write would wait for room, Offer refuses the whole slice or frame at once.
+func TestOfferRefusesAFullQueueUnderTheBlockPolicy(t *testing.T) {
+	a, err := NewAudio(AudioConfig{MaxQueue: 40 * time.Millisecond, Overflow: Block})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := a.Begin(0, pcm.Format{Type: pcm.S16, Rate: 24000, Channels: 1})
+	v, _ := NewVideo(VideoConfig[int]{FpsN: 25, MaxQueue: 1, Overflow: Block}, 0)
+	v.Begin(u, -1)
+	if err := a.Offer(u, make([]byte, 2*960)); err != nil { // 40 ms: exactly the cap
+		t.Fatal(err)
+	}
+	if err := v.Offer(u, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan [2]error, 1)
+	go func() { done <- [2]error{a.Offer(u, make([]byte, 2)), v.Offer(u, 1, 2)} }()
+	select {
+	case errs := <-done:
+		for _, err := range errs {
+			if !errors.Is(err, ErrQueueFull) {
+				t.Fatalf("offer to a full queue: %v, want ErrQueueFull", err)
+			}
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Offer waited for room under the Block policy")
+	}
+	if got := a.Stats(); got.Rejected != 1 || got.Blocked != 0 || got.QueuedSamples != 960 {
+		t.Fatalf("audio stats %+v: want 1 rejected, none blocked, 960 samples queued", got)
+	}
+	if got := v.Stats(); got.Rejected != 1 || got.QueuedNow != 1 {
+		t.Fatalf("video stats %+v: want 1 rejected, 1 queued", got)
 	}
 }

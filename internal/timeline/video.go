@@ -153,6 +153,17 @@ func (v *Video[F]) Begin(u *Utterance, frames int64) {
 // Queue hands over frame i of utterance u. A frame whose time has passed is released
 // and ErrLate returned; under the Block policy a full queue waits for room.
 func (v *Video[F]) Queue(ctx context.Context, u *Utterance, i int64, f F) error {
+	return v.queue(ctx, u, i, f, true)
+}
+
+// Offer is Queue that never waits, whatever VideoConfig.Overflow says: a full queue
+// releases f, counts it in Rejected and returns ErrQueueFull.
+func (v *Video[F]) Offer(u *Utterance, i int64, f F) error {
+	return v.queue(context.Background(), u, i, f, false)
+}
+
+// queue adds frame i of u; mayWait lets a full queue wait under the Block policy.
+func (v *Video[F]) queue(ctx context.Context, u *Utterance, i int64, f F, mayWait bool) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for {
@@ -177,7 +188,7 @@ func (v *Video[F]) Queue(ctx context.Context, u *Utterance, i int64, f F) error 
 			v.frame.Broadcast()
 			return nil
 		}
-		if v.cfg.Overflow == Reject {
+		if !mayWait || v.cfg.Overflow == Reject {
 			v.stats.Rejected++
 			v.cfg.Release(f)
 			return ErrQueueFull
@@ -224,12 +235,21 @@ func (v *Video[F]) SetWaitForFrames(w bool) {
 	v.cfg.WaitForFrames = w
 }
 
-// Unblock stops Next from waiting for frames (the element is stopping) or re-arms it.
-func (v *Video[F]) Unblock(stop bool) {
+// Unblock makes a Next that waits for a frame (WaitForFrames) return at once, and Next
+// no longer wait, until Rearm: the element is stopping and its push loop must end.
+func (v *Video[F]) Unblock() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.closed = stop
+	v.closed = true
 	v.frame.Broadcast()
+}
+
+// Rearm undoes Unblock: Next waits for frames again under WaitForFrames. The element
+// calls it when it starts (again).
+func (v *Video[F]) Rearm() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.closed = false
 }
 
 // Stats returns the counters.
@@ -255,7 +275,7 @@ func (v *Video[F]) Next() Frame[F] {
 	vu := v.utt
 	if vu != nil {
 		if end, ok := vu.u.End(); ok && pts >= end {
-			v.dropLocked() // audio is over: video stops with it, as in the seed
+			v.dropLocked() // audio is over: video stops with it
 			vu = nil
 		}
 	}

@@ -32,8 +32,9 @@ type Producer interface {
 	SeekTo(t time.Duration)
 	// Push produces and pushes the next buffer.
 	Push(src *gstpush.AppSrc) error
-	// Unblock makes a Push that waits for data return (stop true) or re-arms it.
-	Unblock(stop bool)
+	// Unblock makes a Push that waits for data return, and later ones not wait: the
+	// loop is stopping. Start re-arms the wait.
+	Unblock()
 	// Stop is called when the loop has ended.
 	Stop()
 }
@@ -124,7 +125,7 @@ func (b *Bin) ChangeState(self *gst.Element, t gst.StateChange) gst.StateChangeR
 		if b.waiter != nil {
 			b.waiter.Stop()
 		}
-		b.producer.Unblock(true)
+		b.producer.Unblock()
 	}
 	ret := self.ParentChangeState(t)
 	switch t {

@@ -1,7 +1,7 @@
-"""The seed's demo, on avhost: a waveform and its frames played in sync, then a second
-utterance interrupted after a second (barge-in).
+"""A waveform and its frames played in sync, then a second utterance interrupted after
+a second (barge-in): the demo of the aiortc streamer avhost replaced, on avhost.
 
-    python3 examples/python/seed_example.py --url ws://localhost:8080/ingest --token TOKEN
+    python3 examples/python/sync_and_interrupt.py --url ws://localhost:8080/ingest --token TOKEN
 """
 import argparse
 import asyncio
@@ -14,8 +14,8 @@ W, H, FPS, RATE = 64, 64, 25, 24000
 
 
 def waveform(seconds):
-    # float32 in [-1, 1] like the seed's model output, converted to s16 with clipping
-    # (the seed's `(block * 32767).astype(np.int16)` wraps instead).
+    # float32 in [-1, 1] as a speech model outputs it, converted to s16 with clipping
+    # (a plain `(block * 32767).astype(np.int16)` wraps loud samples instead).
     out = bytearray()
     for i in range(int(seconds * RATE)):
         t = i / RATE
@@ -52,6 +52,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", default="ws://localhost:8080/ingest")
     ap.add_argument("--token", required=True)
-    ap.add_argument("--session", default="seed")
+    ap.add_argument("--session", default="demo")
     a = ap.parse_args()
     asyncio.run(main(a.url, a.token, a.session))

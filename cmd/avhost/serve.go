@@ -5,13 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/avhost/avhost/internal/server"
 )
@@ -31,45 +27,47 @@ Flags:
 func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), serveHelp); fs.PrintDefaults() }
-	cfgFile := fs.String("config", "", "YAML configuration file (keys as the flags, with _ for -)")
-	listen := fs.String("listen", ":8080", "HTTP address for the page, ingest (/ingest), /healthz and /metrics")
+	// The flags' defaults are the configuration's, so that help, file and flags agree.
+	d := server.DefaultConfig()
+	cfgFile := fs.String("config", "", "YAML configuration file (avhost.yaml lists every key; keys are the flags with _ for -)")
+	listen := fs.String("listen", d.Listen, "HTTP address for the page, ingest (/ingest), /healthz and /metrics")
 	token := fs.String("token", "", "bearer token for ingest and the demo buttons (default: $AVHOST_TOKEN, else generated)")
 	origins := fs.String("allowed-origins", "", "comma-separated extra origins allowed to open WebSockets (default: same origin only)")
 	publishAllow := fs.String("publish-allow", "", "comma-separated hosts (host or host:port) WHIP publishing may reach, at whatever address they resolve to, loopback and private included (default: any host at a public address; loopback, private, link-local, CGNAT and this host's own addresses are refused)")
-	maxSessions := fs.Int("max-sessions", 16, "most sessions on this host")
-	memBudget := fs.Int64("memory-budget-mib", 0, "most MiB the sessions' estimated memory may add up to (0: 3/4 of RAM; -1: no budget)")
-	perConn := fs.Int("max-sessions-per-conn", 8, "most sessions one ingest connection may drive")
-	perAddr := fs.Int("max-conns-per-addr", 16, "most ingest connections from one client address")
-	maxMsg := fs.Int64("max-message-bytes", 16<<20, "largest ingest message (send big frames as JPEG)")
-	demo := fs.Bool("demo", true, "run the demo avatar in session \"demo\"")
-	loop := fs.Duration("demo-loop", 8*time.Second, "the demo speaks this often (0: only on the Speak button)")
-	width := fs.Int("width", 512, "default session frame width")
-	height := fs.Int("height", 512, "default session frame height")
-	fps := fs.String("fps", "25", "default session frame rate")
-	rtsp := fs.String("rtsp", ":8554", "RTSP address serving rtsp://HOST:PORT/{session} (\"-\": off)")
-	rtspUDP := fs.String("rtsp-udp", ":8000", "RTSP UDP RTP address, RTCP on the next port (\"-\": TCP only)")
+	maxSessions := fs.Int("max-sessions", d.MaxSessions, "most sessions on this host")
+	memBudget := fs.Int64("memory-budget-mib", d.MemoryBudgetMiB, "most MiB the sessions' estimated memory may add up to (0: 3/4 of RAM; -1: no budget)")
+	perConn := fs.Int("max-sessions-per-conn", d.MaxSessionsPerConn, "most sessions one ingest connection may drive")
+	perAddr := fs.Int("max-conns-per-addr", d.MaxConnsPerAddr, "most ingest connections from one client address")
+	maxMsg := fs.Int64("max-message-bytes", d.MaxMessageBytes, "largest ingest message (send big frames as JPEG)")
+	demo := fs.Bool("demo", *d.Demo, "run the demo avatar in session \"demo\"")
+	loop := fs.Duration("demo-loop", d.DemoLoop, "the demo speaks this often (0: only on the Speak button)")
+	width := fs.Int("width", d.Session.Width, "default session frame width")
+	height := fs.Int("height", d.Session.Height, "default session frame height")
+	fps := fs.String("fps", d.Session.FPS, "default session frame rate")
+	rtsp := fs.String("rtsp", d.RTSP.Address, "RTSP address serving rtsp://HOST:PORT/{session} (\"-\": off)")
+	rtspUDP := fs.String("rtsp-udp", d.RTSP.UDPRTP, "RTSP UDP RTP address, RTCP on the next port (\"-\": TCP only)")
 	rtspUser := fs.String("rtsp-user", "", "RTSP Digest user for public sessions (with -rtsp-pass; default: public sessions open). A private session takes its viewer token, or the host token, as the password with any user")
 	rtspPass := fs.String("rtsp-pass", "", "RTSP Digest password for public sessions (with -rtsp-user)")
-	reusePort := fs.Bool("reuseport", false, "SO_REUSEPORT on every listener, so a second avhost can take over the ports (hitless restart)")
-	kaIdle := fs.Duration("keepalive-idle", 600*time.Second, "per-socket TCP keepalive idle time (tcp_keepalive_time)")
-	kaIntvl := fs.Duration("keepalive-interval", 30*time.Second, "per-socket TCP keepalive probe interval (tcp_keepalive_intvl)")
-	kaCount := fs.Int("keepalive-count", 3, "per-socket TCP keepalive probes before the peer is dead (tcp_keepalive_probes)")
+	reusePort := fs.Bool("reuseport", d.Net.ReusePort, "SO_REUSEPORT on every listener, so a second avhost can take over the ports (hitless restart)")
+	kaIdle := fs.Duration("keepalive-idle", d.Net.KeepAliveIdle, "per-socket TCP keepalive idle time (tcp_keepalive_time)")
+	kaIntvl := fs.Duration("keepalive-interval", d.Net.KeepAliveInterval, "per-socket TCP keepalive probe interval (tcp_keepalive_intvl)")
+	kaCount := fs.Int("keepalive-count", d.Net.KeepAliveCount, "per-socket TCP keepalive probes before the peer is dead (tcp_keepalive_probes)")
 	pidfile := fs.String("pidfile", "", "hitless restart: write our pid here; an avhost whose pid is there already is told to hand over (use with -reuseport)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM or hand-over: how long the stop may take (playing utterances and requests in flight end first)")
-	ping := fs.Duration("ping-interval", 20*time.Second, "WebSocket heartbeat: ping every so often; a peer silent for 3 pings is closed")
-	backend := fs.String("backend", "pion", "default WebRTC backend of sessions: pion, or webrtcbin (a webrtcbin per viewer)")
+	ping := fs.Duration("ping-interval", d.PingInterval, "WebSocket heartbeat: ping every so often; a peer silent for 3 pings is closed")
+	backend := fs.String("backend", d.Session.Backend, "default WebRTC backend of sessions: pion, or webrtcbin (a webrtcbin per viewer)")
 	wbBranch := fs.String("webrtcbin-branch", "", "file with the per-viewer webrtcbin branch (default: pipelines/webrtcbin.pipeline, built in)")
 	jsonLogs := fs.Bool("json-logs", false, "structured logs as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var cfg server.Config
+	cfg := d
 	if *cfgFile != "" {
 		b, err := os.ReadFile(*cfgFile)
 		if err != nil {
 			return err
 		}
-		if err := yaml.Unmarshal(b, &cfg); err != nil {
+		if cfg, err = server.LoadConfig(b); err != nil {
 			return fmt.Errorf("%s: %w", *cfgFile, err)
 		}
 	}
@@ -105,13 +103,7 @@ func serve(ctx context.Context, args []string) error {
 	pick("keepalive-idle", func() { cfg.Net.KeepAliveIdle = *kaIdle })
 	pick("keepalive-interval", func() { cfg.Net.KeepAliveInterval = *kaIntvl })
 	pick("keepalive-count", func() { cfg.Net.KeepAliveCount = *kaCount })
-	pick("rtsp-udp", func() {
-		cfg.RTSP.UDPRTP = *rtspUDP
-		if host, port, err := net.SplitHostPort(*rtspUDP); err == nil {
-			p, _ := strconv.Atoi(port)
-			cfg.RTSP.UDPRTCP = net.JoinHostPort(host, strconv.Itoa(p+1))
-		}
-	})
+	pick("rtsp-udp", func() { cfg.RTSP.UDPRTP, cfg.RTSP.UDPRTCP = *rtspUDP, "" }) // RTCP: the next port (WithDefaults)
 	pick("rtsp-user", func() { cfg.RTSP.User = *rtspUser })
 	pick("rtsp-pass", func() { cfg.RTSP.Pass = *rtspPass })
 	if *origins != "" {

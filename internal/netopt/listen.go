@@ -19,13 +19,13 @@ import (
 type Options struct {
 	// ReusePort sets SO_REUSEPORT: another process with the same option may bind the
 	// same address and share new connections (hitless restart).
-	ReusePort bool
+	ReusePort bool `yaml:"reuseport"`
 	// KeepAliveIdle, KeepAliveInterval and KeepAliveCount default to 600 s, 30 s, 3
 	// (the host-wide tcp_keepalive_* sysctls of the aiortc streamer avhost replaced),
 	// set per socket. KeepAliveIdle < 0 disables.
-	KeepAliveIdle     time.Duration
-	KeepAliveInterval time.Duration
-	KeepAliveCount    int
+	KeepAliveIdle     time.Duration `yaml:"keepalive_idle"`
+	KeepAliveInterval time.Duration `yaml:"keepalive_interval"`
+	KeepAliveCount    int           `yaml:"keepalive_count"`
 }
 
 func (o Options) keepAlive() net.KeepAliveConfig {

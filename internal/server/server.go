@@ -30,85 +30,6 @@ import (
 //go:embed web
 var web embed.FS
 
-// Config is `avhost serve`'s configuration (flags or the YAML file).
-type Config struct {
-	// Listen is the HTTP address; defaults to ":8080".
-	Listen string `yaml:"listen"`
-	// Token authenticates ingest and the demo's buttons. Empty: one is generated at
-	// start and logged once. Also read from AVHOST_TOKEN.
-	Token string `yaml:"token"`
-	// AllowedOrigins lets other origins' pages use the WebSockets (same origin only by default).
-	AllowedOrigins []string `yaml:"allowed_origins"`
-	// MaxSessions caps sessions; defaults to 16.
-	MaxSessions int `yaml:"max_sessions"`
-	// MemoryBudgetMiB caps the sessions' estimated memory (session.Cost): a create
-	// past it fails with memory_budget. Defaults to 3/4 of RAM (or of the cgroup's
-	// limit); negative: no budget.
-	MemoryBudgetMiB int64 `yaml:"memory_budget_mib"`
-	// MaxSessionsPerConn defaults to 8, MaxConnsPerAddr to 16, MaxMessageBytes to 16 MiB.
-	MaxSessionsPerConn int   `yaml:"max_sessions_per_conn"`
-	MaxConnsPerAddr    int   `yaml:"max_conns_per_addr"`
-	MaxMessageBytes    int64 `yaml:"max_message_bytes"`
-	// PingInterval (default 20 s) and PongWait (default 3 pings): a WebSocket peer
-	// silent for PongWait is closed and its sessions detached.
-	PingInterval time.Duration `yaml:"ping_interval"`
-	PongWait     time.Duration `yaml:"pong_wait"`
-	// ResumeGrace keeps a disconnected client's sessions for resume; defaults to 30 s.
-	ResumeGrace time.Duration `yaml:"resume_grace"`
-	// Demo runs the built-in demo avatar in a session named "demo"; defaults to true.
-	Demo *bool `yaml:"demo"`
-	// DemoLoop makes the demo speak every so often (0: only on the Speak button).
-	DemoLoop time.Duration `yaml:"demo_loop"`
-	// Net sets SO_REUSEPORT and per-socket TCP keepalive for every listener.
-	Net netopt.Options `yaml:"net"`
-	// RTSP serves sessions at rtsp://HOST:PORT/{session}; Address "-" disables it.
-	RTSP rtspout.Config `yaml:"rtsp"`
-	// Publish publishes sessions (by id) to WHIP endpoints, e.g. an SFU that fans out.
-	Publish map[string]rtcout.PublishConfig `yaml:"publish"`
-	// PublishAllow, if set, lists the only hosts ("host" or "host:port") WHIP
-	// publishing may reach, wherever they resolve (loopback and private included);
-	// defaults to any host at a public address (rtcout/whipdial.go: loopback,
-	// private, link-local, CGNAT and this host's own addresses are refused).
-	PublishAllow []string `yaml:"publish_allow"`
-	// PublishRetry bounds the retries of publications that do not set their own:
-	// backoff 500 ms doubling to 30 s, and 10 failed attempts in a row, by default.
-	PublishRetry rtcout.Retry `yaml:"publish_retry"`
-	// HTTP holds the HTTP server's timeouts, header limit and connection caps
-	// (defaults in HTTPConfig).
-	HTTP HTTPConfig `yaml:"http"`
-	// WebRTCBinBranch is the per-viewer branch of webrtcbin sessions; defaults to
-	// pipelines/webrtcbin.pipeline's content (embedded).
-	WebRTCBinBranch string `yaml:"webrtcbin_branch"`
-	// WebRTC configures viewers (ICE servers, NAT 1:1 addresses, viewer cap).
-	WebRTC rtcout.Config `yaml:"webrtc"`
-	// MaxViewers caps WebRTC viewers on the whole host, every session and both
-	// backends, handshakes in flight included; defaults to 200. Per session the caps
-	// are webrtc.MaxViewers (Pion, defaults to 100) and WebRTCBinMaxViewers.
-	MaxViewers int `yaml:"max_viewers"`
-	// MaxAnonymousViewers caps the host's viewers without a credential (the session's
-	// viewer token or the host token), so that anonymous offers flooding public
-	// sessions leave room for viewers who hold a token; defaults to 4/5 of MaxViewers
-	// (160 of 200). Negative: no separate cap.
-	MaxAnonymousViewers int `yaml:"max_anonymous_viewers"`
-	// MaxPendingViewersPerAddr caps the anonymous viewers of one client address
-	// (an IPv4 address or an IPv6 /64) not yet connected, on the whole host (429 past
-	// it); defaults to 4. An offer that never does ICE holds its slot until
-	// webrtc.connect_timeout, so without it a few offers a second from one address
-	// hold every slot. Negative: no cap.
-	MaxPendingViewersPerAddr int `yaml:"max_pending_viewers_per_addr"`
-	// WebRTCBinMaxViewers caps the viewers of one webrtcbin session; defaults to 20
-	// (each is a whole webrtcbin in the pipeline, ≈8 threads).
-	WebRTCBinMaxViewers int `yaml:"webrtcbin_max_viewers"`
-	// WS caps and times /ws signaling connections (defaults in signal.Limits).
-	WS signal.Limits `yaml:"ws"`
-	// Admission bounds handshakes in flight and reclaims memory after bursts, so
-	// floods do not reach established viewers (defaults in AdmissionConfig).
-	Admission AdmissionConfig `yaml:"admission"`
-	// Session holds defaults for sessions (size, fps, rate, pipeline template).
-	Session session.Config `yaml:"session"`
-	Log     *slog.Logger   `yaml:"-"`
-}
-
 // Server is a running avhost serve.
 type Server struct {
 	cfg      Config
@@ -130,9 +51,7 @@ type Server struct {
 
 // New validates cfg and builds the server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Listen == "" {
-		cfg.Listen = ":8080"
-	}
+	cfg = cfg.WithDefaults()
 	if err := checkPublishConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -144,15 +63,6 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log.Info("no token configured: generated one for this run") // avhost serve prints it once; never in a log
 	} else if len(cfg.Token) < 16 {
 		cfg.Log.Warn("the host token is shorter than 16 characters: it can be guessed (openssl rand -hex 16 makes a good one)")
-	}
-	if cfg.MaxViewers == 0 {
-		cfg.MaxViewers = DefaultMaxViewers
-	}
-	if cfg.MaxAnonymousViewers == 0 {
-		cfg.MaxAnonymousViewers = cfg.MaxViewers * 4 / 5
-	}
-	if cfg.MaxPendingViewersPerAddr == 0 {
-		cfg.MaxPendingViewersPerAddr = DefaultMaxPendingViewersPerAddr
 	}
 	cfg.WebRTC.Host = rtcout.NewSlots(rtcout.HostCaps{Max: cfg.MaxViewers, Anonymous: cfg.MaxAnonymousViewers,
 		PendingPerAddr: cfg.MaxPendingViewersPerAddr})
@@ -180,9 +90,11 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /api/sessions/{id}/whip", s.authed(s.startPublish))
 	mux.HandleFunc("DELETE /api/sessions/{id}/whip", s.authed(s.stopPublish))
 	mux.HandleFunc("GET /api/sessions/{id}/whip", s.authed(s.publishStatus))
-	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed, IsHost: s.isHostToken, Credentialed: s.credentialed}).Register(mux)
+	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed, IsHost: s.isHostToken, Credentialed: s.credentialed,
+		ICEServers: cfg.WebRTC.ICEServers}).Register(mux)
 	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval,
-		Credential: s.wsCredential, Authorize: s.viewerAllowed, Credentialed: s.credentialed, OnInterrupt: s.onInterrupt, Limits: cfg.WS})
+		Credential: s.wsCredential, Authorize: s.viewerAllowed, Credentialed: s.credentialed, OnInterrupt: s.onInterrupt, Limits: cfg.WS,
+		ICEServers: wsICEServers(cfg.WebRTC.ICEServers)})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
 	s.http = newHTTPServer(securityHeaders(mux), cfg.HTTP)
 	isolate(s.http, cfg.Admission)
@@ -301,12 +213,6 @@ func (s *Server) credentialed(cred, id string) bool {
 	vt := sess.Config().ViewerToken
 	return vt != "" && auth.Equal(cred, vt)
 }
-
-// DefaultMaxViewers and DefaultMaxPendingViewersPerAddr are Config's defaults.
-const (
-	DefaultMaxViewers               = 200
-	DefaultMaxPendingViewersPerAddr = 4
-)
 
 // onInterrupt watches a session's interrupts for /ws viewers (a no-op for unknown ones).
 func (s *Server) onInterrupt(id string, f func()) (cancel func()) {

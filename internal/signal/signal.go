@@ -78,6 +78,8 @@ type Handler struct {
 	OnInterrupt func(session string, f func()) (cancel func())
 	// Limits caps and times connections (defaults in Limits).
 	Limits Limits
+	// ICEServers go to the viewer in every answer (signalproto.Message.ICEServers).
+	ICEServers []signalproto.ICEServer
 
 	mu     sync.Mutex
 	open   int
@@ -271,7 +273,7 @@ func (c *conn) handle(m signalproto.Message) {
 			})
 		}
 		c.mu.Unlock()
-		c.send(signalproto.Message{Type: signalproto.TypeAnswer, Session: m.Session, Viewer: id, SDP: ans.SDP})
+		c.send(signalproto.Message{Type: signalproto.TypeAnswer, Session: m.Session, Viewer: id, SDP: ans.SDP, ICEServers: c.h.ICEServers})
 	case signalproto.TypeCandidate:
 		c.mu.Lock()
 		out := c.viewers[m.Viewer]

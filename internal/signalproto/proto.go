@@ -22,6 +22,17 @@ type Message struct {
 	SDP       string     `json:"sdp,omitempty"`
 	Candidate *Candidate `json:"candidate,omitempty"`
 	Error     string     `json:"error,omitempty"`
+	// ICEServers (in an answer) are the host's STUN/TURN servers, for the viewer's
+	// RTCPeerConnection; the /ws twin of WHEP's Link headers (RFC 9725 §4.6).
+	ICEServers []ICEServer `json:"ice_servers,omitempty"`
+}
+
+// ICEServer is RTCIceServer (W3C WebRTC §4.2.2), with password credentials only: a
+// page passes the list to new RTCPeerConnection({iceServers}) as it is.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
 }
 
 // Candidate is RTCIceCandidateInit.

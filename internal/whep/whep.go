@@ -59,6 +59,9 @@ type Handler struct {
 	// token or the host token), not just as anyone may watch a public session: such
 	// a viewer is not held to the host's anonymous caps (rtcout.HostCaps).
 	Credentialed func(cred, session string) bool
+	// ICEServers go to the viewer with its answer as Link headers (link.go), so that
+	// it can use the host's STUN/TURN; only a requester allowed to watch gets them.
+	ICEServers []webrtc.ICEServer
 }
 
 // Answers shared by "unknown" and "not yours", so that the two cannot be told apart.
@@ -72,7 +75,7 @@ func cors(w http.ResponseWriter) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "POST, DELETE, OPTIONS")
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-	h.Set("Access-Control-Expose-Headers", "Location")
+	h.Set("Access-Control-Expose-Headers", "Location, Link")
 }
 
 // Register mounts the handler on mux.
@@ -145,6 +148,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Cache-Control", "no-store") // the Location is a capability
 	w.Header().Set("Location", "/whep/"+url.PathEscape(id)+"/"+vid)
+	setICELinks(w.Header(), h.ICEServers)
 	w.WriteHeader(http.StatusCreated)
 	io.WriteString(w, answer.SDP)
 }

@@ -79,9 +79,41 @@ let leave = () => {};
 window.avhostLeave = () => { leave(); leave = () => {}; setState('left'); };
 addEventListener('pagehide', () => window.avhostLeave());
 
+// ICE servers (STUN/TURN) come with avhost's answer: WHEP Link headers (RFC 9725 §4.6),
+// /ws ice_servers. The offer was gathered without them, so they are set on the
+// connection for later gathering, and if it fails, the page connects once more with
+// them from the start (a browser gathers relay candidates only for servers it had).
+let iceServers = [];
+function learnIceServers(pc, servers) {
+  if (!servers.length || JSON.stringify(servers) === JSON.stringify(iceServers)) return;
+  iceServers = servers;
+  try { pc.setConfiguration({...pc.getConfiguration(), iceServers}); } catch (e) { /* the retry below uses them */ }
+  pc.addEventListener('connectionstatechange', () => {
+    if (pc.connectionState === 'failed') { leave(); connect().catch(e => setState('error: ' + e)); }
+  });
+}
+
+// iceLinks reads the ICE servers of a WHEP answer's Link headers: <url>; rel="ice-server"
+// with username, credential and credential-type="password" as quoted strings.
+function iceLinks(header) {
+  const servers = [];
+  const link = /<([^>]*)>((?:\s*;\s*[\w-]+\s*=\s*(?:"(?:[^"\\]|\\.)*"|[^;,"]*))*)/g;
+  for (const [, url, rest] of (header || '').matchAll(link)) {
+    const p = {};
+    for (const [, k, q, t] of rest.matchAll(/;\s*([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;,"]*))/g)) {
+      p[k.toLowerCase()] = q !== undefined ? q.replace(/\\(.)/g, '$1') : t.trim();
+    }
+    if (p.rel !== 'ice-server' || !/^(stuns?|turns?):/.test(url)) continue;
+    const s = {urls: url};
+    if (p.username !== undefined) { s.username = p.username; s.credential = p.credential || ''; }
+    servers.push(s);
+  }
+  return servers;
+}
+
 // Both paths make a recvonly offer; avhost answers with all its candidates.
 async function connect() {
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection({iceServers});
   window.avhostPC = pc;
   const vt = pc.addTransceiver('video', {direction: 'recvonly'});
   pc.addTransceiver('audio', {direction: 'recvonly'});
@@ -111,6 +143,7 @@ async function connect() {
     if (loc.origin !== location.origin) { setState('WHEP answer with a foreign Location'); pc.close(); return; }
     leave = () => { pc.close(); fetch(loc, {method: 'DELETE', keepalive: true, headers: authHeaders()}); };
     await pc.setRemoteDescription({type: 'answer', sdp: await r.text()});
+    learnIceServers(pc, iceLinks(r.headers.get('Link')));
   } else {
     // Browsers cannot put a header on a WebSocket upgrade: trade the token for a
     // single-use ticket (valid 30 s), worthless in a log once used.
@@ -119,7 +152,10 @@ async function connect() {
     ws.onopen = () => ws.send(JSON.stringify({type: 'offer', session, sdp: pc.localDescription.sdp}));
     ws.onmessage = async e => {
       const m = JSON.parse(e.data);
-      if (m.type === 'answer') await pc.setRemoteDescription({type: 'answer', sdp: m.sdp});
+      if (m.type === 'answer') {
+        await pc.setRemoteDescription({type: 'answer', sdp: m.sdp});
+        learnIceServers(pc, Array.isArray(m.ice_servers) ? m.ice_servers : []);
+      }
       else if (m.type === 'interrupted') silenceInFlight(Promise.resolve());
       else if (m.type === 'error') setState('error: ' + m.error);
     };

@@ -1,0 +1,54 @@
+package whep
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// iceLinks renders ICE servers as RFC 9725 §4.6 Link header values (the WHEP draft
+// takes them over unchanged), one per URL:
+//
+//	<stun:stun.example.net>; rel="ice-server"
+//	<turn:turn.example.net?transport=udp>; rel="ice-server"; username="u"; credential="p"; credential-type="password"
+//
+// The values are the operator's, checked at load (server.LoadConfig); a URL that could
+// break out of its angle brackets or a value with a control character is still left
+// out here, so no configuration can split or forge a header.
+func iceLinks(servers []webrtc.ICEServer) []string {
+	var links []string
+	for _, s := range servers {
+		cred, _ := s.Credential.(string)
+		if s.CredentialType != webrtc.ICECredentialTypePassword || unsafe(s.Username) || unsafe(cred) {
+			continue
+		}
+		for _, u := range s.URLs {
+			if unsafe(u) || strings.ContainsAny(u, "<>\" ") {
+				continue
+			}
+			l := "<" + u + `>; rel="ice-server"`
+			if s.Username != "" || cred != "" {
+				l += "; username=" + quote(s.Username) + "; credential=" + quote(cred) + `; credential-type="password"`
+			}
+			links = append(links, l)
+		}
+	}
+	return links
+}
+
+// setICELinks adds the Link headers of servers to h.
+func setICELinks(h http.Header, servers []webrtc.ICEServer) {
+	for _, l := range iceLinks(servers) {
+		h.Add("Link", l)
+	}
+}
+
+// quote is an RFC 9110 §5.6.4 quoted-string: '"' and '\' escaped with '\'.
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+func unsafe(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}

@@ -33,8 +33,8 @@ func answer(t *testing.T, res *base.Response, req *base.Request, user, pass stri
 
 func testServer() *Server {
 	s := New(Config{User: "u", Pass: "p", HostToken: "host-token"})
-	s.streams["pub"] = &stream{}
-	s.streams["priv"] = &stream{access: Access{ViewerToken: "viewer-token"}}
+	s.streams["pub"] = &served{}
+	s.streams["priv"] = &served{access: Access{ViewerToken: "viewer-token"}}
 	return s
 }
 
@@ -75,8 +75,8 @@ func TestWhoMayReadWhat(t *testing.T) {
 
 func TestOpenServerNeedsNothingForPublicSessions(t *testing.T) {
 	s := New(Config{HostToken: "host-token"})
-	s.streams["pub"] = &stream{}
-	s.streams["priv"] = &stream{access: Access{ViewerToken: "viewer-token"}}
+	s.streams["pub"] = &served{}
+	s.streams["priv"] = &served{access: Access{ViewerToken: "viewer-token"}}
 	conn := &connAuth{}
 	if got := s.check(conn, request(t, base.Describe, "rtsp://h/pub"), s.streams["pub"], time.Now()); got != allowed {
 		t.Fatalf("public: %d", got)

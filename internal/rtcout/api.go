@@ -81,8 +81,11 @@ func newAPI(o Options) (*webrtc.API, error) {
 	se.SetIncludeLoopbackCandidate(true) // loopback viewers work out of the box
 	// A viewer that vanishes is failed (and freed) within 10 s, not ICE's default 30 s.
 	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
-	if len(o.NAT1To1IPs) > 0 {
-		se.SetNAT1To1IPs(o.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+	if len(o.NAT1To1IPs) > 0 { // host candidates carry these addresses instead of the local ones
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: o.NAT1To1IPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace}); err != nil {
+			return nil, fmt.Errorf("rtcout: nat_1to1_ips: %w", err)
+		}
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }

@@ -21,7 +21,8 @@ func request(t *testing.T, method base.Method, url string) *base.Request {
 // answer signs req as a client (gortsplib's) would after challenge res.
 func answer(t *testing.T, res *base.Response, req *base.Request, user, pass string) *base.Request {
 	t.Helper()
-	se, err := auth.NewSender(res.Header["WWW-Authenticate"], user, pass)
+	se := &auth.Sender{WWWAuth: res.Header["WWW-Authenticate"], User: user, Pass: pass}
+	err := se.Initialize()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -187,7 +187,8 @@ func TestPlayingReadersOutliveTheHandshakeLimit(t *testing.T) {
 
 			c := &gortsplib.Client{Transport: &tr}
 			u, _ := base.ParseURL("rtsp://" + s.Addr().String() + "/live")
-			if err := c.Start(u.Scheme, u.Host); err != nil {
+			c.Scheme, c.Host = u.Scheme, u.Host
+			if err := c.Start2(); err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()

@@ -205,7 +205,10 @@ func (s *Server) attach(id string, src source, acc Access) error {
 	st := &served{src: src, access: acc, h264: h264,
 		video: &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{h264}},
 		audio: &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.Opus{PayloadTyp: 111, ChannelCount: 2}}}}
-	st.st = gortsplib.NewServerStream(s.srv, &description.Session{Medias: []*description.Media{st.video, st.audio}})
+	st.st = &gortsplib.ServerStream{Server: s.srv, Desc: &description.Session{Medias: []*description.Media{st.video, st.audio}}}
+	if err := st.st.Initialize(); err != nil { // the server is not started
+		return fmt.Errorf("rtspout: %w", err)
+	}
 	cancel, err := src.subscribe(func(u *stream.Unit) { s.write(st, u) })
 	if err != nil {
 		st.st.Close()

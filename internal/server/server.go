@@ -133,13 +133,13 @@ type Server struct {
 // appsinks: its stream and the outputs that read it.
 type hosted struct {
 	stream *stream.Stream
-	pion   *rtcout.Output // Pion viewers; also the WebRTC side of WHIP publishing
-	wb     *wbout.Output  // webrtcbin viewers, for a webrtcbin session; else nil
-	pub    *whip.Publisher
+	pion   *rtcout.Output  // Pion viewers; also the WebRTC side of WHIP publishing
+	wb     *wbout.Output   // webrtcbin viewers, for a webrtcbin session; else nil
+	pub    *whip.Publisher // guarded by Server.hmu; nil when not publishing
 }
 
-// viewers is the backend serving the session's WebRTC viewers.
-func (h *hosted) viewers() viewers.Backend {
+// backend is what serves the session's WebRTC viewers.
+func (h *hosted) backend() viewers.Backend {
 	if h.wb != nil {
 		return h.wb
 	}
@@ -283,7 +283,7 @@ func (s *Server) Viewers(id string) (viewers.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.viewers(), nil
+	return h.backend(), nil
 }
 
 // Output returns a session's Pion output.
@@ -311,7 +311,7 @@ func (s *Server) media(id string) (viewers.Backend, *stream.Stream, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return h.viewers(), h.stream, nil
+	return h.backend(), h.stream, nil
 }
 
 func (s *Server) ingestOrigin(r *http.Request) bool { return s.ingest.CheckOrigin(r) }

@@ -22,7 +22,7 @@ import (
 	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/session"
-	"github.com/avhost/avhost/internal/signal"
+	"github.com/avhost/avhost/internal/signaling"
 	"github.com/avhost/avhost/internal/stream"
 	"github.com/avhost/avhost/internal/viewers"
 	"github.com/avhost/avhost/internal/wbout"
@@ -110,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/sessions/{id}/whip", s.authed(s.publishStatus))
 	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed, IsHost: s.isHostToken, Credentialed: s.credentialed,
 		ICEServers: viewerICEServers(cfg.WebRTC.ICEServers)}).Register(mux)
-	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval,
+	mux.Handle("GET /ws", &signaling.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval,
 		Credential: s.wsCredential, Authorize: s.viewerAllowed, Credentialed: s.credentialed, OnInterrupt: s.onInterrupt, Limits: cfg.WS,
 		ICEServers: wsICEServers(cfg.WebRTC.ICEServers)})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/avhost/avhost/client"
@@ -70,12 +69,42 @@ func webrtcbinSession(t *testing.T, h *host, id string) {
 	}
 }
 
+// pageStats is window.avhostStats, what the page's player reports of itself.
 type pageStats struct {
 	FramesDecoded float64 `json:"framesDecoded"`
 	AudioSamples  float64 `json:"audioSamples"`
 	FPS           float64 `json:"fps"`
 	RTT           float64 `json:"rttMs"`
 	AVDiff        float64 `json:"avPlayoutDiffMs"`
+}
+
+// waitStats polls the page's stats until ok holds and returns them. The page's own
+// state has no event to wait on, so polling it is the sync; the browser context's
+// deadline bounds the wait.
+func waitStats(t *testing.T, ctx context.Context, ok func(pageStats) bool) pageStats {
+	t.Helper()
+	var last pageStats
+	for {
+		st, err := chromedp.Run(ctx, chromedp.Evaluate[pageStats](`window.avhostStats || {}`))
+		if err != nil {
+			t.Fatalf("%v (last stats %+v)", err, last)
+		}
+		if ok(st) {
+			return st
+		}
+		last = st
+		select {
+		case <-ctx.Done():
+			t.Fatalf("page never played: %+v", st)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// marksOf reads window.avhostSync, the flash and beep times the page (opened with
+// ?measure=1) records.
+func marksOf(ctx context.Context) (syncMarks, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[syncMarks](`window.avhostSync`))
 }
 
 func TestChromiumPlaysTheSession(t *testing.T) {
@@ -88,23 +117,10 @@ func TestChromiumPlaysTheSession(t *testing.T) {
 		for _, via := range []string{"ws", "whep"} {
 			t.Run(tc.backend+" via "+via, func(t *testing.T) {
 				ctx := browser(t)
-				if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?via="+via+"&session="+tc.session+"#token="+token)); err != nil {
+				if err := chromedp.Do(ctx, chromedp.Navigate(h.web+"/?via="+via+"&session="+tc.session+"#token="+token)); err != nil {
 					t.Fatal(err)
 				}
-				var st pageStats
-				for {
-					if err := chromedp.Run(ctx, chromedp.Evaluate(`window.avhostStats || {}`, &st)); err != nil {
-						t.Fatalf("%v (last stats %+v)", err, st)
-					}
-					if st.FramesDecoded > 25 && st.AudioSamples > 48000 {
-						break
-					}
-					select {
-					case <-ctx.Done():
-						t.Fatalf("page never played: %+v", st)
-					case <-time.After(250 * time.Millisecond):
-					}
-				}
+				st := waitStats(t, ctx, func(st pageStats) bool { return st.FramesDecoded > 25 && st.AudioSamples > 48000 })
 				t.Logf("chromium, %s backend via %s: %.0f frames decoded (%.0f fps), %.0f audio samples, RTT %.1f ms",
 					tc.backend, via, st.FramesDecoded, st.FPS, st.AudioSamples, st.RTT)
 			})
@@ -122,8 +138,10 @@ func TestChromiumChurnTIMEWAIT(t *testing.T) {
 	}
 	h := startHost(t, nil)
 	ctx := browser(t)
-	var n int
-	err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/healthz"), chromedp.Evaluate(`(async () => {
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.web+"/healthz")); err != nil {
+		t.Fatal(err)
+	}
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(async () => {
 		let n = 0;
 		for (let i = 0; i < 300; i++) {
 			await new Promise(res => {
@@ -133,7 +151,7 @@ func TestChromiumChurnTIMEWAIT(t *testing.T) {
 			});
 		}
 		return n;
-	})()`, &n, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	})()`, chromedp.EvalAwaitPromise))
 	if err != nil || n != 300 {
 		t.Fatalf("%d cycles: %v", n, err)
 	}

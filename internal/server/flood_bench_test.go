@@ -74,7 +74,7 @@ func TestFlood(t *testing.T) {
 	if os.Getenv("AVHOST_FLOOD_FINESYNC") == "0" { // the page's fine sync reacts to the browser's own display lag
 		page += "&finesync=0"
 	}
-	if err := chromedp.Run(ctx, chromedp.Navigate(page)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
 		t.Fatal(err)
 	}
 	for s := (viewerSnap{}); s.Frames < 10; {
@@ -107,8 +107,8 @@ func TestFlood(t *testing.T) {
 	rssAfter, goAfter := procstat.RSSKB(0), goMem()
 	stopMem()
 
-	var m syncMarks
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.avhostSync`, &m)); err != nil {
+	m, err := marksOf(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	quiet.phase, flooded.phase = viewerPhase(quiet.a, quiet.b, m, t0), viewerPhase(flooded.a, flooded.b, m, t0)

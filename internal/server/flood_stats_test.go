@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/avhost/avhost/internal/procstat"
@@ -48,9 +47,7 @@ const snapJS = `(async () => {
 })()`
 
 func snapViewer(ctx context.Context) (viewerSnap, error) {
-	var s viewerSnap
-	err := chromedp.Run(ctx, chromedp.Evaluate(snapJS, &s, func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }))
-	return s, err
+	return chromedp.Run(ctx, chromedp.Evaluate[viewerSnap](snapJS, chromedp.EvalAwaitPromise))
 }
 
 // phase is what the viewer saw between two snapshots.

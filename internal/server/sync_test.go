@@ -52,16 +52,10 @@ func TestLipSyncInChromium(t *testing.T) {
 		c.Session = session.Config{Width: 128, Height: 128}
 	})
 	ctx, _ := browserKill(t, time.Duration(pulses+30)*time.Second)
-	if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?measure=1&via=whep")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.web+"/?measure=1&via=whep")); err != nil {
 		t.Fatal(err)
 	}
-	var st pageStats
-	for st.FramesDecoded < 10 {
-		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.avhostStats || {}`, &st)); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling the page's own state
-	}
+	waitStats(t, ctx, func(st pageStats) bool { return st.FramesDecoded >= 10 })
 	sess, _ := h.srv.Sessions.Get("demo")
 	out, _ := h.srv.Output("demo")
 	pushed := float64(time.Now().UnixNano()) / 1e6
@@ -71,9 +65,11 @@ func TestLipSyncInChromium(t *testing.T) {
 	}
 	var m syncMarks
 	for len(m.Flashes) < pulses+1 || len(m.Beeps) < pulses+1 {
-		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.avhostSync`, &m)); err != nil {
+		got, err := marksOf(ctx)
+		if err != nil {
 			t.Fatalf("%v: %d flashes, %d beeps", err, len(m.Flashes), len(m.Beeps))
 		}
+		m = got
 		time.Sleep(250 * time.Millisecond) // polling the page's own state
 	}
 	t0 := float64(out.WallTime(u.T0()).UnixNano()) / 1e6

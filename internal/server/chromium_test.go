@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/avhost/avhost/client"
 	"github.com/avhost/avhost/internal/doctor"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // browser starts Debian's headless chromium as the probe found it works here.
@@ -27,10 +27,7 @@ func browser(t *testing.T) context.Context {
 // once, the way a viewer vanishes: no page unload, no DTLS close.
 func browserKill(t *testing.T, d time.Duration) (context.Context, func()) {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not installed (make test installs it)")
-	}
+	path := testenv.RequireBrowser(t)
 	// Not t.TempDir: Chromium's helpers can still be writing there when the test ends,
 	// and a failed removal would fail the test. Removed best effort instead.
 	dir, err := os.MkdirTemp("", "avhost-chromium")
@@ -108,9 +105,7 @@ func marksOf(ctx context.Context) (syncMarks, error) {
 }
 
 func TestChromiumPlaysTheSession(t *testing.T) {
-	if os.Getenv("AVHOST_NO_BROWSER") != "" {
-		t.Skip("AVHOST_NO_BROWSER set")
-	}
+	testenv.RequireBrowser(t)
 	h := encodingHost(t)
 	webrtcbinSession(t, h, "wb")
 	for _, tc := range []struct{ backend, session string }{{"pion", "demo"}, {"webrtcbin", "wb"}} {
@@ -133,9 +128,7 @@ func TestChromiumPlaysTheSession(t *testing.T) {
 // on browser paths avhost closes first and holds the TIME_WAIT — the opposite of its
 // own clients (docs/connections.md). The test measures where they end up.
 func TestChromiumChurnTIMEWAIT(t *testing.T) {
-	if os.Getenv("AVHOST_NO_BROWSER") != "" {
-		t.Skip("AVHOST_NO_BROWSER set")
-	}
+	testenv.RequireBrowser(t)
 	h := startHost(t, nil)
 	ctx := browser(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(h.web+"/healthz")); err != nil {

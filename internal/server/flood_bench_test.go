@@ -21,6 +21,7 @@ import (
 	"github.com/avhost/avhost/internal/procstat"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // TestFloodPool is not a test: TestFlood re-runs the test binary with it, so the
@@ -55,9 +56,7 @@ func TestFlood(t *testing.T) {
 	if secs == 0 {
 		t.Skip("AVHOST_FLOOD_SECONDS unset (make bench runs it)")
 	}
-	if os.Getenv("AVHOST_NO_BROWSER") != "" {
-		t.Skip("AVHOST_NO_BROWSER set")
-	}
+	testenv.RequireBrowser(t)
 	// RSS is read 60 s after the flood (shorter runs, for trying the harness, wait less).
 	d, warm := time.Duration(secs)*time.Second, 10*time.Second
 	settle := min(d, 60*time.Second)

@@ -20,6 +20,7 @@ import (
 	"github.com/avhost/avhost/client"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // pageReq makes one request and returns its status, body and headers.
@@ -164,9 +165,7 @@ func TestPrivateSessionsAreNotEnumerable(t *testing.T) {
 // gets a single-use ticket (the demo is private here, so it plays only if the ticket
 // works). Its CSP refuses nothing the page needs.
 func TestPageKeepsTheTokenOutOfURLs(t *testing.T) {
-	if os.Getenv("AVHOST_NO_BROWSER") != "" {
-		t.Skip("AVHOST_NO_BROWSER set")
-	}
+	testenv.RequireBrowser(t)
 	h := startHost(t, func(c *server.Config) {
 		yes := true
 		c.Demo, c.DemoLoop = &yes, 0

@@ -3,7 +3,6 @@ package server_test
 import (
 	"encoding/binary"
 	"math"
-	"os"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // TestInterruptSilenceInChromium: from an interrupt to silence as heard from the
@@ -19,9 +19,7 @@ import (
 // interrupts (Session.Interrupt) and when the page does (its Interrupt button); goal
 // ≤ 60 ms median.
 func TestInterruptSilenceInChromium(t *testing.T) {
-	if os.Getenv("AVHOST_NO_BROWSER") != "" {
-		t.Skip("AVHOST_NO_BROWSER set")
-	}
+	testenv.RequireBrowser(t)
 	h := startHost(t, func(c *server.Config) {
 		yes := true
 		c.Demo, c.DemoLoop = &yes, 0

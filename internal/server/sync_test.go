@@ -14,6 +14,7 @@ import (
 	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 type syncMarks struct {
@@ -39,9 +40,7 @@ func pct(v []float64, p float64) float64 {
 // the median offset exceeds ITU-R BT.1359's 45 ms. AVHOST_PULSES sets how many pulses
 // (default 32).
 func TestLipSyncInChromium(t *testing.T) {
-	if os.Getenv("AVHOST_NO_BROWSER") != "" {
-		t.Skip("AVHOST_NO_BROWSER set")
-	}
+	testenv.RequireBrowser(t)
 	pulses, _ := strconv.Atoi(os.Getenv("AVHOST_PULSES"))
 	if pulses == 0 {
 		pulses = 32

@@ -2,12 +2,13 @@ package server_test
 
 import (
 	"context"
-	"os"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // TestWebrtcbinViewersAreFreed: two Chromium viewers of a webrtcbin session; one
@@ -15,9 +16,7 @@ import (
 // viewer's branch must leave the session pipeline, and the host's goroutines return to
 // their baseline.
 func TestWebrtcbinViewersAreFreed(t *testing.T) {
-	if os.Getenv("AVHOST_NO_BROWSER") != "" {
-		t.Skip("AVHOST_NO_BROWSER set")
-	}
+	testenv.RequireBrowser(t)
 	h := encodingHost(t)
 	webrtcbinSession(t, h, "wb")
 	sess, err := h.srv.Sessions.Get("wb")

@@ -12,9 +12,9 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/avhost/avhost/internal/auth"
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 	"github.com/avhost/avhost/internal/whep"
 )
 

@@ -86,8 +86,8 @@ func TestRTSPReaderPool(t *testing.T) {
 	for i := 0; i < n; i++ {
 		u, _ := base.ParseURL(url)
 		tcp := gortsplib.TransportTCP
-		c := &gortsplib.Client{Transport: &tcp}
-		if err := c.Start(u.Scheme, u.Host); err != nil {
+		c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &tcp}
+		if err := c.Start2(); err != nil {
 			t.Fatal(err)
 		}
 		desc, _, err := c.Describe(u)

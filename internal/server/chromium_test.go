@@ -47,8 +47,7 @@ func browserKill(t *testing.T, d time.Duration) (context.Context, func()) {
 	)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
-	// cdproto lags Chromium 156 (unknown enum values); its decode noise is not ours.
-	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
+	ctx, cancel2 := chromedp.NewContext(actx)
 	t.Cleanup(cancel2)
 	ctx, cancel3 := context.WithTimeout(ctx, d)
 	t.Cleanup(cancel3)

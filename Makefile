@@ -34,7 +34,7 @@ plugin: deps ## build the loadable plugin (GST_PLUGIN_PATH=build/plugin gst-insp
 check: ## go vet + unit tests (go test -short: no browser, netns or Python)
 	$(GO) vet ./...
 	@# internal/server first: its tests take the most wall time (waiting, not CPU), and
-	@# started last they would hold the run up by half a minute.
+	@# listed last they start some 45 s late, behind packages that hold both -p slots.
 	$(GO) test -short -count=1 -timeout 5m ./internal/server ./...
 
 test: deps plugin ## run all tests (real GStreamer, ffprobe, gst-launch-1.0, Chromium, netns, Python)

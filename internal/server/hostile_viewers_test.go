@@ -24,7 +24,7 @@ import (
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/signaling"
 	"github.com/avhost/avhost/internal/signalproto"
-	"github.com/avhost/avhost/internal/webrtctest"
+	"github.com/avhost/avhost/internal/testsupport/webrtctest"
 )
 
 const viewerToken = "v-secret-0123456789"

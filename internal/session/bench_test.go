@@ -29,14 +29,14 @@ const (
 //     utterance, while each speaks its 3 s utterance (its frames queued ahead), and
 //     idle again after it: what a session keeps. The last must be within 25 MiB.
 //  2. Capacity: the demo speaking back to back in every session; from 16 sessions,
-//     4 more every AVHOST_BENCH_STEP_SECONDS (default 15) until a step has an audio
+//     4 more every AVHOST_BENCH_STEP_SECONDS (default 12) until a step has an audio
 //     underrun or AVHOST_BENCH_MAX_SESSIONS (default 48) run. The figure is the
 //     largest count whose step had 0 underruns (goal ≥ 24 on 2 cores).
 //
 // CPU figures need a quiet host; RSS figures do not.
 func BenchmarkSessions(b *testing.B) {
 	gsttest.Init()
-	step := envInt("AVHOST_BENCH_STEP_SECONDS", 15)
+	step := envInt("AVHOST_BENCH_STEP_SECONDS", 12)
 	maxN := envInt("AVHOST_BENCH_MAX_SESSIONS", 48)
 	for it := 0; it < b.N; it++ {
 		m := &session.Manager{MaxSessions: maxN, MemoryBudget: -1}
@@ -129,7 +129,7 @@ func (r *sessionRun) capacity(n, inc, maxN int, window time.Duration) int {
 		if more := n - len(r.avatars); more > 0 {
 			r.add(more, 3100*time.Millisecond)
 		}
-		time.Sleep(4 * time.Second) // every new session is speaking
+		time.Sleep(3500 * time.Millisecond) // every new session is speaking (the demo speaks every 3.1 s)
 		u0, h0 := r.counters()
 		c0, w0 := procstat.CPU(), time.Now()
 		time.Sleep(window)

@@ -173,19 +173,31 @@ func newPool(size int, linger time.Duration) (*Pool, error) {
 }
 
 // Free gives the pool's free memory back; buffers still held are unmapped when
-// released.
-func (p *Pool) Free() { C.fpool_close(p.p) }
+// released. After Free, Trim does nothing and Held fails. Not concurrent with them.
+func (p *Pool) Free() {
+	if p.p != nil {
+		C.fpool_close(p.p)
+		p.p = nil
+	}
+}
 
 // Trim gives back the memory past PoolBuffers that has lingered unused for
 // PoolLinger. Releasing a buffer trims too; a source calls Trim as it goes, so a
 // pool that nothing is released to any more still shrinks.
-func (p *Pool) Trim() { C.fpool_trim(p.p) }
+func (p *Pool) Trim() {
+	if p.p != nil {
+		C.fpool_trim(p.p)
+	}
+}
 
 // Held copies data (exactly the pool's size) into a pooled buffer: the one copy a
 // frame gets, into memory that is already mapped unless a burst needs more.
 func (p *Pool) Held(data []byte) (*Held, error) {
 	if len(data) != p.size {
 		return nil, fmt.Errorf("gstpush: %d bytes for a pool of %d", len(data), p.size)
+	}
+	if p.p == nil {
+		return nil, errors.New("gstpush: pool freed")
 	}
 	b := C.fpool_filled(p.p, unsafe.Pointer(&data[0]))
 	if b == nil {

@@ -16,8 +16,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-
-	"github.com/avhost/avhost/internal/pipelinetext"
 )
 
 //go:embed *.pipeline
@@ -139,7 +137,7 @@ var varRE = regexp.MustCompile(`\$\{([A-Z_]+)(?::-([^}]*))?\}`)
 // as a literal. The defaults are the file's own text (the operator's), never a value.
 func Render(text string, vars Vars) (string, error) {
 	var missing []string
-	out := varRE.ReplaceAllStringFunc(pipelinetext.Description(text), func(m string) string {
+	out := varRE.ReplaceAllStringFunc(Description(text), func(m string) string {
 		g := varRE.FindStringSubmatch(m)
 		if v, ok := vars[g[1]]; ok && v.s != "" {
 			return v.s

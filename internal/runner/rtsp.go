@@ -9,15 +9,16 @@ import (
 
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/stream"
+	"github.com/avhost/avhost/pipelines"
 )
 
 // serveRTSP serves p over RTSP when it ends in appsinks vout and aout (as
 // pipelines/rtsp.pipeline does); stop is nil when it does not.
 func serveRTSP(p *gst.Pipeline, cfg Config) (stop func(), err error) {
-	if _, err := p.GetElementByName("vout"); err != nil {
+	if _, err := p.GetElementByName(pipelines.VideoSink); err != nil {
 		return nil, nil
 	}
-	if _, err := p.GetElementByName("aout"); err != nil {
+	if _, err := p.GetElementByName(pipelines.AudioSink); err != nil {
 		return nil, nil
 	}
 	addr, path := cfg.RTSP, cfg.RTSPPath

@@ -28,6 +28,7 @@ import (
 	"github.com/avhost/avhost/internal/wbout"
 	"github.com/avhost/avhost/internal/whep"
 	"github.com/avhost/avhost/internal/whip"
+	"github.com/avhost/avhost/pipelines"
 )
 
 //go:embed web
@@ -123,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 // the outputs reading it: Pion viewers (or webrtcbin ones), RTSP, WHIP publishing.
 func (s *Server) attach(sess *session.Session) error {
 	p := sess.Pipeline()
-	if _, err := p.GetElementByName("vout"); err != nil {
+	if _, err := p.GetElementByName(pipelines.VideoSink); err != nil {
 		return nil // a custom pipeline without WebRTC branches
 	}
 	log := s.cfg.Log.With("session", sess.ID)

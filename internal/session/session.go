@@ -31,6 +31,7 @@ import (
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/player"
 	"github.com/avhost/avhost/internal/timeline"
+	"github.com/avhost/avhost/pipelines"
 )
 
 // Stats are a session's counters, for metrics.
@@ -101,11 +102,11 @@ func newToken() string {
 }
 
 func (s *Session) bind() error {
-	ve, err := s.p.GetElementByName("video")
+	ve, err := s.p.GetElementByName(pipelines.Video)
 	if err != nil {
 		return fmt.Errorf("session %s: pipeline has no singleframesrc named video", s.ID)
 	}
-	ae, err := s.p.GetElementByName("audio")
+	ae, err := s.p.GetElementByName(pipelines.Audio)
 	if err != nil {
 		return fmt.Errorf("session %s: pipeline has no pcmslicesrc named audio", s.ID)
 	}

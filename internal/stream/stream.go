@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
+
+	"github.com/avhost/avhost/pipelines"
 )
 
 // Lock order: Stream.mu, then Reader.mu. The pumps take no lock of the stream's: they
@@ -51,8 +53,8 @@ type Config struct {
 
 // Defaults of Config and of a reader's queue.
 const (
-	DefaultVideo = "vout"
-	DefaultAudio = "aout"
+	DefaultVideo = pipelines.VideoSink
+	DefaultAudio = pipelines.AudioSink
 	DefaultMTU   = 1200
 	// DefaultQueue is a reader's queue when Subscribe is given none: 128 units are
 	// ≈1.7 s of 25 fps video with 20 ms audio, enough for a scheduler stall or a GC

@@ -15,7 +15,6 @@ import (
 	"github.com/go-gst/go-gst/gst"
 
 	"github.com/avhost/avhost/internal/auth"
-	"github.com/avhost/avhost/internal/pipelinetext"
 	"github.com/avhost/avhost/internal/viewers"
 	"github.com/avhost/avhost/pipelines"
 )
@@ -86,15 +85,15 @@ func New(p *gst.Pipeline, cfg Config) (*Output, error) {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = viewers.DefaultConnectTimeout
 	}
-	vt, err := p.GetElementByName("vtee")
+	vt, err := p.GetElementByName(pipelines.VideoTee)
 	if err != nil {
 		return nil, fmt.Errorf("wbout: pipeline has no tee named vtee")
 	}
-	at, err := p.GetElementByName("atee")
+	at, err := p.GetElementByName(pipelines.AudioTee)
 	if err != nil {
 		return nil, fmt.Errorf("wbout: pipeline has no tee named atee")
 	}
-	o := &Output{p: p, vtee: vt, atee: at, branch: pipelinetext.Description(cfg.Branch), cfg: cfg, viewers: map[string]*viewer{},
+	o := &Output{p: p, vtee: vt, atee: at, branch: pipelines.Description(cfg.Branch), cfg: cfg, viewers: map[string]*viewer{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go o.watch()
 	return o, nil
@@ -154,7 +153,7 @@ func (o *Output) build(ctx context.Context, v *viewer, offer string) (string, er
 		return "", fmt.Errorf("wbout: branch: %w", err)
 	}
 	get := func(name string) *gst.Element { e, _ := bin.GetElementByName(name); return e }
-	vq, aq, wb := get("vq"), get("aq"), get("wb")
+	vq, aq, wb := get(pipelines.BranchVideoQueue), get(pipelines.BranchAudioQueue), get(pipelines.BranchWebRTC)
 	if vq == nil || aq == nil || wb == nil {
 		return "", fmt.Errorf("wbout: branch needs queues vq, aq and webrtcbin wb")
 	}

@@ -166,7 +166,8 @@ func (p *Publisher) run(ctx context.Context) {
 // once publishes until the connection fails or ctx ends. up says whether it was ever
 // connected; err says why it never was.
 func (p *Publisher) once(ctx context.Context) (up bool, err error) {
-	pc, err := p.o.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.o.cfg.ICEServers})
+	// Each attempt a fresh TURN credential: the last one may have expired.
+	pc, err := p.o.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.o.cfg.ICEServersFor(time.Now())})
 	if err != nil {
 		return false, errors.New("could not make a peer connection")
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/ingest"
@@ -23,6 +25,7 @@ import (
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/signal"
+	"github.com/avhost/avhost/internal/signalproto"
 	"github.com/avhost/avhost/internal/wbout"
 	"github.com/avhost/avhost/internal/whep"
 )
@@ -47,6 +50,7 @@ type Server struct {
 	publishers map[string]*rtcout.Publisher
 
 	tickets auth.Tickets
+	iceMux  *rtcout.ICEMux // the host's one ICE port, bound in Start; nil: ephemeral ports
 }
 
 // New validates cfg and builds the server.
@@ -90,11 +94,13 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /api/sessions/{id}/whip", s.authed(s.startPublish))
 	mux.HandleFunc("DELETE /api/sessions/{id}/whip", s.authed(s.stopPublish))
 	mux.HandleFunc("GET /api/sessions/{id}/whip", s.authed(s.publishStatus))
+	// Each answer gets the static servers and a TURN credential of its own.
+	viewerICE := func() []webrtc.ICEServer { return cfg.WebRTC.ICEServersFor(time.Now()) }
 	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed, IsHost: s.isHostToken, Credentialed: s.credentialed,
-		ICEServers: cfg.WebRTC.ICEServers}).Register(mux)
+		ICEServers: viewerICE}).Register(mux)
 	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval,
 		Credential: s.wsCredential, Authorize: s.viewerAllowed, Credentialed: s.credentialed, OnInterrupt: s.onInterrupt, Limits: cfg.WS,
-		ICEServers: wsICEServers(cfg.WebRTC.ICEServers)})
+		ICEServers: func() []signalproto.ICEServer { return wsICEServers(viewerICE()) }})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
 	s.http = newHTTPServer(securityHeaders(mux), cfg.HTTP)
 	isolate(s.http, cfg.Admission)
@@ -240,9 +246,19 @@ func (s *Server) Start() error {
 	}
 	ln = limitConns(ln, s.cfg.HTTP)
 	s.ln = ln
+	w := s.cfg.WebRTC
+	if s.iceMux, err = rtcout.NewICEMux(rtcout.ICEMuxConfig{UDP: w.ICEUDP, TCP: w.ICETCP, Interfaces: w.ICEInterfaces}); err != nil {
+		ln.Close()
+		return fmt.Errorf("server: %w", err)
+	}
+	s.cfg.WebRTC.Mux = s.iceMux // every session's output from here on shares it
+	if s.iceMux != nil {
+		s.cfg.Log.Info("ICE port", "udp", addrString(s.iceMux.UDPAddr()), "tcp", addrString(s.iceMux.TCPAddr()))
+	}
 	if s.rtsp != nil {
 		if err := s.rtsp.Start(); err != nil {
 			ln.Close()
+			s.iceMux.Close()
 			return err
 		}
 	}
@@ -252,10 +268,12 @@ func (s *Server) Start() error {
 		sess, err := s.Sessions.Create(cfg)
 		if err != nil {
 			ln.Close()
+			s.iceMux.Close()
 			return fmt.Errorf("server: demo session: %w", err)
 		}
 		if s.demo, err = demo.Start(sess, s.cfg.DemoLoop); err != nil {
 			ln.Close()
+			s.iceMux.Close()
 			return err
 		}
 	}
@@ -313,7 +331,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.rtsp != nil {
 		s.rtsp.Close()
 	}
+	s.iceMux.Close() // after the sessions: no PeerConnection is left on it
 	return err
+}
+
+// ICEAddrs are the host's ICE UDP and TCP addresses (nil for one that is off).
+func (s *Server) ICEAddrs() (udp, tcp net.Addr) { return s.iceMux.UDPAddr(), s.iceMux.TCPAddr() }
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
 }
 
 func mustSub(f embed.FS, dir string) fs.FS {

@@ -1,0 +1,109 @@
+package server_test
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/avhost/avhost/internal/server"
+	"github.com/avhost/avhost/internal/session"
+)
+
+// portsHost is a host with the demo session (public), its ICE port at iceAddr ("" for
+// ephemeral ports per viewer).
+func portsHost(t *testing.T, listen, iceAddr string) *host {
+	t.Helper()
+	return startHost(t, func(c *server.Config) {
+		yes := true
+		c.Demo, c.DemoLoop = &yes, 0
+		c.Session = session.Config{Width: 128, Height: 128}
+		c.Listen = listen
+		c.WebRTC.ICEUDP, c.WebRTC.ICETCP = iceAddr, iceAddr
+	})
+}
+
+// udpSockets lists this process's UDP sockets (v4 and v6) by local port: the socket
+// inodes of /proc/self/fd found in /proc/self/net/udp{,6}.
+func udpSockets(t *testing.T) map[int]int {
+	t.Helper()
+	mine := map[string]bool{}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, fd := range fds {
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(l, "socket:[") {
+			mine[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	ports := map[int]int{}
+	for _, f := range []string{"/proc/self/net/udp", "/proc/self/net/udp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // no IPv6
+		}
+		for _, l := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(l)
+			if len(fs) < 10 || !mine[fs[9]] {
+				continue
+			}
+			_, hexPort, _ := strings.Cut(fs[1], ":")
+			if p, err := strconv.ParseInt(hexPort, 16, 32); err == nil {
+				ports[int(p)]++
+			}
+		}
+	}
+	return ports
+}
+
+func total(m map[int]int) (n int) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// Twenty viewers of one session, in a process of their own, all play through the
+// host's one ICE port: the host opens no UDP socket for them (one socket, on the ICE
+// port, before and during), and every viewer's selected pair ends on that port. The
+// same viewers without the mux cost the host sockets per viewer, as before.
+func TestPortsTwentyViewersOneUDPSocket(t *testing.T) {
+	h := portsHost(t, "127.0.0.1:0", "127.0.0.1:0")
+	udp, tcp := h.srv.ICEAddrs()
+	if udp == nil || tcp == nil {
+		t.Fatalf("ICE port: udp %v tcp %v, want both bound", udp, tcp)
+	}
+	port := udp.(*net.UDPAddr).Port
+	before := udpSockets(t)
+	if before[port] != 1 {
+		t.Fatalf("UDP sockets on the ICE port %d: %d, want 1 (%v)", port, before[port], before)
+	}
+	v := startViewers(t, "", h.web+"/whep/demo", 20, false)
+	during := udpSockets(t)
+	t.Logf("host UDP sockets: %d before the viewers, %d with 20 playing (by port: %v)", total(before), total(during), during)
+	if total(during) != total(before) || during[port] != 1 {
+		t.Fatalf("host UDP sockets with 20 viewers: %v, before: %v; want the same, one on the ICE port %d", during, before, port)
+	}
+	suffix := ":" + strconv.Itoa(port)
+	for _, l := range v.lines {
+		if !strings.HasSuffix(l, suffix) || !strings.Contains(l, "/udp ->") {
+			t.Fatalf("a viewer not on the ICE port %d over UDP: %s", port, l)
+		}
+	}
+	v.stop()
+
+	t.Run("without the mux each viewer costs the host sockets", func(t *testing.T) {
+		h := portsHost(t, "127.0.0.1:0", "")
+		before := udpSockets(t)
+		v := startViewers(t, "", h.web+"/whep/demo", 4, false)
+		during := udpSockets(t)
+		v.stop()
+		t.Logf("host UDP sockets without the mux: %d before, %d with 4 viewers", total(before), total(during))
+		if total(during)-total(before) < 4 {
+			t.Fatalf("4 viewers without the mux opened %d UDP sockets on the host: the comparison measures nothing", total(during)-total(before))
+		}
+	})
+}

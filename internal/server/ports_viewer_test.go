@@ -37,7 +37,11 @@ func joinPorts(ctx context.Context, url string, servers []webrtc.ICEServer, rela
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(m))
+	// ICE-TCP (active) as browsers do it; Pion leaves TCP out by default.
+	se := webrtc.SettingEngine{}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6,
+		webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
 	cfg := webrtc.Configuration{ICEServers: servers}
 	if relay {
 		cfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay

@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -106,4 +108,51 @@ func TestPortsTwentyViewersOneUDPSocket(t *testing.T) {
 			t.Fatalf("4 viewers without the mux opened %d UDP sockets on the host: the comparison measures nothing", total(during)-total(before))
 		}
 	})
+}
+
+// webrtc.ice_interfaces keeps host candidates to the named interfaces, on the
+// unspecified address's mux too (which lists every interface otherwise).
+func TestPortsInterfaceFilter(t *testing.T) {
+	ifs, _ := net.Interfaces()
+	other := false
+	for _, i := range ifs {
+		if addrs, _ := i.Addrs(); i.Flags&net.FlagLoopback == 0 && i.Flags&net.FlagUp != 0 && len(addrs) > 0 {
+			other = true
+		}
+	}
+	if !other {
+		t.Skip("no interface but loopback: nothing to filter out")
+	}
+	offer := recvOffer(t)
+	candidates := func(filter []string) []string {
+		h := startHost(t, func(c *server.Config) {
+			yes := true
+			c.Demo, c.DemoLoop = &yes, 0
+			c.Session = session.Config{Width: 128, Height: 128}
+			c.WebRTC.ICEUDP, c.WebRTC.ICETCP, c.WebRTC.ICEInterfaces = ":0", ":0", filter
+		})
+		resp, err := http.Post(h.web+"/whep/demo", "application/sdp", strings.NewReader(offer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var addrs []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); strings.HasPrefix(l, "a=candidate:") && len(f) > 5 {
+				addrs = append(addrs, f[2]+" "+f[4])
+			}
+		}
+		return addrs
+	}
+	all, lo := candidates(nil), candidates([]string{"lo"})
+	t.Logf("host candidates: all interfaces %q; ice_interfaces [lo] %q", all, lo)
+	if len(lo) == 0 || len(all) <= len(lo) {
+		t.Fatalf("ice_interfaces [lo] kept %q of %q: want fewer, and some", lo, all)
+	}
+	for _, c := range lo {
+		if ip := net.ParseIP(strings.Fields(c)[1]); ip == nil || !ip.IsLoopback() {
+			t.Fatalf("ice_interfaces [lo] let %s through", c)
+		}
+	}
 }

@@ -4,11 +4,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
@@ -154,5 +156,41 @@ func TestPortsInterfaceFilter(t *testing.T) {
 		if ip := net.ParseIP(strings.Fields(c)[1]); ip == nil || !ip.IsLoopback() {
 			t.Fatalf("ice_interfaces [lo] let %s through", c)
 		}
+	}
+}
+
+// The WHIP publisher goes out through the host's ICE port too: the SFU's selected
+// pair ends on it.
+func TestPortsWHIPPublisherUsesTheICEPort(t *testing.T) {
+	h := startHost(t, func(c *server.Config) {
+		yes := true
+		c.Demo, c.DemoLoop = &yes, 0
+		c.Session = session.Config{Width: 128, Height: 128}
+		c.PublishAllow = []string{"127.0.0.1"} // the test SFU is on loopback
+		c.WebRTC.ICEUDP, c.WebRTC.ICETCP = "127.0.0.1:0", "127.0.0.1:0"
+	})
+	udp, _ := h.srv.ICEAddrs()
+	ep := &whipEndpoint{}
+	sfu := httptest.NewServer(ep)
+	defer sfu.Close()
+	defer ep.close()
+	req, _ := http.NewRequest("POST", h.web+"/api/sessions/demo/whip", strings.NewReader(`{"url":"`+sfu.URL+`/whip","token":"sfu-token"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("start publish: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	waitFor(t, 30*time.Second, func() bool { return ep.video.Load() > 10 && ep.audio.Load() > 10 }, "media at the SFU")
+	ep.mu.Lock()
+	pc := ep.pcs[len(ep.pcs)-1]
+	ep.mu.Unlock()
+	pair, err := pc.GetTransceivers()[0].Receiver().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		t.Fatalf("SFU's selected pair: %v %v", pair, err)
+	}
+	t.Logf("SFU's pair: %s -> %s:%d (host ICE port %v)", pair.Local.Address, pair.Remote.Address, pair.Remote.Port, udp)
+	if int(pair.Remote.Port) != udp.(*net.UDPAddr).Port {
+		t.Fatalf("the publisher reached the SFU from port %d, not the ICE port %v", pair.Remote.Port, udp)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
@@ -33,7 +34,21 @@ type ICEMuxConfig struct {
 	// Interfaces, if set, are the only network interfaces whose addresses become host
 	// candidates (Options.ICEInterfaces).
 	Interfaces []string
+	// WrapTCP, if set, wraps the ICE-TCP listener, e.g. to cap its connections: anyone
+	// can open them, and each holds a file descriptor and a goroutine until its first
+	// STUN message or firstSTUNTimeout.
+	WrapTCP func(net.Listener) net.Listener
 }
+
+// ICE-TCP connection timeouts: a connection that sends no STUN binding request within
+// firstSTUNTimeout, or whose username matches no viewer and that stays unused for
+// unknownUfragAlive, is closed. A browser sends its first check as soon as it has
+// connected; Pion's defaults (30 s each) let an idle flood hold descriptors 6 times
+// as long.
+const (
+	firstSTUNTimeout  = 5 * time.Second
+	unknownUfragAlive = 10 * time.Second
+)
 
 // NewICEMux binds c's sockets; nil, nil if c binds none.
 func NewICEMux(c ICEMuxConfig) (*ICEMux, error) {
@@ -61,9 +76,13 @@ func NewICEMux(c ICEMuxConfig) (*ICEMux, error) {
 			return nil, fmt.Errorf("rtcout: ICE TCP port %s: %w", c.TCP, err)
 		}
 		m.tcpLn = ln
-		// A read buffer per connection of 8 packets (the ICE-TCP framing's largest):
-		// what pion/webrtc's examples use; the mux frees it with the connection.
-		m.tcp = webrtc.NewICETCPMux(log, ln, 8)
+		if c.WrapTCP != nil {
+			ln = c.WrapTCP(ln)
+		}
+		m.tcp = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: ln, Logger: log,
+			ReadBufferSize:       8,       // packets queued per connection, as webrtc.NewICETCPMux's callers use
+			WriteBufferSize:      4 << 20, // a bound, not an allocation: what webrtc.NewICETCPMux sets
+			FirstStunBindTimeout: firstSTUNTimeout, AliveDurationForConnFromStun: unknownUfragAlive})
 	}
 	if m.udp == nil && m.tcp == nil {
 		return nil, nil

@@ -247,7 +247,12 @@ func (s *Server) Start() error {
 	ln = limitConns(ln, s.cfg.HTTP)
 	s.ln = ln
 	w := s.cfg.WebRTC
-	if s.iceMux, err = rtcout.NewICEMux(rtcout.ICEMuxConfig{UDP: w.ICEUDP, TCP: w.ICETCP, Interfaces: w.ICEInterfaces}); err != nil {
+	// ICE-TCP connections are capped like HTTP's: a viewer opens a few (one per
+	// candidate pair), so 4 per host viewer in all and 64 per client address.
+	capTCP := func(l net.Listener) net.Listener {
+		return limitConns(l, HTTPConfig{MaxConns: 4 * max(s.cfg.MaxViewers, 1), MaxConnsPerAddr: ICETCPMaxConnsPerAddr})
+	}
+	if s.iceMux, err = rtcout.NewICEMux(rtcout.ICEMuxConfig{UDP: w.ICEUDP, TCP: w.ICETCP, Interfaces: w.ICEInterfaces, WrapTCP: capTCP}); err != nil {
 		ln.Close()
 		return fmt.Errorf("server: %w", err)
 	}
@@ -334,6 +339,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.iceMux.Close() // after the sessions: no PeerConnection is left on it
 	return err
 }
+
+// ICETCPMaxConnsPerAddr caps one client address's (netopt.ClientKey) connections to
+// the ICE-TCP port: room for a NATed office of viewers, not for a descriptor flood.
+const ICETCPMaxConnsPerAddr = 64
 
 // ICEAddrs are the host's ICE UDP and TCP addresses (nil for one that is off).
 func (s *Server) ICEAddrs() (udp, tcp net.Addr) { return s.iceMux.UDPAddr(), s.iceMux.TCPAddr() }

@@ -1,6 +1,7 @@
 package rtcout
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/avhost/avhost/internal/netopt"
 )
 
 // ICEMux is the host's one ICE port: a UDP socket and a passive ICE-TCP listener
@@ -34,6 +37,9 @@ type ICEMuxConfig struct {
 	// Interfaces, if set, are the only network interfaces whose addresses become host
 	// candidates (Options.ICEInterfaces).
 	Interfaces []string
+	// Net sets SO_REUSEPORT (a hitless restart's second avhost binds the same port)
+	// and TCP keepalive on both sockets.
+	Net netopt.Options
 	// WrapTCP, if set, wraps the ICE-TCP listener, e.g. to cap its connections: anyone
 	// can open them, and each holds a file descriptor and a goroutine until its first
 	// STUN message or firstSTUNTimeout.
@@ -58,7 +64,7 @@ func NewICEMux(c ICEMuxConfig) (*ICEMux, error) {
 		// One socket on the address as given: on the unspecified address (":8189") it
 		// serves every interface, v4 and v6, and the mux lists their addresses as
 		// candidates. ice.NewMultiUDPMuxFromPort would bind a socket per address instead.
-		conn, err := net.ListenPacket("udp", c.UDP)
+		conn, err := netopt.ListenPacket(context.Background(), "udp", c.UDP, c.Net)
 		if err != nil {
 			return nil, fmt.Errorf("rtcout: ICE UDP port %s: %w", c.UDP, err)
 		}
@@ -70,7 +76,7 @@ func NewICEMux(c ICEMuxConfig) (*ICEMux, error) {
 		m.udp = mux
 	}
 	if on(c.TCP) {
-		ln, err := net.Listen("tcp", c.TCP)
+		ln, err := netopt.Listen(context.Background(), "tcp", c.TCP, c.Net)
 		if err != nil {
 			m.Close()
 			return nil, fmt.Errorf("rtcout: ICE TCP port %s: %w", c.TCP, err)

@@ -252,7 +252,8 @@ func (s *Server) Start() error {
 	capTCP := func(l net.Listener) net.Listener {
 		return limitConns(l, HTTPConfig{MaxConns: 4 * max(s.cfg.MaxViewers, 1), MaxConnsPerAddr: ICETCPMaxConnsPerAddr})
 	}
-	if s.iceMux, err = rtcout.NewICEMux(rtcout.ICEMuxConfig{UDP: w.ICEUDP, TCP: w.ICETCP, Interfaces: w.ICEInterfaces, WrapTCP: capTCP}); err != nil {
+	if s.iceMux, err = rtcout.NewICEMux(rtcout.ICEMuxConfig{UDP: w.ICEUDP, TCP: w.ICETCP, Interfaces: w.ICEInterfaces,
+		Net: s.cfg.Net, WrapTCP: capTCP}); err != nil {
 		ln.Close()
 		return fmt.Errorf("server: %w", err)
 	}

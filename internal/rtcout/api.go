@@ -7,6 +7,7 @@ package rtcout
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -100,8 +101,10 @@ func newAPI(o Options) (*webrtc.API, error) {
 	se.SetIncludeLoopbackCandidate(true) // loopback viewers work out of the box
 	// A viewer that vanishes is failed (and freed) within 10 s, not ICE's default 30 s.
 	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
-	if len(o.NAT1To1IPs) > 0 {
-		se.SetNAT1To1IPs(o.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+	if rules := nat1To1Rules(o.NAT1To1IPs); len(rules) > 0 {
+		if err := se.SetICEAddressRewriteRules(rules...); err != nil {
+			return nil, fmt.Errorf("rtcout: nat_1to1_ips: %w", err)
+		}
 	}
 	// No mDNS: the host's candidates are its real addresses (it has no privacy to
 	// keep), and Pion's mDNS responder is one more UDP socket on 5353 per viewer.
@@ -111,6 +114,27 @@ func newAPI(o Options) (*webrtc.API, error) {
 	}
 	o.Mux.apply(&se)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// nat1To1Rules are the address rewrite rules of nat_1to1_ips, as Pion's deprecated
+// SetNAT1To1IPs(ips, host) made them: "public/private" maps one local address, a bare
+// "public" replaces every host candidate's address (ports kept: the ICE port's).
+func nat1To1Rules(ips []string) []webrtc.ICEAddressRewriteRule {
+	var rules []webrtc.ICEAddressRewriteRule
+	var all []string
+	for _, ip := range ips {
+		if public, local, ok := strings.Cut(ip, "/"); ok {
+			rules = append(rules, webrtc.ICEAddressRewriteRule{External: []string{public}, Local: local,
+				AsCandidateType: webrtc.ICECandidateTypeHost})
+			all = append(all, public)
+		} else {
+			all = append(all, ip)
+		}
+	}
+	if len(all) > 0 {
+		rules = append(rules, webrtc.ICEAddressRewriteRule{External: all, AsCandidateType: webrtc.ICECandidateTypeHost})
+	}
+	return rules
 }
 
 var (

@@ -196,3 +196,42 @@ func TestPortsWHIPPublisherUsesTheICEPort(t *testing.T) {
 		t.Fatalf("the publisher reached the SFU from port %d, not the ICE port %v", pair.Remote.Port, udp)
 	}
 }
+
+// On a 1:1 NAT host, webrtc.nat_1to1_ips replaces the host candidates' address and
+// keeps the ICE port: a viewer reaches the one port at the public address.
+func TestPortsNAT1To1KeepsTheICEPort(t *testing.T) {
+	h := startHost(t, func(c *server.Config) {
+		yes := true
+		c.Demo, c.DemoLoop = &yes, 0
+		c.Session = session.Config{Width: 128, Height: 128}
+		c.WebRTC.ICEUDP, c.WebRTC.ICETCP = "127.0.0.1:0", "127.0.0.1:0"
+		c.WebRTC.NAT1To1IPs = []string{"203.0.113.7"}
+	})
+	udp, tcp := h.srv.ICEAddrs()
+	resp, err := http.Post(h.web+"/whep/demo", "application/sdp", strings.NewReader(recvOffer(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := map[string]bool{
+		"udp 203.0.113.7 " + strconv.Itoa(udp.(*net.UDPAddr).Port): false,
+		"tcp 203.0.113.7 " + strconv.Itoa(tcp.(*net.TCPAddr).Port): false,
+	}
+	var got []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); strings.HasPrefix(l, "a=candidate:") && len(f) > 5 {
+			c := strings.ToLower(f[2]) + " " + f[4] + " " + f[5]
+			got = append(got, c)
+			if _, ok := want[c]; !ok {
+				t.Fatalf("candidate %q: want only the public address on the ICE port", c)
+			}
+			want[c] = true
+		}
+	}
+	for c, seen := range want {
+		if !seen {
+			t.Fatalf("no candidate %q in %q", c, got)
+		}
+	}
+}

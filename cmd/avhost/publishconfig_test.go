@@ -7,8 +7,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/server"
+	"github.com/avhost/avhost/internal/whip"
 )
 
 // TestPublishAndHTTPKeysInTheConfigFile: the YAML names of the WHIP publish and HTTP
@@ -25,11 +25,11 @@ http: {read_header_timeout: 2s, read_timeout: 8s, write_timeout: 20s, idle_timeo
 	if err := yaml.Unmarshal([]byte(file), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	want := rtcout.PublishConfig{URL: "https://sfu.example/whip", Token: "key", Retry: rtcout.Retry{MaxAttempts: 2}}
+	want := whip.Config{URL: "https://sfu.example/whip", Token: "key", Retry: whip.Retry{MaxAttempts: 2}}
 	if got := cfg.Publish["demo"]; got.URL != want.URL || got.Token != want.Token || got.Retry != want.Retry {
 		t.Errorf("publish.demo = %+v, want %+v", got, want)
 	}
-	if r := cfg.PublishRetry; r != (rtcout.Retry{MinBackoff: 250 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxAttempts: 4}) {
+	if r := cfg.PublishRetry; r != (whip.Retry{MinBackoff: 250 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxAttempts: 4}) {
 		t.Errorf("publish_retry = %+v", r)
 	}
 	if h := cfg.HTTP; h != (server.HTTPConfig{ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 8 * time.Second,
@@ -40,8 +40,8 @@ http: {read_header_timeout: 2s, read_timeout: 8s, write_timeout: 20s, idle_timeo
 		t.Errorf("publish_allow = %q", cfg.PublishAllow)
 	}
 
-	cfg.Publish["demo"] = rtcout.PublishConfig{URL: "http://169.254.169.254/latest/meta-data/"}
-	if _, err := server.New(cfg); !errors.Is(err, rtcout.ErrPublishHost) {
+	cfg.Publish["demo"] = whip.Config{URL: "http://169.254.169.254/latest/meta-data/"}
+	if _, err := server.New(cfg); !errors.Is(err, whip.ErrHost) {
 		t.Fatalf("server.New with a publish target outside publish_allow: %v, want ErrPublishHost", err)
 	}
 }

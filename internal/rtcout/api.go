@@ -1,19 +1,22 @@
-// Package rtcout delivers a session to browsers over WebRTC through Pion: the
-// session encodes once (H.264 and Opus in its pipeline), and every viewer's
-// PeerConnection shares the same two tracks. RTP timestamps come from the pipeline's
-// PTS and RTCP Sender Reports map both streams to one NTP timeline taken from the
-// pipeline clock (RFC 3550 §6.4.1), not from send time, so browsers lip-sync exactly.
+// Package rtcout is the Pion backend of WebRTC viewers (viewers.Backend) and the
+// WebRTC side of WHIP publishing (whip.Peer): every viewer's PeerConnection is a
+// reader of the session's stream (internal/stream), which encodes once, packetizes
+// once and hands every reader the same RTP packets. RTP timestamps come from the
+// pipeline's running time, and RTCP Sender Reports map both tracks to one NTP timeline
+// taken from the pipeline clock (RFC 3550 §6.4.1), not from send time, so browsers
+// lip-sync exactly.
 package rtcout
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/avhost/avhost/internal/viewers"
 )
 
 // Options configure the Pion side.
@@ -48,7 +51,7 @@ type Options struct {
 	// a browser connects within a few seconds, through TURN included.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// Host, if set, is the host's viewer caps, shared with its other outputs.
-	Host *Slots `yaml:"-"`
+	Host *viewers.Slots `yaml:"-"`
 	// Mux, if set, is the host's ICE port (NewICEMux from ICEUDP, ICETCP), shared by
 	// every output; nil: ephemeral ports per PeerConnection.
 	Mux *ICEMux `yaml:"-"`
@@ -57,17 +60,15 @@ type Options struct {
 // DefaultICEPort is avhost serve's ICE UDP and TCP address (ICEUDP, ICETCP).
 const DefaultICEPort = ":8189"
 
-// DefaultNACKBuffer and DefaultConnectTimeout are Options' defaults.
-const (
-	DefaultNACKBuffer     = 256
-	DefaultConnectTimeout = 10 * time.Second
-)
+// DefaultNACKBuffer is Options.NACKBuffer's default; ConnectTimeout's is
+// viewers.DefaultConnectTimeout.
+const DefaultNACKBuffer = 256
 
 func (o Options) connectTimeout() time.Duration {
 	if o.ConnectTimeout > 0 {
 		return o.ConnectTimeout
 	}
-	return DefaultConnectTimeout
+	return viewers.DefaultConnectTimeout
 }
 
 // newAPI builds the Pion API: H.264 (constrained baseline, packetization-mode 1) and
@@ -101,8 +102,9 @@ func newAPI(o Options) (*webrtc.API, error) {
 	se.SetIncludeLoopbackCandidate(true) // loopback viewers work out of the box
 	// A viewer that vanishes is failed (and freed) within 10 s, not ICE's default 30 s.
 	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
-	if rules := nat1To1Rules(o.NAT1To1IPs); len(rules) > 0 {
-		if err := se.SetICEAddressRewriteRules(rules...); err != nil {
+	if len(o.NAT1To1IPs) > 0 { // host candidates carry these addresses instead of the local ones
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: o.NAT1To1IPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace}); err != nil {
 			return nil, fmt.Errorf("rtcout: nat_1to1_ips: %w", err)
 		}
 	}
@@ -114,27 +116,6 @@ func newAPI(o Options) (*webrtc.API, error) {
 	}
 	o.Mux.apply(&se)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
-}
-
-// nat1To1Rules are the address rewrite rules of nat_1to1_ips, as Pion's deprecated
-// SetNAT1To1IPs(ips, host) made them: "public/private" maps one local address, a bare
-// "public" replaces every host candidate's address (ports kept: the ICE port's).
-func nat1To1Rules(ips []string) []webrtc.ICEAddressRewriteRule {
-	var rules []webrtc.ICEAddressRewriteRule
-	var all []string
-	for _, ip := range ips {
-		if public, local, ok := strings.Cut(ip, "/"); ok {
-			rules = append(rules, webrtc.ICEAddressRewriteRule{External: []string{public}, Local: local,
-				AsCandidateType: webrtc.ICECandidateTypeHost})
-			all = append(all, public)
-		} else {
-			all = append(all, ip)
-		}
-	}
-	if len(all) > 0 {
-		rules = append(rules, webrtc.ICEAddressRewriteRule{External: all, AsCandidateType: webrtc.ICECandidateTypeHost})
-	}
-	return rules
 }
 
 var (

@@ -11,10 +11,12 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/avhost/avhost/internal/auth"
+	"github.com/avhost/avhost/internal/stream"
+	"github.com/avhost/avhost/internal/viewers"
 )
 
-// Lock order: Output.mu, then viewer.mu, then Slots.mu. No lock is held while Pion
-// works (offer, gathering, close).
+// Lock order: Output.mu, then viewer.mu, then viewers.Slots' lock. No lock is held
+// while Pion works (offer, gathering, close).
 
 // viewer is one browser (or any WebRTC receiver) watching the session. It enters
 // Output.viewers before its PeerConnection exists (the slot is reserved), so the cap
@@ -27,7 +29,7 @@ type viewer struct {
 	once   sync.Once
 	wg     sync.WaitGroup
 	joined time.Time
-	slot   *Slot // its hold on the host's caps
+	slot   *viewers.Slot // its hold on the host's caps (nil for a WHIP publication)
 
 	connected atomic.Bool
 	reap      *time.Timer // frees a viewer that never connects
@@ -37,7 +39,7 @@ type viewer struct {
 	pc     *webrtc.PeerConnection // nil while the handshake is being set up
 	video  *webrtc.RTPSender
 	audio  *webrtc.RTPSender
-	unsub  func() // ends the viewer's feed from the pump
+	feed   *stream.Reader // its subscription to the session's stream
 }
 
 // AddViewer answers an SDP offer with the session's two tracks. The answer carries
@@ -47,33 +49,33 @@ type viewer struct {
 // The per-session cap (Config.MaxViewers) and the host's (Options.Host: in all,
 // anonymous, unconnected per address) are checked and the slot taken under one lock,
 // before any work: N+k concurrent offers against a cap of N get exactly N answers.
-func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription, c Client) (string, webrtc.SessionDescription, error) {
+func (o *Output) AddViewer(ctx context.Context, offer string, c viewers.Client) (id, answer string, err error) {
 	v := &viewer{id: auth.RandomID(16), owner: c.Owner, o: o, done: make(chan struct{}), joined: time.Now()}
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		return "", webrtc.SessionDescription{}, ErrClosed
+		return "", "", viewers.ErrClosed
 	}
 	if len(o.viewers) >= o.cfg.MaxViewers {
 		o.mu.Unlock()
-		return "", webrtc.SessionDescription{}, ErrTooManyViewers
+		return "", "", viewers.ErrTooManyViewers
 	}
 	slot, err := o.cfg.Host.Take(c)
 	if err != nil {
 		o.mu.Unlock()
-		return "", webrtc.SessionDescription{}, err
+		return "", "", err
 	}
 	v.slot = slot
 	o.viewers[v.id] = v
 	o.mu.Unlock()
 
-	answer, err := v.handshake(ctx, offer)
+	ans, err := v.handshake(ctx, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer})
 	if err != nil {
 		o.RemoveViewer(v.id)
 		v.close() // also when Close already took it out of the map
-		return "", webrtc.SessionDescription{}, err
+		return "", "", err
 	}
-	return v.id, answer, nil
+	return v.id, ans.SDP, nil
 }
 
 // handshake builds the viewer's PeerConnection and answers offer.
@@ -87,20 +89,11 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 	if v.closed { // the output closed meanwhile
 		v.mu.Unlock()
 		pc.Close()
-		return webrtc.SessionDescription{}, ErrClosed
+		return webrtc.SessionDescription{}, viewers.ErrClosed
 	}
 	v.pc = pc // from here, close() closes it
 	v.mu.Unlock()
-	// Each viewer has tracks of its own, fed from the pump by Subscribe, rather than
-	// binding the output's shared tracks: Pion 4.1's TrackLocalStaticRTP.Unbind leaves
-	// a departed binding in the slice's spare capacity, and with it the viewer's
-	// interceptor chain and NACK buffer, until a later Bind overwrites it (after a flood
-	// of N viewers, up to N stayed in the heap). A track of its own dies with the viewer.
-	vt, err := webrtc.NewTrackLocalStaticRTP(videoCap, "video", "avhost")
-	if err != nil {
-		return webrtc.SessionDescription{}, err
-	}
-	at, err := webrtc.NewTrackLocalStaticRTP(audioCap, "audio", "avhost")
+	vt, at, err := newTracks()
 	if err != nil {
 		return webrtc.SessionDescription{}, err
 	}
@@ -113,50 +106,41 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 		return webrtc.SessionDescription{}, err
 	}
 	if err := pc.SetRemoteDescription(offer); err != nil {
-		return webrtc.SessionDescription{}, fmt.Errorf("%w: %v", ErrBadOffer, err)
+		return webrtc.SessionDescription{}, fmt.Errorf("%w: %v", viewers.ErrBadOffer, err)
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
-		return webrtc.SessionDescription{}, fmt.Errorf("%w: %v", ErrBadOffer, err)
+		return webrtc.SessionDescription{}, fmt.Errorf("%w: %v", viewers.ErrBadOffer, err)
 	}
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(answer); err != nil {
-		return webrtc.SessionDescription{}, fmt.Errorf("%w: %v", ErrBadOffer, err)
+		return webrtc.SessionDescription{}, fmt.Errorf("%w: %v", viewers.ErrBadOffer, err)
 	}
 	select {
 	case <-gathered:
 	case <-ctx.Done():
 		return webrtc.SessionDescription{}, ctx.Err()
 	case <-v.done:
-		return webrtc.SessionDescription{}, ErrClosed
+		return webrtc.SessionDescription{}, viewers.ErrClosed
 	}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
 			v.connected.Store(true)
-			v.slot.Connected()  // no longer pending: the address may offer again
-			o.RequestKeyFrame() // a picture for the newcomer now, not at the next GOP
+			v.slot.Connected()       // no longer pending: the address may offer again
+			o.st.RequestKeyFrame("") // a picture for the newcomer now, not at the next GOP
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			go o.RemoveViewer(v.id) // not on Pion's callback goroutine
 		}
 	})
+	if err := v.start(video, audio, vt, at); err != nil {
+		return webrtc.SessionDescription{}, err
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.closed {
-		return webrtc.SessionDescription{}, ErrClosed
+	if v.closed { // close ran before the reap timer was set: nothing would stop it
+		return webrtc.SessionDescription{}, viewers.ErrClosed
 	}
-	v.video, v.audio = video, audio
-	// WriteRTP copies the packet before setting this viewer's SSRC and payload type,
-	// as Media's packets must not be changed.
-	v.unsub = o.Subscribe(func(m Media) {
-		t := at
-		if m.Video {
-			t = vt
-		}
-		for _, p := range m.Packets {
-			t.WriteRTP(p)
-		}
-	})
 	// Pion fails a connection stuck in ICE checking only after disconnected+failed
 	// timeouts, and one whose ICE succeeds but whose DTLS never starts only at DTLS's
 	// own 30 s: one deadline covers both.
@@ -165,11 +149,55 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 			o.RemoveViewer(v.id)
 		}
 	})
+	return *pc.LocalDescription(), nil
+}
+
+// newTracks makes a viewer's (or a publication's) two tracks. Each peer has tracks
+// of its own, fed by its stream reader, rather than binding shared ones: Pion 4.1's
+// TrackLocalStaticRTP.Unbind left a departed binding in the slice's spare capacity,
+// and with it the viewer's interceptor chain and NACK buffer, until a later Bind
+// overwrote it (after a flood of N viewers, up to N stayed in the heap). A track of
+// its own dies with the viewer.
+func newTracks() (video, audio *webrtc.TrackLocalStaticRTP, err error) {
+	if video, err = webrtc.NewTrackLocalStaticRTP(videoCap, "video", "avhost"); err != nil {
+		return nil, nil, err
+	}
+	if audio, err = webrtc.NewTrackLocalStaticRTP(audioCap, "audio", "avhost"); err != nil {
+		return nil, nil, err
+	}
+	return video, audio, nil
+}
+
+// start feeds the viewer's tracks from the stream (a reader of its own, so a viewer
+// that cannot keep up drops rather than holds the others up) and starts its RTCP
+// goroutines. ErrClosed if the viewer closed meanwhile.
+func (v *viewer) start(video, audio *webrtc.RTPSender, vt, at *webrtc.TrackLocalStaticRTP) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return viewers.ErrClosed
+	}
+	v.video, v.audio = video, audio
+	// WriteRTP copies the packet before setting this viewer's SSRC and payload type,
+	// as a stream.Unit's packets are shared and must not be changed.
+	feed, err := v.o.st.Subscribe("", 0, func(u *stream.Unit) {
+		t := at
+		if u.Video {
+			t = vt
+		}
+		for _, p := range u.Packets {
+			t.WriteRTP(p)
+		}
+	})
+	if err != nil {
+		return viewers.ErrClosed
+	}
+	v.feed = feed
 	v.wg.Add(3)
 	go v.readRTCP(video)
 	go v.readRTCP(audio)
 	go v.senderReports()
-	return *pc.LocalDescription(), nil
+	return nil
 }
 
 // Owner returns the credential viewer id was created with.
@@ -184,20 +212,20 @@ func (o *Output) Owner(id string) (string, bool) {
 }
 
 // AddICECandidate adds a trickled remote candidate for viewer id.
-func (o *Output) AddICECandidate(id string, c webrtc.ICECandidateInit) error {
+func (o *Output) AddICECandidate(id string, c viewers.Candidate) error {
 	o.mu.Lock()
 	v := o.viewers[id]
 	o.mu.Unlock()
 	if v == nil {
-		return ErrNoViewer
+		return viewers.ErrNoViewer
 	}
 	v.mu.Lock()
 	pc := v.pc
 	v.mu.Unlock()
 	if pc == nil {
-		return ErrNoViewer
+		return viewers.ErrNoViewer
 	}
-	return pc.AddICECandidate(c)
+	return pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex})
 }
 
 // RemoveViewer disconnects viewer id and frees it.
@@ -207,29 +235,29 @@ func (o *Output) RemoveViewer(id string) error {
 	delete(o.viewers, id)
 	o.mu.Unlock()
 	if v == nil {
-		return ErrNoViewer
+		return viewers.ErrNoViewer
 	}
 	v.close()
 	return nil
 }
 
 // close frees everything the viewer holds: its host slot, the reap timer, its
-// subscription, its PeerConnection (with its tracks and NACK buffers) and its
-// goroutines.
-// It runs once, from RemoveViewer, a failed AddViewer or Output.Close.
+// stream reader, its PeerConnection (with its tracks and NACK buffers) and its
+// goroutines. It runs once, from RemoveViewer, a failed AddViewer, Output.Close or
+// the end of a WHIP publication attempt.
 func (v *viewer) close() {
 	v.once.Do(func() {
 		v.slot.Release()
 		v.mu.Lock()
 		v.closed = true
-		pc, reap, unsub := v.pc, v.reap, v.unsub
+		pc, reap, feed := v.pc, v.reap, v.feed
 		v.mu.Unlock()
 		close(v.done)
 		if reap != nil {
 			reap.Stop()
 		}
-		if unsub != nil {
-			unsub()
+		if feed != nil {
+			feed.Close()
 		}
 		if pc != nil {
 			pc.Close() // ends the RTCP readers
@@ -249,7 +277,7 @@ func (v *viewer) readRTCP(s *webrtc.RTPSender) {
 		for _, p := range pkts {
 			switch p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				v.o.RequestKeyFrame()
+				v.feed.RequestKeyFrame()
 			}
 		}
 	}
@@ -271,22 +299,18 @@ func (v *viewer) senderReports() {
 		if !v.connected.Load() {
 			continue // nothing to report to a peer still handshaking
 		}
-		rt, ok := v.o.clock.RunningTime()
-		if !ok {
-			continue
-		}
-		ntp := v.o.ntpAt(rt)
 		var pkts []rtcp.Packet
 		for _, x := range []struct {
-			s  *webrtc.RTPSender
-			st *stream
-		}{{v.video, v.o.video}, {v.audio, v.o.audio}} {
+			s     *webrtc.RTPSender
+			video bool
+		}{{v.video, true}, {v.audio, false}} {
 			enc := x.s.GetParameters().Encodings
-			if len(enc) == 0 || !x.st.hasFirst.Load() {
+			r, ok := v.feed.Report(x.video)
+			if len(enc) == 0 || !ok {
 				continue
 			}
-			pkts = append(pkts, &rtcp.SenderReport{SSRC: uint32(enc[0].SSRC), NTPTime: ntp,
-				RTPTime: x.st.rtpTime(rt), PacketCount: x.st.packets.Load(), OctetCount: x.st.octets.Load()})
+			pkts = append(pkts, &rtcp.SenderReport{SSRC: uint32(enc[0].SSRC), NTPTime: r.NTP,
+				RTPTime: r.RTPTime, PacketCount: r.Packets, OctetCount: r.Octets})
 		}
 		if len(pkts) > 0 {
 			v.pc.WriteRTCP(pkts)

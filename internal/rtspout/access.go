@@ -89,7 +89,7 @@ const (
 
 // check decides whether req, on a connection with nonce state c, may read stream st
 // (nil: no stream at that path). Secrets are compared in constant time.
-func (s *Server) check(c *connAuth, req *base.Request, st *stream, now time.Time) verdict {
+func (s *Server) check(c *connAuth, req *base.Request, st *served, now time.Time) verdict {
 	var acc Access
 	if st != nil {
 		acc = st.access

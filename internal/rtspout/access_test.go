@@ -21,7 +21,8 @@ func request(t *testing.T, method base.Method, url string) *base.Request {
 // answer signs req as a client (gortsplib's) would after challenge res.
 func answer(t *testing.T, res *base.Response, req *base.Request, user, pass string) *base.Request {
 	t.Helper()
-	se, err := auth.NewSender(res.Header["WWW-Authenticate"], user, pass)
+	se := &auth.Sender{WWWAuth: res.Header["WWW-Authenticate"], User: user, Pass: pass}
+	err := se.Initialize()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,8 +34,8 @@ func answer(t *testing.T, res *base.Response, req *base.Request, user, pass stri
 
 func testServer() *Server {
 	s := New(Config{User: "u", Pass: "p", HostToken: "host-token"})
-	s.streams["pub"] = &stream{}
-	s.streams["priv"] = &stream{access: Access{ViewerToken: "viewer-token"}}
+	s.streams["pub"] = &served{}
+	s.streams["priv"] = &served{access: Access{ViewerToken: "viewer-token"}}
 	return s
 }
 
@@ -75,8 +76,8 @@ func TestWhoMayReadWhat(t *testing.T) {
 
 func TestOpenServerNeedsNothingForPublicSessions(t *testing.T) {
 	s := New(Config{HostToken: "host-token"})
-	s.streams["pub"] = &stream{}
-	s.streams["priv"] = &stream{access: Access{ViewerToken: "viewer-token"}}
+	s.streams["pub"] = &served{}
+	s.streams["priv"] = &served{access: Access{ViewerToken: "viewer-token"}}
 	conn := &connAuth{}
 	if got := s.check(conn, request(t, base.Describe, "rtsp://h/pub"), s.streams["pub"], time.Now()); got != allowed {
 		t.Fatalf("public: %d", got)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avhost/avhost/internal/rtcout"
+	"github.com/avhost/avhost/internal/stream"
 )
 
 // fakeSource is a stream source with fixed parameter sets and no media.
@@ -23,8 +23,8 @@ func newFakeSource() *fakeSource {
 	return &fakeSource{sps: []byte{0x67, 0x42, 0xc0, 0x1e, 0xd9}, pps: []byte{0x68, 0xce, 0x3c, 0x80}, known: k}
 }
 
-func (f *fakeSource) Subscribe(func(rtcout.Media)) func() { return func() {} }
-func (f *fakeSource) RequestKeyFrame()                    {}
+func (f *fakeSource) subscribe(func(*stream.Unit)) (func(), error) { return func() {}, nil }
+func (f *fakeSource) RequestKeyFrame()                             {}
 func (f *fakeSource) H264Params() ([]byte, []byte, <-chan struct{}) {
 	return f.sps, f.pps, f.known
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
 
-	"github.com/avhost/avhost/internal/rtcout"
+	"github.com/avhost/avhost/internal/stream"
 )
 
 // closedWithin reports whether the server closes c (EOF or reset) within d, and when.
@@ -107,7 +107,7 @@ func isTimeout(err error) bool {
 type tickSource struct {
 	*fakeSource
 	mu   sync.Mutex
-	subs []func(rtcout.Media)
+	subs []func(*stream.Unit)
 	stop chan struct{}
 }
 
@@ -127,7 +127,7 @@ func newTickSource(t *testing.T) *tickSource {
 				Payload: []byte{0x65, 0x88, 0x84, 0x00}}
 			ts.mu.Lock()
 			for _, f := range ts.subs {
-				f(rtcout.Media{Video: true, Key: true, Packets: []*rtp.Packet{p}, NTP: time.Now()})
+				f(&stream.Unit{Video: true, Key: true, Packets: []*rtp.Packet{p}, NTP: time.Now()})
 			}
 			ts.mu.Unlock()
 		}
@@ -135,11 +135,11 @@ func newTickSource(t *testing.T) *tickSource {
 	return ts
 }
 
-func (ts *tickSource) Subscribe(f func(rtcout.Media)) func() {
+func (ts *tickSource) subscribe(f func(*stream.Unit)) (func(), error) {
 	ts.mu.Lock()
 	ts.subs = append(ts.subs, f)
 	ts.mu.Unlock()
-	return func() {}
+	return func() {}, nil
 }
 
 // freeUDPPair finds an even UDP port on loopback whose next one is free too (RTP and
@@ -187,7 +187,8 @@ func TestPlayingReadersOutliveTheHandshakeLimit(t *testing.T) {
 
 			c := &gortsplib.Client{Transport: &tr}
 			u, _ := base.ParseURL("rtsp://" + s.Addr().String() + "/live")
-			if err := c.Start(u.Scheme, u.Host); err != nil {
+			c.Scheme, c.Host = u.Scheme, u.Host
+			if err := c.Start2(); err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()

@@ -78,7 +78,8 @@ func TestReadersOfOneSessionAreCapped(t *testing.T) {
 		tcp := gortsplib.TransportTCP
 		c := &gortsplib.Client{Transport: &tcp}
 		u, _ := base.ParseURL("rtsp://" + s.Addr().String() + "/pub")
-		if err := c.Start(u.Scheme, u.Host); err != nil {
+		c.Scheme, c.Host = u.Scheme, u.Host
+		if err := c.Start2(); err != nil {
 			return err
 		}
 		t.Cleanup(c.Close)

@@ -1,8 +1,9 @@
 // Package rtspout serves sessions over RTSP at rtsp://HOST:PORT/{session} with
 // bluenviron/gortsplib: DESCRIBE/SETUP/PLAY over UDP or TCP-interleaved, many readers
-// per session, all from the session's single encode (the RTP packets the WebRTC
-// output makes). Sender Reports carry the same pipeline-clock NTP mapping as WebRTC,
-// because every packet is written with the NTP time of its running time.
+// per session, all from the session's single encode: each served session is one
+// reader of its stream (internal/stream), whose RTP packets gortsplib fans out to the
+// session's RTSP readers. Sender Reports carry the same pipeline-clock NTP mapping as
+// WebRTC, because every packet is written with the NTP time of its running time.
 //
 // Who may read what is in access.go; connection caps in limit.go.
 //
@@ -28,7 +29,7 @@ import (
 
 	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/netopt"
-	"github.com/avhost/avhost/internal/rtcout"
+	"github.com/avhost/avhost/internal/stream"
 )
 
 // Config configures the RTSP server. Zero fields take the defaults named.
@@ -59,11 +60,35 @@ type Config struct {
 	Log         *slog.Logger   `yaml:"-"`
 }
 
-// source is what a stream is served from: a session's WebRTC output.
+// source is what a stream is served from: a session's stream (streamSource), or a
+// test's fake.
 type source interface {
-	Subscribe(func(rtcout.Media)) (cancel func())
+	// subscribe calls f with the source's units, on a goroutine of its own, until
+	// cancel.
+	subscribe(f func(*stream.Unit)) (cancel func(), err error)
 	RequestKeyFrame()
 	H264Params() (sps, pps []byte, known <-chan struct{})
+}
+
+// streamSource serves a stream's default rendition.
+type streamSource struct{ st *stream.Stream }
+
+// readerQueue bounds the units waiting for gortsplib: past it, RTSP drops (and the
+// reader counts) rather than holding the stream's other readers up.
+const readerQueue = stream.DefaultQueue
+
+func (s streamSource) subscribe(f func(*stream.Unit)) (func(), error) {
+	r, err := s.st.Subscribe("", readerQueue, f)
+	if err != nil {
+		return nil, err
+	}
+	return r.Close, nil
+}
+
+func (s streamSource) RequestKeyFrame() { s.st.RequestKeyFrame("") }
+
+func (s streamSource) H264Params() (sps, pps []byte, known <-chan struct{}) {
+	return s.st.H264Params("")
 }
 
 // paramsWait is how long a DESCRIBE waits for the encoder's first SPS/PPS.
@@ -79,17 +104,18 @@ type Server struct {
 	listen func(network, address string) (net.Listener, error)
 
 	mu      sync.Mutex
-	streams map[string]*stream
+	streams map[string]*served
 	playing map[*gortsplib.ServerSession]reader
 }
 
 // reader is a playing session: its stream, and the connection that played it.
 type reader struct {
-	st   *stream
+	st   *served
 	conn *limitConn
 }
 
-type stream struct {
+// served is one session served over RTSP.
+type served struct {
 	st      *gortsplib.ServerStream
 	src     source
 	access  Access
@@ -123,7 +149,7 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, dummy: auth.RandomID(16), streams: map[string]*stream{}, playing: map[*gortsplib.ServerSession]reader{}}
+	s := &Server{cfg: cfg, dummy: auth.RandomID(16), streams: map[string]*served{}, playing: map[*gortsplib.ServerSession]reader{}}
 	s.listen = func(network, address string) (net.Listener, error) {
 		return netopt.Listen(context.Background(), network, address, cfg.Net)
 	}
@@ -168,19 +194,31 @@ func (s *Server) Close() {
 	s.srv.Close()
 }
 
-// Attach serves session id from out's encode at /{id}, to the readers acc admits.
-func (s *Server) Attach(id string, out *rtcout.Output, acc Access) { s.attach(id, out, acc) }
+// Attach serves session id from st at /{id}, to the readers acc admits; an error if
+// st is closed.
+func (s *Server) Attach(id string, st *stream.Stream, acc Access) error {
+	return s.attach(id, streamSource{st}, acc)
+}
 
-func (s *Server) attach(id string, src source, acc Access) {
+func (s *Server) attach(id string, src source, acc Access) error {
 	h264 := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
-	st := &stream{src: src, access: acc, h264: h264,
+	st := &served{src: src, access: acc, h264: h264,
 		video: &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{h264}},
 		audio: &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.Opus{PayloadTyp: 111, ChannelCount: 2}}}}
-	st.st = gortsplib.NewServerStream(s.srv, &description.Session{Medias: []*description.Media{st.video, st.audio}})
-	st.cancel = src.Subscribe(func(m rtcout.Media) { s.write(st, m) })
+	st.st = &gortsplib.ServerStream{Server: s.srv, Desc: &description.Session{Medias: []*description.Media{st.video, st.audio}}}
+	if err := st.st.Initialize(); err != nil { // the server is not started
+		return fmt.Errorf("rtspout: %w", err)
+	}
+	cancel, err := src.subscribe(func(u *stream.Unit) { s.write(st, u) })
+	if err != nil {
+		st.st.Close()
+		return err
+	}
+	st.cancel = cancel
 	s.mu.Lock()
 	s.streams[id] = st
 	s.mu.Unlock()
+	return nil
 }
 
 // Detach stops serving session id and disconnects its readers.
@@ -205,19 +243,22 @@ func (s *Server) Readers(id string) int {
 	return 0
 }
 
-func (s *Server) write(st *stream, m rtcout.Media) {
+// write hands a unit's packets to gortsplib. The packets are the stream's, shared
+// with its other readers, so each is copied before its payload type is set (and
+// gortsplib sets its own SSRC).
+func (s *Server) write(st *served, u *stream.Unit) {
 	medi := st.audio
-	if m.Video {
+	if u.Video {
 		medi = st.video
 	}
-	for _, p := range m.Packets {
-		cp := &rtp.Packet{Header: p.Header, Payload: p.Payload} // gortsplib sets its own SSRC and PT
+	for _, p := range u.Packets {
+		cp := &rtp.Packet{Header: p.Header, Payload: p.Payload}
 		cp.Header.PayloadType = medi.Formats[0].PayloadType()
-		st.st.WritePacketRTPWithNTP(medi, cp, m.NTP)
+		st.st.WritePacketRTPWithNTP(medi, cp, u.NTP)
 	}
 }
 
-func (s *Server) find(path string) *stream {
+func (s *Server) find(path string) *served {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.streams[strings.Trim(path, "/")]
@@ -260,7 +301,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 
 // admit is the credential check of DESCRIBE and SETUP: the stream at path, or the
 // answer that refuses it.
-func (s *Server) admit(conn *gortsplib.ServerConn, req *base.Request, path string) (*base.Response, *stream) {
+func (s *Server) admit(conn *gortsplib.ServerConn, req *base.Request, path string) (*base.Response, *served) {
 	c, _ := conn.UserData().(*connAuth)
 	if c == nil {
 		c = &connAuth{} // never: OnConnOpen set it
@@ -280,7 +321,7 @@ func (s *Server) admit(conn *gortsplib.ServerConn, req *base.Request, path strin
 
 // paramsReady puts the stream's current SPS and PPS in its SDP, waiting up to
 // paramsWait (with a key frame asked for) for the first ones.
-func (s *Server) paramsReady(st *stream) bool {
+func (s *Server) paramsReady(st *served) bool {
 	sps, pps, known := st.src.H264Params()
 	if sps == nil || pps == nil {
 		st.src.RequestKeyFrame()

@@ -7,8 +7,8 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
-	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/rtspout"
+	"github.com/avhost/avhost/internal/stream"
 )
 
 // serveRTSP serves p over RTSP when it ends in appsinks vout and aout (as
@@ -27,7 +27,7 @@ func serveRTSP(p *gst.Pipeline, cfg Config) (stop func(), err error) {
 	if path == "" {
 		path = "avatar"
 	}
-	out, err := rtcout.New(p, rtcout.Config{})
+	st, err := stream.New(p, stream.Config{})
 	if err != nil {
 		return nil, err
 	}
@@ -41,12 +41,16 @@ func serveRTSP(p *gst.Pipeline, cfg Config) (stop func(), err error) {
 	}
 	srv := rtspout.New(rc)
 	if err := srv.Start(); err != nil {
-		out.Close()
+		st.Close()
 		return nil, err
 	}
-	srv.Attach(path, out, rtspout.Access{}) // avhost run: public, no token
+	if err := srv.Attach(path, st, rtspout.Access{}); err != nil { // avhost run: public, no token
+		srv.Close()
+		st.Close()
+		return nil, err
+	}
 	if cfg.Progress != nil {
 		fmt.Fprintf(cfg.Progress, "serving rtsp://localhost%s/%s\n", addr, path)
 	}
-	return func() { srv.Close(); out.Close() }, nil
+	return func() { srv.Close(); st.Close() }, nil
 }

@@ -87,7 +87,8 @@ func TestRTSPReaderPool(t *testing.T) {
 		u, _ := base.ParseURL(url)
 		tcp := gortsplib.TransportTCP
 		c := &gortsplib.Client{Transport: &tcp}
-		if err := c.Start(u.Scheme, u.Host); err != nil {
+		c.Scheme, c.Host = u.Scheme, u.Host
+		if err := c.Start2(); err != nil {
 			t.Fatal(err)
 		}
 		desc, _, err := c.Describe(u)

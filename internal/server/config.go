@@ -14,7 +14,9 @@ import (
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/signal"
 	"github.com/avhost/avhost/internal/signalproto"
+	"github.com/avhost/avhost/internal/viewers"
 	"github.com/avhost/avhost/internal/wbout"
+	"github.com/avhost/avhost/internal/whip"
 )
 
 // Config is `avhost serve`'s configuration (flags or the YAML file, LoadConfig). Each
@@ -55,15 +57,15 @@ type Config struct {
 	// RTSP serves sessions at rtsp://HOST:PORT/{session}; Address "-" disables it.
 	RTSP rtspout.Config `yaml:"rtsp"`
 	// Publish publishes sessions (by id) to WHIP endpoints, e.g. an SFU that fans out.
-	Publish map[string]rtcout.PublishConfig `yaml:"publish"`
+	Publish map[string]whip.Config `yaml:"publish"`
 	// PublishAllow, if set, lists the only hosts ("host" or "host:port") WHIP
 	// publishing may reach, wherever they resolve (loopback and private included);
-	// defaults to any host at a public address (rtcout/whipdial.go: loopback,
+	// defaults to any host at a public address (internal/whip/dial.go: loopback,
 	// private, link-local, CGNAT and this host's own addresses are refused).
 	PublishAllow []string `yaml:"publish_allow"`
 	// PublishRetry bounds the retries of publications that do not set their own:
 	// backoff 500 ms doubling to 30 s, and 10 failed attempts in a row, by default.
-	PublishRetry rtcout.Retry `yaml:"publish_retry"`
+	PublishRetry whip.Retry `yaml:"publish_retry"`
 	// HTTP holds the HTTP server's timeouts, header limit and connection caps
 	// (defaults in HTTPConfig).
 	HTTP HTTPConfig `yaml:"http"`
@@ -207,7 +209,7 @@ func (c *Config) fillStatic() {
 	if w.NACKBuffer == 0 {
 		w.NACKBuffer = rtcout.DefaultNACKBuffer
 	}
-	dur(&w.ConnectTimeout, rtcout.DefaultConnectTimeout)
+	dur(&w.ConnectTimeout, viewers.DefaultConnectTimeout)
 	dur(&w.TURN.TTL, rtcout.DefaultTURNTTL)
 	num(&w.MaxViewers, 100)
 	num(&c.MaxViewers, DefaultMaxViewers)
@@ -242,9 +244,18 @@ func (c *Config) fillStatic() {
 // LoadConfig refuses any other).
 func wsICEServers(servers []webrtc.ICEServer) []signalproto.ICEServer {
 	var out []signalproto.ICEServer
+	for _, s := range viewerICEServers(servers) {
+		out = append(out, signalproto.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
+}
+
+// viewerICEServers is webrtc.ice_servers in the viewers contract's form, for WHEP.
+func viewerICEServers(servers []webrtc.ICEServer) []viewers.ICEServer {
+	var out []viewers.ICEServer
 	for _, s := range servers {
 		cred, _ := s.Credential.(string)
-		out = append(out, signalproto.ICEServer{URLs: s.URLs, Username: s.Username, Credential: cred})
+		out = append(out, viewers.ICEServer{URLs: s.URLs, Username: s.Username, Credential: cred})
 	}
 	return out
 }

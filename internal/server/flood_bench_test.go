@@ -85,7 +85,7 @@ func TestFlood(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // polling the page's own state
 	}
 	sess, _ := h.srv.Sessions.Get("demo")
-	out, _ := h.srv.Output("demo")
+	out, _ := h.srv.Stream("demo")
 	pctx, stopPulses := context.WithCancel(context.Background())
 	t.Cleanup(stopPulses)
 	u, err := demo.PlayPulses(pctx, sess, 1, int((warm+2*d)/time.Second)+10)
@@ -199,14 +199,17 @@ func measure(t *testing.T, ctx context.Context, h *host, run func()) window {
 	if w.a, err = snapViewer(ctx); err != nil {
 		t.Fatal(err)
 	}
-	out, _ := h.srv.Output("demo")
+	st, _ := h.srv.Stream("demo")
 	var late lateness
-	unsub := out.Subscribe(late.add)
+	feed, err := st.Subscribe("", 0, late.add)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s0, th0, c0, t0, g0 := sess.Stats(), threadTimes(), procstat.CPU(), time.Now(), readGoSched()
 	stopTrace := traceViewer(ctx, &w.trace)
 	run()
 	stopTrace()
-	unsub()
+	feed.Close()
 	w.late = late.String()
 	s1, th1, c1, t1, g1 := sess.Stats(), threadTimes(), procstat.CPU(), time.Now(), readGoSched()
 	if w.b, err = snapViewer(ctx); err != nil {

@@ -20,7 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/avhost/avhost/internal/procstat"
-	"github.com/avhost/avhost/internal/rtcout"
+	"github.com/avhost/avhost/internal/stream"
 )
 
 // viewerSnap is the Chromium viewer's cumulative getStats (inbound-rtp) at one moment.
@@ -302,14 +302,14 @@ func rssByMapping() string {
 func mib(kb int) float64 { return float64(kb) / 1024 }
 
 // lateness collects, per track, how long after its place on the timeline (the Sender
-// Report wall time of its running time) each encoded sample reached the fan-out: a
+// Report wall time of its running time) each encoded sample reached a stream reader: a
 // server-side delay shows here, a browser-side one does not.
 type lateness struct {
 	mu           sync.Mutex
 	video, audio []time.Duration
 }
 
-func (l *lateness) add(m rtcout.Media) {
+func (l *lateness) add(m *stream.Unit) {
 	d := time.Since(m.NTP)
 	l.mu.Lock()
 	if m.Video {

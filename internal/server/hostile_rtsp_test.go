@@ -71,7 +71,8 @@ func (r *rtspConn) login(url, user, pass string) (*base.Response, string) {
 	if ch.StatusCode != base.StatusUnauthorized {
 		r.t.Fatalf("DESCRIBE without credentials: %d, want a 401 challenge", ch.StatusCode)
 	}
-	se, err := auth.NewSender(ch.Header["WWW-Authenticate"], user, pass)
+	se := &auth.Sender{WWWAuth: ch.Header["WWW-Authenticate"], User: user, Pass: pass}
+	err := se.Initialize()
 	if err != nil {
 		r.t.Fatal(err)
 	}

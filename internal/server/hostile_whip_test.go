@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/whip"
 )
 
 // lockedBuffer is a log sink several goroutines may write to.
@@ -76,7 +76,7 @@ func publishHost(t *testing.T) (*host, *lockedBuffer) {
 		yes := true
 		c.Demo, c.DemoLoop = &yes, 0
 		c.Session = session.Config{Width: 64, Height: 64}
-		c.PublishRetry = rtcout.Retry{MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, MaxAttempts: 3}
+		c.PublishRetry = whip.Retry{MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, MaxAttempts: 3}
 		c.PublishAllow = []string{"127.0.0.1"}
 		c.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
@@ -97,7 +97,7 @@ func startPublishing(t *testing.T, h *host, url string) *http.Response {
 }
 
 // publishStatus reads GET …/whip with the host token, raw and decoded.
-func publishStatus(t *testing.T, h *host) (string, rtcout.PublishStatus) {
+func publishStatus(t *testing.T, h *host) (string, whip.Status) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", h.web+"/api/sessions/demo/whip", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -107,7 +107,7 @@ func publishStatus(t *testing.T, h *host) (string, rtcout.PublishStatus) {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	var st rtcout.PublishStatus
+	var st whip.Status
 	if resp.StatusCode != 200 || json.Unmarshal(raw, &st) != nil {
 		t.Fatalf("status: %d %s", resp.StatusCode, raw)
 	}
@@ -115,16 +115,16 @@ func publishStatus(t *testing.T, h *host) (string, rtcout.PublishStatus) {
 }
 
 // publishUntilGaveUp publishes to url and waits for the publisher to give up.
-func publishUntilGaveUp(t *testing.T, h *host, url string) (string, rtcout.PublishStatus) {
+func publishUntilGaveUp(t *testing.T, h *host, url string) (string, whip.Status) {
 	t.Helper()
 	if resp := startPublishing(t, h, url); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("start publish: %d", resp.StatusCode)
 	}
 	var raw string
-	var st rtcout.PublishStatus
+	var st whip.Status
 	waitFor(t, 20*time.Second, func() bool {
 		raw, st = publishStatus(t, h)
-		return st.State == rtcout.PublishFailed
+		return st.State == whip.Failed
 	}, "the publisher gives up")
 	return raw, st
 }
@@ -304,7 +304,7 @@ func TestWHIPPublishReachesNoInternalAddress(t *testing.T) {
 		yes := true
 		c.Demo, c.DemoLoop = &yes, 0
 		c.Session = session.Config{Width: 64, Height: 64}
-		c.PublishRetry = rtcout.Retry{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxAttempts: 1}
+		c.PublishRetry = whip.Retry{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxAttempts: 1}
 	})
 	var conns atomic.Int32
 	tg := httptest.NewUnstartedServer(http.NotFoundHandler())

@@ -7,15 +7,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/stream"
+	"github.com/avhost/avhost/internal/viewers"
 )
+
+// mediaOf finds a session's viewers (whichever backend serves them) and its stream.
+type mediaOf func(id string) (viewers.Backend, *stream.Stream, error)
 
 // metricsHandler is GET /metrics. Session ids are labels, and a private session's id
 // is not for everyone: a scrape with the host token (Prometheus: `authorization:
 // {credentials: TOKEN}` in the scrape config) sees every session; an anonymous scrape
 // sees public sessions only, and private ones just in the avhost_sessions count.
-func metricsHandler(m *session.Manager, outputs func(string) (*rtcout.Output, error), isHost func(*http.Request) bool) http.Handler {
+func metricsHandler(m *session.Manager, outputs mediaOf, isHost func(*http.Request) bool) http.Handler {
 	goc, proc := collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
 	public, all := prometheus.NewRegistry(), prometheus.NewRegistry()
 	public.MustRegister(newCollector(m, outputs, false), goc, proc)
@@ -34,17 +38,17 @@ func metricsHandler(m *session.Manager, outputs func(string) (*rtcout.Output, er
 // twice on the per-chunk path.
 type collector struct {
 	sessions *session.Manager
-	outputs  func(id string) (*rtcout.Output, error)
+	outputs  mediaOf
 	private  bool // label private sessions too (host-token scrapes only)
 	descs    map[string]*prometheus.Desc
 }
 
-func newCollector(m *session.Manager, outputs func(string) (*rtcout.Output, error), private bool) *collector {
+func newCollector(m *session.Manager, outputs mediaOf, private bool) *collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("avhost_"+name, help, labels, nil)
 	}
 	return &collector{sessions: m, outputs: outputs, private: private, descs: map[string]*prometheus.Desc{
-		"viewers":      d("webrtc_viewers", "Connected WebRTC viewers.", "session"),
+		"viewers":      d("webrtc_viewers", "WebRTC viewers (Pion or webrtcbin), handshakes in flight included.", "session"),
 		"avOffset":     d("webrtc_sender_av_offset_seconds", "Running time of the last audio sample sent minus that of the last video frame sent (encoder delay difference; both are stamped from one clock).", "session"),
 		"sessions":     d("sessions", "Live sessions."),
 		"chunks":       d("audio_chunks_total", "Audio chunks emitted.", "session"),
@@ -92,9 +96,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter("interrupts", st.Interrupts)
 		counter("utterances", st.Utterances)
 		gauge("queuedFrames", float64(st.Video.QueuedNow))
-		if o, err := c.outputs(s.ID); err == nil {
-			gauge("viewers", float64(o.Viewers()))
-			gauge("avOffset", o.SyncOffset().Seconds())
+		if vs, st, err := c.outputs(s.ID); err == nil {
+			gauge("viewers", float64(vs.Viewers()))
+			gauge("avOffset", st.SyncOffset().Seconds())
 		}
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/whip"
 )
 
 // Every publish route needs the host token: starting one makes this host send requests
@@ -17,7 +17,7 @@ import (
 // bad entry stops avhost serve instead of failing when its session appears.
 func checkPublishConfig(cfg Config) error {
 	for id, pc := range cfg.Publish {
-		if _, err := rtcout.CheckPublishTarget(pc.URL, pc.Token, cfg.PublishAllow); err != nil {
+		if _, err := whip.CheckTarget(pc.URL, pc.Token, cfg.PublishAllow); err != nil {
 			return fmt.Errorf("publish %q: %w", id, err)
 		}
 	}
@@ -26,7 +26,11 @@ func checkPublishConfig(cfg Config) error {
 
 // publish (re)starts publishing session id to a WHIP endpoint, with the host's
 // allowlist and, for what pc leaves unset, its retry bounds.
-func (s *Server) publish(id string, out *rtcout.Output, pc rtcout.PublishConfig) error {
+func (s *Server) publish(id string, pc whip.Config) error {
+	h, err := s.find(id)
+	if err != nil {
+		return err
+	}
 	pc.Allow = s.cfg.PublishAllow
 	d := s.cfg.PublishRetry
 	if pc.MinBackoff == 0 {
@@ -38,20 +42,20 @@ func (s *Server) publish(id string, out *rtcout.Output, pc rtcout.PublishConfig)
 	if pc.MaxAttempts == 0 {
 		pc.MaxAttempts = d.MaxAttempts
 	}
-	p, err := out.Publish(pc)
+	p, err := whip.Publish(pc, h.pion.NewPublishPeer, s.cfg.Log.With("session", id))
 	if err != nil {
 		s.cfg.Log.Warn("WHIP publish refused", "session", id, "err", err)
 		return err
 	}
-	s.omu.Lock()
-	if s.outputs[id] != out { // the session closed meanwhile: nothing would stop p
-		s.omu.Unlock()
+	s.hmu.Lock()
+	if s.hosted[id] != h { // the session closed meanwhile: nothing would stop p
+		s.hmu.Unlock()
 		p.Stop()
 		return session.ErrNotFound
 	}
-	old := s.publishers[id]
-	s.publishers[id] = p
-	s.omu.Unlock()
+	old := h.pub
+	h.pub = p
+	s.hmu.Unlock()
 	if old != nil {
 		old.Stop()
 	}
@@ -72,15 +76,10 @@ func (s *Server) startPublish(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `want {"url": "https://sfu/whip/...", "token": "…"}`, http.StatusBadRequest)
 		return
 	}
-	out, err := s.Output(r.PathValue("id"))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusNotFound)
-		return
-	}
-	if err := s.publish(r.PathValue("id"), out, rtcout.PublishConfig{URL: req.URL, Token: req.Token}); err != nil {
+	if err := s.publish(r.PathValue("id"), whip.Config{URL: req.URL, Token: req.Token}); err != nil {
 		status := http.StatusBadRequest
 		switch {
-		case errors.Is(err, rtcout.ErrPublishHost):
+		case errors.Is(err, whip.ErrHost):
 			status = http.StatusForbidden
 		case errors.Is(err, session.ErrNotFound):
 			status = http.StatusNotFound
@@ -93,10 +92,7 @@ func (s *Server) startPublish(w http.ResponseWriter, r *http.Request) {
 
 // stopPublish is DELETE /api/sessions/{id}/whip.
 func (s *Server) stopPublish(w http.ResponseWriter, r *http.Request) {
-	s.omu.Lock()
-	p := s.publishers[r.PathValue("id")]
-	delete(s.publishers, r.PathValue("id"))
-	s.omu.Unlock()
+	p := s.takePublisher(r.PathValue("id"), true)
 	if p == nil {
 		http.Error(w, "not publishing", http.StatusNotFound)
 		return
@@ -105,12 +101,26 @@ func (s *Server) stopPublish(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// publishStatus is GET /api/sessions/{id}/whip: rtcout.PublishStatus, which holds the
+// takePublisher returns session id's publisher (nil for none), taking it from the
+// session when take is set.
+func (s *Server) takePublisher(id string, take bool) *whip.Publisher {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	h := s.hosted[id]
+	if h == nil {
+		return nil
+	}
+	p := h.pub
+	if take {
+		h.pub = nil
+	}
+	return p
+}
+
+// publishStatus is GET /api/sessions/{id}/whip: whip.Status, which holds the
 // endpoint's origin, the attempt count and a fixed reason, nothing the endpoint wrote.
 func (s *Server) publishStatus(w http.ResponseWriter, r *http.Request) {
-	s.omu.Lock()
-	p := s.publishers[r.PathValue("id")]
-	s.omu.Unlock()
+	p := s.takePublisher(r.PathValue("id"), false)
 	if p == nil {
 		http.Error(w, "not publishing", http.StatusNotFound)
 		return

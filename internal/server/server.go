@@ -26,8 +26,11 @@ import (
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/signal"
 	"github.com/avhost/avhost/internal/signalproto"
+	"github.com/avhost/avhost/internal/stream"
+	"github.com/avhost/avhost/internal/viewers"
 	"github.com/avhost/avhost/internal/wbout"
 	"github.com/avhost/avhost/internal/whep"
+	"github.com/avhost/avhost/internal/whip"
 )
 
 //go:embed web
@@ -44,13 +47,28 @@ type Server struct {
 
 	rtsp *rtspout.Server
 
-	omu        sync.Mutex
-	outputs    map[string]*rtcout.Output
-	wbouts     map[string]*wbout.Output
-	publishers map[string]*rtcout.Publisher
+	hmu    sync.Mutex
+	hosted map[string]*hosted // by session id: what serves each session's media
 
 	tickets auth.Tickets
 	iceMux  *rtcout.ICEMux // the host's one ICE port, bound in Start; nil: ephemeral ports
+}
+
+// hosted is what the server runs for one session whose pipeline ends in the vout/aout
+// appsinks: its stream and the outputs that read it.
+type hosted struct {
+	stream *stream.Stream
+	pion   *rtcout.Output  // Pion viewers; also the WebRTC side of WHIP publishing
+	wb     *wbout.Output   // webrtcbin viewers, for a webrtcbin session; else nil
+	pub    *whip.Publisher // guarded by Server.hmu; nil when not publishing
+}
+
+// backend is what serves the session's WebRTC viewers.
+func (h *hosted) backend() viewers.Backend {
+	if h.wb != nil {
+		return h.wb
+	}
+	return h.pion
 }
 
 // New validates cfg and builds the server.
@@ -68,9 +86,9 @@ func New(cfg Config) (*Server, error) {
 	} else if len(cfg.Token) < 16 {
 		cfg.Log.Warn("the host token is shorter than 16 characters: it can be guessed (openssl rand -hex 16 makes a good one)")
 	}
-	cfg.WebRTC.Host = rtcout.NewSlots(rtcout.HostCaps{Max: cfg.MaxViewers, Anonymous: cfg.MaxAnonymousViewers,
+	cfg.WebRTC.Host = viewers.NewSlots(viewers.HostCaps{Max: cfg.MaxViewers, Anonymous: cfg.MaxAnonymousViewers,
 		PendingPerAddr: cfg.MaxPendingViewersPerAddr})
-	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, MemoryBudget: cfg.MemoryBudgetMiB << 20, Log: cfg.Log}, outputs: map[string]*rtcout.Output{}, wbouts: map[string]*wbout.Output{}, publishers: map[string]*rtcout.Publisher{}}
+	s := &Server{cfg: cfg, Sessions: &session.Manager{MaxSessions: cfg.MaxSessions, MemoryBudget: cfg.MemoryBudgetMiB << 20, Log: cfg.Log}, hosted: map[string]*hosted{}}
 	s.Sessions.OnCreate = s.attach
 	if cfg.RTSP.Address != "-" {
 		rc := cfg.RTSP
@@ -86,7 +104,7 @@ func New(cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /ingest", s.ingest)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	mux.Handle("GET /metrics", metricsHandler(s.Sessions, s.Output, s.isHost))
+	mux.Handle("GET /metrics", metricsHandler(s.Sessions, s.media, s.isHost))
 	mux.HandleFunc("GET /api/sessions", s.listSessions)
 	mux.HandleFunc("POST /api/tickets", s.issueTicket)
 	mux.HandleFunc("POST /api/sessions/{id}/speak", s.authed(s.speak))
@@ -97,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 	// Each answer gets the static servers and a TURN credential of its own.
 	viewerICE := func() []webrtc.ICEServer { return cfg.WebRTC.ICEServersFor(time.Now()) }
 	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed, IsHost: s.isHostToken, Credentialed: s.credentialed,
-		ICEServers: viewerICE}).Register(mux)
+		ICEServers: func() []viewers.ICEServer { return viewerICEServers(viewerICE()) }}).Register(mux)
 	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval,
 		Credential: s.wsCredential, Authorize: s.viewerAllowed, Credentialed: s.credentialed, OnInterrupt: s.onInterrupt, Limits: cfg.WS,
 		ICEServers: func() []signalproto.ICEServer { return wsICEServers(viewerICE()) }})
@@ -107,81 +125,111 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// attach gives a session whose pipeline ends in vout/aout appsinks a WebRTC output.
+// attach gives a session whose pipeline ends in vout/aout appsinks its stream, and
+// the outputs reading it: Pion viewers (or webrtcbin ones), RTSP, WHIP publishing.
 func (s *Server) attach(sess *session.Session) error {
 	p := sess.Pipeline()
 	if _, err := p.GetElementByName("vout"); err != nil {
 		return nil // a custom pipeline without WebRTC branches
 	}
-	cfg := s.cfg.WebRTC
-	cfg.Log = s.cfg.Log.With("session", sess.ID)
-	out, err := rtcout.New(p, cfg)
+	log := s.cfg.Log.With("session", sess.ID)
+	st, err := stream.New(p, stream.Config{Log: log})
 	if err != nil {
 		return err
 	}
-	var wb *wbout.Output
+	cfg := s.cfg.WebRTC
+	cfg.Log = log
+	h := &hosted{stream: st}
+	if h.pion, err = rtcout.New(st, cfg); err != nil {
+		st.Close()
+		return err
+	}
 	if sess.Config().Backend == "webrtcbin" {
-		if wb, err = wbout.New(p, wbout.Config{Branch: s.cfg.WebRTCBinBranch, MaxViewers: s.cfg.WebRTCBinMaxViewers,
+		if h.wb, err = wbout.New(p, wbout.Config{Branch: s.cfg.WebRTCBinBranch, MaxViewers: s.cfg.WebRTCBinMaxViewers,
 			ConnectTimeout: cfg.ConnectTimeout, Host: cfg.Host}); err != nil {
-			out.Close()
+			h.pion.Close()
+			st.Close()
 			return err
 		}
 	}
-	s.omu.Lock()
-	s.outputs[sess.ID] = out
-	if wb != nil {
-		s.wbouts[sess.ID] = wb
-	}
-	s.omu.Unlock()
+	s.hmu.Lock()
+	s.hosted[sess.ID] = h
+	s.hmu.Unlock()
 	if s.rtsp != nil {
-		s.rtsp.Attach(sess.ID, out, rtspout.Access{ViewerToken: sess.Config().ViewerToken})
+		if err := s.rtsp.Attach(sess.ID, st, rtspout.Access{ViewerToken: sess.Config().ViewerToken}); err != nil {
+			log.Warn("not served over RTSP", "err", err)
+		}
 	}
 	if pc, ok := s.cfg.Publish[sess.ID]; ok {
-		s.publish(sess.ID, out, pc)
+		s.publish(sess.ID, pc)
 	}
 	sess.OnClose(func() {
-		s.omu.Lock()
-		delete(s.outputs, sess.ID)
-		delete(s.wbouts, sess.ID)
-		p := s.publishers[sess.ID]
-		delete(s.publishers, sess.ID)
-		s.omu.Unlock()
-		if p != nil {
-			p.Stop()
+		s.hmu.Lock()
+		delete(s.hosted, sess.ID)
+		pub := h.pub
+		h.pub = nil
+		s.hmu.Unlock()
+		if pub != nil {
+			pub.Stop()
 		}
-		if wb != nil {
-			wb.Close()
+		if h.wb != nil {
+			h.wb.Close()
 		}
 		if s.rtsp != nil {
 			s.rtsp.Detach(sess.ID)
 		}
-		out.Close()
+		h.pion.Close()
+		st.Close()
 	})
 	return nil
 }
 
-// Viewers returns what serves a session's WebRTC viewers: its webrtcbin output for a
-// webrtcbin session, else its Pion output (whep.Outputs).
-func (s *Server) Viewers(id string) (whep.Viewers, error) {
-	s.omu.Lock()
-	defer s.omu.Unlock()
-	if w := s.wbouts[id]; w != nil {
-		return w, nil
-	}
-	if o := s.outputs[id]; o != nil {
-		return o, nil
+// find returns what the server runs for session id.
+func (s *Server) find(id string) (*hosted, error) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if h := s.hosted[id]; h != nil {
+		return h, nil
 	}
 	return nil, session.ErrNotFound
 }
 
-// Output returns a session's Pion output (RTSP, WHIP and metrics hang off it).
-func (s *Server) Output(id string) (*rtcout.Output, error) {
-	s.omu.Lock()
-	defer s.omu.Unlock()
-	if o := s.outputs[id]; o != nil {
-		return o, nil
+// Viewers returns what serves a session's WebRTC viewers: its webrtcbin output for a
+// webrtcbin session, else its Pion output (viewers.Outputs).
+func (s *Server) Viewers(id string) (viewers.Backend, error) {
+	h, err := s.find(id)
+	if err != nil {
+		return nil, err
 	}
-	return nil, session.ErrNotFound
+	return h.backend(), nil
+}
+
+// Output returns a session's Pion output.
+func (s *Server) Output(id string) (*rtcout.Output, error) {
+	h, err := s.find(id)
+	if err != nil {
+		return nil, err
+	}
+	return h.pion, nil
+}
+
+// Stream returns a session's encoded media.
+func (s *Server) Stream(id string) (*stream.Stream, error) {
+	h, err := s.find(id)
+	if err != nil {
+		return nil, err
+	}
+	return h.stream, nil
+}
+
+// media is what the metrics read of a session: its viewers (either backend) and its
+// stream.
+func (s *Server) media(id string) (viewers.Backend, *stream.Stream, error) {
+	h, err := s.find(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h.backend(), h.stream, nil
 }
 
 func (s *Server) ingestOrigin(r *http.Request) bool { return s.ingest.CheckOrigin(r) }

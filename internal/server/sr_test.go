@@ -22,7 +22,7 @@ func fromNTP(ntp uint64) time.Time {
 // network really take.
 func TestSenderReportsMapBothTracksToThePipelineClock(t *testing.T) {
 	h := encodingHost(t)
-	out, err := h.srv.Output("demo")
+	out, err := h.srv.Stream("demo")
 	if err != nil {
 		t.Fatal(err)
 	}

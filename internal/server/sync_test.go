@@ -63,7 +63,7 @@ func TestLipSyncInChromium(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // polling the page's own state
 	}
 	sess, _ := h.srv.Sessions.Get("demo")
-	out, _ := h.srv.Output("demo")
+	out, _ := h.srv.Stream("demo")
 	pushed := float64(time.Now().UnixNano()) / 1e6
 	u, err := demo.PlayPulses(context.Background(), sess, 1, pulses+2)
 	if err != nil {

@@ -19,12 +19,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/avhost/avhost/internal/netopt"
-	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/signalproto"
-	"github.com/avhost/avhost/internal/whep"
+	"github.com/avhost/avhost/internal/viewers"
 )
 
 // Defaults of Handler's caps and deadlines.
@@ -57,7 +55,7 @@ type Limits struct {
 
 // Handler serves /ws.
 type Handler struct {
-	Outputs whep.Outputs
+	Outputs viewers.Outputs
 	// CheckOrigin defaults to same origin (gorilla/websocket's default).
 	CheckOrigin func(r *http.Request) bool
 	// PingInterval defaults to 20 s; a peer silent for 3 intervals is closed.
@@ -71,7 +69,7 @@ type Handler struct {
 	Authorize func(cred, session string) bool
 	// Credentialed, if set, says whether cred admits to session by itself (its viewer
 	// token or the host token): such a viewer is not held to the host's anonymous
-	// caps (rtcout.HostCaps).
+	// caps (viewers.HostCaps).
 	Credentialed func(cred, session string) bool
 	// OnInterrupt, if set, registers f to run at each interrupt of session; a
 	// connection watching the session then sends "interrupted".
@@ -122,7 +120,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		idle = DefaultIdleWithoutViewer
 	}
 	c := &conn{h: h, ws: ws, cred: cred, addr: r.RemoteAddr, out: make(chan signalproto.Message, 64), quit: make(chan struct{}),
-		viewers: map[string]whep.Viewers{}, watches: map[string]func(){}}
+		viewers: map[string]viewers.Backend{}, watches: map[string]func(){}}
 	go c.writePump(ping, idle)
 	c.readPump(first, 3*ping)
 }
@@ -178,7 +176,7 @@ type conn struct {
 	once sync.Once
 
 	mu       sync.Mutex
-	viewers  map[string]whep.Viewers
+	viewers  map[string]viewers.Backend
 	watches  map[string]func() // session → cancel of its interrupt watch
 	offering bool              // an offer is being answered: it counts as holding a viewer
 }
@@ -257,9 +255,9 @@ func (c *conn) handle(m signalproto.Message) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		cl := rtcout.Client{Owner: c.cred, Addr: c.addr, Credentialed: c.h.Credentialed != nil && c.h.Credentialed(c.cred, m.Session)}
+		cl := viewers.Client{Owner: c.cred, Addr: c.addr, Credentialed: c.h.Credentialed != nil && c.h.Credentialed(c.cred, m.Session)}
 		c.setOffering(true)
-		id, ans, err := out.AddViewer(ctx, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}, cl)
+		id, ans, err := out.AddViewer(ctx, m.SDP, cl)
 		if err != nil {
 			c.setOffering(false)
 			fail(err.Error())
@@ -275,7 +273,7 @@ func (c *conn) handle(m signalproto.Message) {
 			})
 		}
 		c.mu.Unlock()
-		c.send(signalproto.Message{Type: signalproto.TypeAnswer, Session: m.Session, Viewer: id, SDP: ans.SDP, ICEServers: c.h.iceServers()})
+		c.send(signalproto.Message{Type: signalproto.TypeAnswer, Session: m.Session, Viewer: id, SDP: ans, ICEServers: c.h.iceServers()})
 	case signalproto.TypeCandidate:
 		c.mu.Lock()
 		out := c.viewers[m.Viewer]
@@ -284,7 +282,7 @@ func (c *conn) handle(m signalproto.Message) {
 			fail("candidate for an unknown viewer")
 			return
 		}
-		if err := out.AddICECandidate(m.Viewer, webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate,
+		if err := out.AddICECandidate(m.Viewer, viewers.Candidate{Candidate: m.Candidate.Candidate,
 			SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}); err != nil {
 			fail(err.Error())
 		}

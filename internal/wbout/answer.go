@@ -120,7 +120,7 @@ import (
 
 	"github.com/go-gst/go-gst/gst"
 
-	"github.com/avhost/avhost/internal/rtcout"
+	"github.com/avhost/avhost/internal/viewers"
 )
 
 func answer(wb *gst.Element, offer string, timeout time.Duration) (string, error) {
@@ -131,7 +131,7 @@ func answer(wb *gst.Element, offer string, timeout time.Duration) (string, error
 	if ans == nil {
 		msg := C.GoString(cerr)
 		C.g_free(C.gpointer(unsafe.Pointer(cerr)))
-		return "", fmt.Errorf("%w: %s", rtcout.ErrBadOffer, msg)
+		return "", fmt.Errorf("%w: %s", viewers.ErrBadOffer, msg)
 	}
 	defer C.g_free(C.gpointer(unsafe.Pointer(ans)))
 	return C.GoString(ans), nil

@@ -1,7 +1,7 @@
 // Package wbout is the webrtcbin backend: for each viewer, a branch with its own
 // webrtcbin is added to the session's pipeline behind the tees that carry the single
-// encode (pipelines/webrtcbin.pipeline). It answers the same signaling as the Pion
-// backend (internal/rtcout), selected per session.
+// encode (pipelines/webrtcbin.pipeline). It implements the same contract as the Pion
+// backend (viewers.Backend; internal/rtcout), selected per session.
 package wbout
 
 import (
@@ -14,11 +14,10 @@ import (
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/pipelinetext"
-	"github.com/avhost/avhost/internal/rtcout"
+	"github.com/avhost/avhost/internal/viewers"
 )
 
 //go:embed branch.pipeline
@@ -35,10 +34,10 @@ type Config struct {
 	// webrtcbin viewer is a full RTP/DTLS/ICE stack in the pipeline (≈8 threads).
 	MaxViewers int
 	// ConnectTimeout frees a viewer whose connection is not up this long after its
-	// answer; defaults to rtcout.DefaultConnectTimeout (10 s).
+	// answer; defaults to viewers.DefaultConnectTimeout (10 s).
 	ConnectTimeout time.Duration
 	// Host, if set, is the host's viewer caps, shared with its other outputs.
-	Host *rtcout.Slots
+	Host *viewers.Slots
 }
 
 // DefaultMaxViewers is Config.MaxViewers' default.
@@ -46,7 +45,7 @@ const DefaultMaxViewers = 20
 
 // Output serves one session's viewers through webrtcbin.
 //
-// Lock order: Output.mu, then rtcout.Slots. mu is never held while GStreamer works
+// Lock order: Output.mu, then viewers.Slots. mu is never held while GStreamer works
 // (state changes, linking); watch holds it only for property reads (see there).
 type Output struct {
 	p      *gst.Pipeline
@@ -63,8 +62,8 @@ type Output struct {
 }
 
 type viewer struct {
-	owner string       // the credential that created it (WHEP DELETE needs it)
-	slot  *rtcout.Slot // its hold on the host's caps
+	owner string        // the credential that created it (WHEP DELETE needs it)
+	slot  *viewers.Slot // its hold on the host's caps
 	// pending: the branch is being built by AddViewer, which owns it until it clears
 	// this (under Output.mu); nothing else touches the fields below meanwhile.
 	pending    bool
@@ -75,6 +74,8 @@ type viewer struct {
 	rx         rxWatch
 }
 
+var _ viewers.Backend = (*Output)(nil)
+
 // New attaches to pipeline p, which must have tees named vtee and atee.
 func New(p *gst.Pipeline, cfg Config) (*Output, error) {
 	if cfg.Branch == "" {
@@ -84,7 +85,7 @@ func New(p *gst.Pipeline, cfg Config) (*Output, error) {
 		cfg.MaxViewers = DefaultMaxViewers
 	}
 	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = rtcout.DefaultConnectTimeout
+		cfg.ConnectTimeout = viewers.DefaultConnectTimeout
 	}
 	vt, err := p.GetElementByName("vtee")
 	if err != nil {
@@ -104,28 +105,28 @@ func New(p *gst.Pipeline, cfg Config) (*Output, error) {
 // is the credential the viewer was created with; Owner returns it. The session's cap
 // and the host's (in all, anonymous, unconnected per address) are checked, and the
 // slot taken, under one lock before any work.
-func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription, c rtcout.Client) (string, webrtc.SessionDescription, error) {
+func (o *Output) AddViewer(ctx context.Context, offer string, c viewers.Client) (string, string, error) {
 	id := auth.RandomID(16)
 	v := &viewer{owner: c.Owner, pending: true}
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		return "", webrtc.SessionDescription{}, rtcout.ErrClosed
+		return "", "", viewers.ErrClosed
 	}
 	if len(o.viewers) >= o.cfg.MaxViewers {
 		o.mu.Unlock()
-		return "", webrtc.SessionDescription{}, rtcout.ErrTooManyViewers
+		return "", "", viewers.ErrTooManyViewers
 	}
 	slot, err := o.cfg.Host.Take(c)
 	if err != nil {
 		o.mu.Unlock()
-		return "", webrtc.SessionDescription{}, err
+		return "", "", err
 	}
 	v.slot = slot
 	o.viewers[id] = v
 	o.mu.Unlock()
 
-	ans, err := o.build(ctx, v, offer.SDP)
+	ans, err := o.build(ctx, v, offer)
 	o.mu.Lock()
 	kept := err == nil && o.viewers[id] == v // Close may have taken it out meanwhile
 	if kept {
@@ -140,11 +141,11 @@ func (o *Output) AddViewer(ctx context.Context, offer webrtc.SessionDescription,
 			o.drop(v)
 		}
 		if err == nil {
-			err = rtcout.ErrClosed
+			err = viewers.ErrClosed
 		}
-		return "", webrtc.SessionDescription{}, err
+		return "", "", err
 	}
-	return id, webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}, nil
+	return id, ans, nil
 }
 
 // build adds v's branch to the pipeline and answers offer with it.
@@ -225,13 +226,13 @@ func (o *Output) Owner(id string) (string, bool) {
 }
 
 // AddICECandidate adds a trickled candidate for viewer id.
-func (o *Output) AddICECandidate(id string, c webrtc.ICECandidateInit) error {
+func (o *Output) AddICECandidate(id string, c viewers.Candidate) error {
 	o.mu.Lock()
 	v := o.viewers[id]
 	pending := v != nil && v.pending
 	o.mu.Unlock()
 	if v == nil || pending {
-		return rtcout.ErrNoViewer
+		return viewers.ErrNoViewer
 	}
 	var m uint
 	if c.SDPMLineIndex != nil {
@@ -253,7 +254,7 @@ func (o *Output) RemoveViewer(id string) error {
 	pending := v != nil && v.pending
 	o.mu.Unlock()
 	if v == nil {
-		return rtcout.ErrNoViewer
+		return viewers.ErrNoViewer
 	}
 	if !pending {
 		o.drop(v)

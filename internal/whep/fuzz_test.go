@@ -15,6 +15,8 @@ import (
 	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/stream"
+	"github.com/avhost/avhost/internal/viewers"
 	"github.com/avhost/avhost/internal/whep"
 )
 
@@ -22,7 +24,7 @@ import (
 // (needs the bearer "v-tok").
 type outputs struct{ o *rtcout.Output }
 
-func (s outputs) Viewers(id string) (whep.Viewers, error) {
+func (s outputs) Viewers(id string) (viewers.Backend, error) {
 	if id == "pub" || id == "priv" {
 		return s.o, nil
 	}
@@ -41,7 +43,11 @@ var (
 func fuzzHost(t testing.TB) (*rtcout.Output, *http.ServeMux) {
 	fuzzOnce.Do(func() {
 		p := gsttest.Pipeline(t, "appsrc name=vsrc ! appsink name=vout  appsrc name=asrc ! appsink name=aout")
-		o, err := rtcout.New(p, rtcout.Config{})
+		st, err := stream.New(p, stream.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := rtcout.New(st, rtcout.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/pion/webrtc/v4"
+	"github.com/avhost/avhost/internal/viewers"
 )
 
 // iceLinks renders ICE servers as RFC 9725 §4.6 Link header values (the WHEP draft
@@ -16,11 +16,11 @@ import (
 // The values are the operator's, checked at load (server.LoadConfig); a URL that could
 // break out of its angle brackets or a value with a control character is still left
 // out here, so no configuration can split or forge a header.
-func iceLinks(servers []webrtc.ICEServer) []string {
+func iceLinks(servers []viewers.ICEServer) []string {
 	var links []string
 	for _, s := range servers {
-		cred, _ := s.Credential.(string)
-		if s.CredentialType != webrtc.ICECredentialTypePassword || unsafe(s.Username) || unsafe(cred) {
+		cred := s.Credential
+		if unsafe(s.Username) || unsafe(cred) {
 			continue
 		}
 		for _, u := range s.URLs {
@@ -38,7 +38,7 @@ func iceLinks(servers []webrtc.ICEServer) []string {
 }
 
 // setICELinks adds the Link headers of the servers servers returns (nil: none) to h.
-func setICELinks(h http.Header, servers func() []webrtc.ICEServer) {
+func setICELinks(h http.Header, servers func() []viewers.ICEServer) {
 	if servers == nil {
 		return
 	}

@@ -21,34 +21,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/avhost/avhost/internal/auth"
-	"github.com/avhost/avhost/internal/rtcout"
+	"github.com/avhost/avhost/internal/viewers"
 )
-
-// Viewers is a session's WebRTC output, whichever backend serves it.
-type Viewers interface {
-	// AddViewer answers offer for client c (its credential, address, and whether the
-	// credential admits to the session by itself).
-	AddViewer(ctx context.Context, offer webrtc.SessionDescription, c rtcout.Client) (string, webrtc.SessionDescription, error)
-	AddICECandidate(id string, c webrtc.ICECandidateInit) error
-	RemoveViewer(id string) error
-	// Owner returns the credential viewer id was created with; false once it is gone.
-	Owner(id string) (string, bool)
-}
-
-// Outputs finds a session's WebRTC output.
-type Outputs interface {
-	Viewers(session string) (Viewers, error)
-}
 
 // MaxOffer caps an SDP offer's size.
 const MaxOffer = 64 << 10
 
 // Handler serves POST /whep/{session}, DELETE /whep/{session}/{viewer} and OPTIONS.
 type Handler struct {
-	Outputs Outputs
+	Outputs viewers.Outputs
 	// Authorize, if set, says whether cred (a bearer token, "" for none) may watch
 	// session. A refusal gets the very answer an unknown session gets (404), so the
 	// existence of a private session is not disclosed. nil allows all.
@@ -57,13 +39,13 @@ type Handler struct {
 	IsHost func(cred string) bool
 	// Credentialed, if set, says whether cred admits to session by itself (its viewer
 	// token or the host token), not just as anyone may watch a public session: such
-	// a viewer is not held to the host's anonymous caps (rtcout.HostCaps).
+	// a viewer is not held to the host's anonymous caps (viewers.HostCaps).
 	Credentialed func(cred, session string) bool
 	// ICEServers, if set, gives the ICE servers for one viewer, called once per answer
 	// (a TURN credential is minted per viewer); they go with the answer as Link
 	// headers (link.go), so that it can use the host's STUN/TURN. Only a requester
 	// allowed to watch gets them.
-	ICEServers func() []webrtc.ICEServer
+	ICEServers func() []viewers.ICEServer
 }
 
 // Answers shared by "unknown" and "not yours", so that the two cannot be told apart.
@@ -122,22 +104,22 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	c := rtcout.Client{Owner: cred, Addr: r.RemoteAddr, Credentialed: h.Credentialed != nil && h.Credentialed(cred, id)}
-	vid, answer, err := out.AddViewer(ctx, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(body)}, c)
+	c := viewers.Client{Owner: cred, Addr: r.RemoteAddr, Credentialed: h.Credentialed != nil && h.Credentialed(cred, id)}
+	vid, answer, err := out.AddViewer(ctx, string(body), c)
 	switch {
-	case errors.Is(err, rtcout.ErrBadOffer):
+	case errors.Is(err, viewers.ErrBadOffer):
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
-	case errors.Is(err, rtcout.ErrTooManyViewers):
+	case errors.Is(err, viewers.ErrTooManyViewers):
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
-	case errors.Is(err, rtcout.ErrTooManyPending):
+	case errors.Is(err, viewers.ErrTooManyPending):
 		// This address's other viewers are still connecting: one second is plenty for
 		// a browser's; an offer that never connects holds its slot to the deadline.
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, err.Error(), http.StatusTooManyRequests)
 		return
-	case errors.Is(err, rtcout.ErrClosed):
+	case errors.Is(err, viewers.ErrClosed):
 		http.Error(w, noSession, http.StatusNotFound)
 		return
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -152,7 +134,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", "/whep/"+url.PathEscape(id)+"/"+vid)
 	setICELinks(w.Header(), h.ICEServers)
 	w.WriteHeader(http.StatusCreated)
-	io.WriteString(w, answer.SDP)
+	io.WriteString(w, answer)
 }
 
 // delete ends a viewer for the credential that created it or the host's token.

@@ -1,17 +1,16 @@
-package rtcout
+package whip
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
-
-	"github.com/pion/webrtc/v4"
 )
 
 // Retry bounds a publication's reconnects.
@@ -25,31 +24,31 @@ type Retry struct {
 	MaxAttempts int `yaml:"max_attempts"`
 }
 
-// PublishConfig says where to publish a session by WHIP (RFC 9725).
-type PublishConfig struct {
-	// URL is the WHIP endpoint, http or https (see CheckPublishTarget).
+// Config says where to publish a session by WHIP (RFC 9725).
+type Config struct {
+	// URL is the WHIP endpoint, http or https (see CheckTarget).
 	URL string `yaml:"url"`
 	// Token is the bearer token, if the endpoint wants one. It goes to the endpoint's
 	// origin only: the POST, and a DELETE of a resource on that same origin.
 	Token string `yaml:"token"`
 	Retry `yaml:",inline"`
 	// Allow lists the hosts URL may name; empty allows any host at a public address
-	// (server: publish_allow). A listed host may be at any address (whipdial.go).
+	// (server: publish_allow). A listed host may be at any address (dial.go).
 	Allow []string `yaml:"-"`
 }
 
-// Publish states (PublishStatus.State).
+// Publication states (Status.State).
 const (
-	PublishConnecting = "connecting"
-	PublishConnected  = "connected"
-	PublishRetrying   = "retrying"
-	PublishFailed     = "failed" // gave up after MaxAttempts failures in a row
+	Connecting = "connecting"
+	Connected  = "connected"
+	Retrying   = "retrying"
+	Failed     = "failed" // gave up after MaxAttempts failures in a row
 )
 
-// PublishStatus is a publication's state, for the host's status endpoint. Nothing in
+// Status is a publication's state, for the host's status endpoint. Nothing in
 // it comes from the endpoint's answers, and the URL appears as its origin only: paths
 // and queries carry stream keys.
-type PublishStatus struct {
+type Status struct {
 	Endpoint    string `json:"endpoint"` // scheme://host:port
 	State       string `json:"state"`
 	Connected   bool   `json:"connected"`
@@ -59,26 +58,44 @@ type PublishStatus struct {
 	LastError   string `json:"last_error,omitempty"` // a fixed reason and at most a status code
 }
 
+// Peer is the WebRTC side of one publication attempt: a send-only peer connection
+// fed from the session's stream. The publisher holds the HTTP side (RFC 9725 §4.2)
+// and never sees the WebRTC stack: internal/rtcout makes peers with Pion.
+type Peer interface {
+	// Offer returns the peer's SDP offer once ICE gathering is complete (WHIP
+	// endpoints need not support trickle), or ctx's error.
+	Offer(ctx context.Context) (string, error)
+	// Answer applies the endpoint's SDP answer; media flows once the connection is up.
+	Answer(sdp string) error
+	// Up is closed when the connection is up; Down when it failed or closed.
+	Up() <-chan struct{}
+	Down() <-chan struct{}
+	// Close tears the peer down and waits for its goroutines.
+	Close()
+}
+
 // Publisher keeps one session published to a WHIP endpoint: it reconnects with capped
 // backoff whenever the POST fails or the connection fails, up to MaxAttempts failures
 // in a row, while local viewers keep being served from the same encode.
 type Publisher struct {
-	o        *Output
-	cfg      PublishConfig
+	newPeer  func() (Peer, error)
+	log      *slog.Logger
+	cfg      Config
 	endpoint *url.URL
 	client   *http.Client // publicWHIPClient, or listedWHIPClient for a listed host
 	cancel   context.CancelFunc
 	done     chan struct{}
 
 	mu sync.Mutex
-	st PublishStatus
+	st Status
 }
 
 var errLost = errors.New("connection lost")
 
-// Publish checks cfg and starts publishing o to cfg.URL until Stop.
-func (o *Output) Publish(cfg PublishConfig) (*Publisher, error) {
-	u, err := CheckPublishTarget(cfg.URL, cfg.Token, cfg.Allow)
+// Publish checks cfg and starts publishing to cfg.URL, with a peer from newPeer for
+// each attempt, until Stop. log defaults to slog.Default().
+func Publish(cfg Config, newPeer func() (Peer, error), log *slog.Logger) (*Publisher, error) {
+	u, err := CheckTarget(cfg.URL, cfg.Token, cfg.Allow)
 	if err != nil {
 		return nil, err
 	}
@@ -92,15 +109,18 @@ func (o *Output) Publish(cfg PublishConfig) (*Publisher, error) {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 10
 	}
+	if log == nil {
+		log = slog.Default()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Publisher{o: o, cfg: cfg, endpoint: u, client: publishClient(u, cfg.Allow), cancel: cancel, done: make(chan struct{}),
-		st: PublishStatus{Endpoint: origin(u), State: PublishConnecting, MaxAttempts: cfg.MaxAttempts}}
+	p := &Publisher{newPeer: newPeer, log: log, cfg: cfg, endpoint: u, client: publishClient(u, cfg.Allow), cancel: cancel, done: make(chan struct{}),
+		st: Status{Endpoint: origin(u), State: Connecting, MaxAttempts: cfg.MaxAttempts}}
 	go p.run(ctx)
 	return p, nil
 }
 
 // Status returns the publication's state.
-func (p *Publisher) Status() PublishStatus {
+func (p *Publisher) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.st
@@ -118,7 +138,7 @@ func (p *Publisher) Stop() {
 	<-p.done
 }
 
-func (p *Publisher) update(f func(*PublishStatus)) {
+func (p *Publisher) update(f func(*Status)) {
 	p.mu.Lock()
 	f(&p.st)
 	p.mu.Unlock()
@@ -126,12 +146,12 @@ func (p *Publisher) update(f func(*PublishStatus)) {
 
 func (p *Publisher) run(ctx context.Context) {
 	defer close(p.done)
-	log := p.o.cfg.Log.With("endpoint", origin(p.endpoint))
+	log := p.log.With("endpoint", origin(p.endpoint))
 	backoff := p.cfg.MinBackoff
 	for failures := 0; ; {
-		p.update(func(s *PublishStatus) { s.Attempts++; s.State = PublishConnecting })
+		p.update(func(s *Status) { s.Attempts++; s.State = Connecting })
 		up, err := p.once(ctx)
-		p.update(func(s *PublishStatus) { s.Connected = false })
+		p.update(func(s *Status) { s.Connected = false })
 		if ctx.Err() != nil {
 			return
 		}
@@ -140,10 +160,10 @@ func (p *Publisher) run(ctx context.Context) {
 		}
 		failures++
 		gaveUp := failures >= p.cfg.MaxAttempts
-		p.update(func(s *PublishStatus) {
-			s.Failures, s.LastError, s.State = failures, err.Error(), PublishRetrying
+		p.update(func(s *Status) {
+			s.Failures, s.LastError, s.State = failures, err.Error(), Retrying
 			if gaveUp {
-				s.State = PublishFailed
+				s.State = Failed
 			}
 		})
 		if gaveUp {
@@ -166,84 +186,46 @@ func (p *Publisher) run(ctx context.Context) {
 // once publishes until the connection fails or ctx ends. up says whether it was ever
 // connected; err says why it never was.
 func (p *Publisher) once(ctx context.Context) (up bool, err error) {
-	// Each attempt a fresh TURN credential: the last one may have expired.
-	pc, err := p.o.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.o.cfg.ICEServersFor(time.Now())})
+	peer, err := p.newPeer()
 	if err != nil {
 		return false, errors.New("could not make a peer connection")
 	}
-	// The publication reuses the viewer's RTCP handling (PLI → key frame, sender
-	// reports) but is no viewer: it holds no viewer slot, so it is torn down here
-	// rather than by viewer.close, which returns one.
-	v := &viewer{id: "whip", o: p.o, done: make(chan struct{}), joined: time.Now(), pc: pc}
-	defer func() {
-		close(v.done)
-		pc.Close() // ends the RTCP readers
-		v.wg.Wait()
-	}()
-	for _, t := range []*webrtc.TrackLocalStaticRTP{p.o.video.track, p.o.audio.track} {
-		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			return false, errors.New("could not add a track")
-		}
-		if t == p.o.video.track {
-			v.video = tr.Sender()
-		} else {
-			v.audio = tr.Sender()
-		}
-	}
-	state := make(chan webrtc.PeerConnectionState, 4)
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		select {
-		case state <- s:
-		default:
-		}
-	})
-	offer, err := pc.CreateOffer(nil)
+	defer peer.Close()
+	gctx, cancel := context.WithTimeout(ctx, whipTimeout)
+	offer, err := peer.Offer(gctx)
+	cancel()
 	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return false, errors.New("ICE gathering timed out")
+		}
 		return false, errors.New("could not make an offer")
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		return false, errors.New("could not make an offer")
-	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	case <-time.After(whipTimeout):
-		return false, errors.New("ICE gathering timed out")
-	}
-	answer, resource, err := p.post(ctx, pc.LocalDescription().SDP)
+	answer, resource, err := p.post(ctx, offer)
 	if err != nil {
 		return false, err
 	}
 	if resource != nil {
 		defer p.delete(resource)
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		return false, errors.New("WHIP answer is not a usable SDP answer") // Pion's error quotes the SDP
+	if err := peer.Answer(answer); err != nil {
+		return false, errors.New("WHIP answer is not a usable SDP answer") // the stack's error may quote the SDP
 	}
-	v.wg.Add(3)
-	go v.readRTCP(v.video)
-	go v.readRTCP(v.audio)
-	go v.senderReports()
+	upc := peer.Up()
 	for {
 		select {
 		case <-ctx.Done():
 			return up, nil
-		case s := <-state:
-			switch s {
-			case webrtc.PeerConnectionStateConnected:
-				up = true
-				v.connected.Store(true)
-				p.update(func(s *PublishStatus) { s.Connected, s.State, s.Failures, s.LastError = true, PublishConnected, 0, "" })
-				p.o.RequestKeyFrame()
-			case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-				if !up {
-					return false, errors.New("WebRTC connection failed before it was up")
-				}
-				return true, nil
+		case <-upc:
+			up, upc = true, nil
+			p.update(func(s *Status) { s.Connected, s.State, s.Failures, s.LastError = true, Connected, 0, "" })
+		case <-peer.Down():
+			if !up {
+				return false, errors.New("WebRTC connection failed before it was up")
 			}
+			return true, nil
 		}
 	}
 }

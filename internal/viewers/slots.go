@@ -1,4 +1,4 @@
-package rtcout
+package viewers
 
 import (
 	"sync"

@@ -1,4 +1,4 @@
-package rtcout
+package whip
 
 import (
 	"context"
@@ -69,11 +69,11 @@ func countingEndpoint(t *testing.T) (port string, conns *atomic.Int32) {
 // postTo runs one WHIP POST as a publisher under allowlist allow would.
 func postTo(t *testing.T, raw string, allow []string) error {
 	t.Helper()
-	u, err := CheckPublishTarget(raw, "sfu-key", allow)
+	u, err := CheckTarget(raw, "sfu-key", allow)
 	if err != nil {
 		t.Fatalf("%s: %v", raw, err)
 	}
-	p := &Publisher{cfg: PublishConfig{Token: "sfu-key"}, endpoint: u, client: publishClient(u, allow)}
+	p := &Publisher{cfg: Config{Token: "sfu-key"}, endpoint: u, client: publishClient(u, allow)}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	_, _, err = p.post(ctx, "v=0\r\n")

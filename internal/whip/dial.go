@@ -1,4 +1,4 @@
-package rtcout
+package whip
 
 import (
 	"errors"

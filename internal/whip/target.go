@@ -1,4 +1,4 @@
-package rtcout
+package whip
 
 import (
 	"context"
@@ -18,14 +18,14 @@ import (
 // followed, bounded reads and timeouts, the bearer sent to the endpoint's origin only,
 // and nothing the endpoint wrote (body, reason phrase) nor the URL's query or path
 // (stream keys live there) ever copied into a status or a log line. Where it may
-// connect is in whipdial.go.
+// connect is in dial.go.
 
 var (
-	// ErrPublishURL: the publish URL is not an absolute http(s) URL with a host, or
+	// ErrURL: the publish URL is not an absolute http(s) URL with a host, or
 	// carries user info, or the token cannot travel in a header.
-	ErrPublishURL = errors.New("rtcout: bad WHIP publish target")
-	// ErrPublishHost: the URL's host is not in the publish allowlist.
-	ErrPublishHost = errors.New("rtcout: WHIP publish host not allowed")
+	ErrURL = errors.New("whip: bad WHIP publish target")
+	// ErrHost: the URL's host is not in the publish allowlist.
+	ErrHost = errors.New("whip: WHIP publish host not allowed")
 )
 
 const (
@@ -35,31 +35,31 @@ const (
 	maxWHIPHeaderLen = 64 << 10
 )
 
-// CheckPublishTarget parses a WHIP endpoint URL and its bearer token: an absolute
+// CheckTarget parses a WHIP endpoint URL and its bearer token: an absolute
 // http or https URL with a host and no user info; when allow is not empty, a host it
 // lists ("host" allows any port, "host:port" that port only). The errors name the
 // scheme or host, never the query.
-func CheckPublishTarget(raw, token string, allow []string) (*url.URL, error) {
+func CheckTarget(raw, token string, allow []string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: not a URL", ErrPublishURL)
+		return nil, fmt.Errorf("%w: not a URL", ErrURL)
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("%w: scheme %q (want http or https)", ErrPublishURL, u.Scheme)
+		return nil, fmt.Errorf("%w: scheme %q (want http or https)", ErrURL, u.Scheme)
 	case u.Hostname() == "":
-		return nil, fmt.Errorf("%w: no host", ErrPublishURL)
+		return nil, fmt.Errorf("%w: no host", ErrURL)
 	case u.User != nil:
-		return nil, fmt.Errorf("%w: user info in the URL (give the credential as the token)", ErrPublishURL)
+		return nil, fmt.Errorf("%w: user info in the URL (give the credential as the token)", ErrURL)
 	}
 	for _, c := range []byte(token) {
 		if c <= ' ' || c >= 0x7f { // RFC 6750 §2.1 b64token: visible ASCII only
-			return nil, fmt.Errorf("%w: token has a space or control character", ErrPublishURL)
+			return nil, fmt.Errorf("%w: token has a space or control character", ErrURL)
 		}
 	}
 	u.Fragment, u.RawFragment = "", ""
 	if len(allow) > 0 && !hostAllowed(u, allow) {
-		return nil, fmt.Errorf("%w: %s is not in publish_allow", ErrPublishHost, u.Host)
+		return nil, fmt.Errorf("%w: %s is not in publish_allow", ErrHost, u.Host)
 	}
 	return u, nil
 }

@@ -1,14 +1,15 @@
-package rtcout
+package stream
 
 import (
 	"bytes"
 	"sync"
 )
 
-// h264Params holds the stream's H.264 parameter sets (SPS, PPS). They belong to the
-// stream, not to an access unit: the appsink reuses its sample buffer, so what is
-// kept past the pump's callback is a copy (issue 10, row 11: an aliased SPS became a
-// slice in the SDP's sprop-parameter-sets).
+// h264Params holds a video rendition's H.264 parameter sets (SPS, PPS). They belong
+// to the stream, not to an access unit: they are copied out, so the few bytes kept do
+// not hold a whole key frame in memory (issue 10, row 11, was the other hazard, now
+// gone: an SPS aliased into a reused sink buffer became a slice in the SDP's
+// sprop-parameter-sets).
 type h264Params struct {
 	mu       sync.Mutex
 	sps, pps []byte        // copies; replaced, never modified in place
@@ -75,13 +76,4 @@ func nextNALU(b []byte) (nalu, rest []byte) {
 		}
 		b = b[end:]
 	}
-}
-
-// H264Params returns the stream's current SPS and PPS (nil until an access unit
-// carrying them has been sent) and a channel closed once both are known. The slices
-// are the stream's own and are never changed; callers must not modify them.
-func (o *Output) H264Params() (sps, pps []byte, known <-chan struct{}) {
-	o.params.mu.Lock()
-	defer o.params.mu.Unlock()
-	return o.params.sps, o.params.pps, o.params.known
 }

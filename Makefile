@@ -10,7 +10,7 @@ DEB_PKGS  := pkg-config gcc libglib2.0-dev libgstreamer1.0-dev libgstreamer-plug
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED := 1
 
-.PHONY: help deps build plugin test bench soak fuzz lint run demo-file docs clean
+.PHONY: help deps build plugin check test bench soak fuzz lint run demo-file docs clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -32,7 +32,13 @@ plugin: deps ## build the loadable plugin (GST_PLUGIN_PATH=build/plugin gst-insp
 	$(GO) build -buildmode=c-shared -o $(PLUGIN) ./plugin
 	rm -f build/plugin/libgstavhost.h
 
-test: deps plugin ## run all tests (real GStreamer, ffprobe, gst-launch-1.0)
+check: ## go vet + unit tests (go test -short: no browser, netns or Python)
+	$(GO) vet ./...
+	@# internal/server first: its tests take the most wall time (waiting, not CPU), and
+	@# listed last they start some 45 s late, behind packages that hold both -p slots.
+	$(GO) test -short -count=1 -timeout 5m ./internal/server ./...
+
+test: deps plugin ## run all tests (real GStreamer, ffprobe, gst-launch-1.0, Chromium, netns, Python)
 	AVHOST_PLUGIN_DIR=$(CURDIR)/build/plugin $(GO) test -count=1 -timeout 15m ./...
 
 bench: deps ## print throughput, allocation and CPU figures
@@ -53,7 +59,7 @@ fuzz: deps ## run every fuzz target FUZZTIME each (default 5m): session config, 
 
 lint: ## go vet, staticcheck, go mod tidy -diff
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.6.1 ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	$(GO) mod tidy -diff
 
 run: build ## start avhost serve with the demo avatar at http://localhost:8080/

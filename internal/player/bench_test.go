@@ -10,9 +10,9 @@ import (
 
 	"github.com/avhost/avhost/elements/pcmslicesrc"
 	"github.com/avhost/avhost/elements/singleframesrc"
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/procstat"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 )
 
 // BenchmarkInject4KBGR: frames handed to singleframesrc per second (one copy each).

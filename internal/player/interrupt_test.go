@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/player"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 	"github.com/avhost/avhost/internal/timeline"
 )
 

@@ -11,9 +11,9 @@ import (
 
 	"github.com/avhost/avhost/elements/pcmslicesrc"
 	"github.com/avhost/avhost/elements/singleframesrc"
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/player"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 	"github.com/avhost/avhost/internal/timeline"
 )
 

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avhost/avhost/internal/avmeasure"
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/runner"
+	"github.com/avhost/avhost/internal/testsupport/avmeasure"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 )
 
 var (

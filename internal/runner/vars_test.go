@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/runner"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 )
 
 // Flags reach ${NAME} in a pipeline as typed values: text that would add elements to

@@ -23,7 +23,7 @@ import (
 	"github.com/avhost/avhost/internal/procstat"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
-	"github.com/avhost/avhost/internal/webrtctest"
+	"github.com/avhost/avhost/internal/testsupport/webrtctest"
 )
 
 // TestReceiverPool is not a test: BenchmarkViewers re-runs the test binary with it to

@@ -4,17 +4,16 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/avhost/avhost/client"
 	"github.com/avhost/avhost/internal/doctor"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // browser starts Debian's headless chromium as the probe found it works here.
@@ -28,10 +27,7 @@ func browser(t *testing.T) context.Context {
 // once, the way a viewer vanishes: no page unload, no DTLS close.
 func browserKill(t *testing.T, d time.Duration) (context.Context, func()) {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not installed (make test installs it)")
-	}
+	path := testenv.RequireBrowser(t)
 	// Not t.TempDir: Chromium's helpers can still be writing there when the test ends,
 	// and a failed removal would fail the test. Removed best effort instead.
 	dir, err := os.MkdirTemp("", "avhost-chromium")
@@ -51,8 +47,7 @@ func browserKill(t *testing.T, d time.Duration) (context.Context, func()) {
 	)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
-	// cdproto lags Chromium 156 (unknown enum values); its decode noise is not ours.
-	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
+	ctx, cancel2 := chromedp.NewContext(actx)
 	t.Cleanup(cancel2)
 	ctx, cancel3 := context.WithTimeout(ctx, d)
 	t.Cleanup(cancel3)
@@ -70,6 +65,7 @@ func webrtcbinSession(t *testing.T, h *host, id string) {
 	}
 }
 
+// pageStats is window.avhostStats, what the page's player reports of itself.
 type pageStats struct {
 	FramesDecoded float64 `json:"framesDecoded"`
 	AudioSamples  float64 `json:"audioSamples"`
@@ -78,33 +74,47 @@ type pageStats struct {
 	AVDiff        float64 `json:"avPlayoutDiffMs"`
 }
 
-func TestChromiumPlaysTheSession(t *testing.T) {
-	if os.Getenv("AVHOST_NO_BROWSER") != "" {
-		t.Skip("AVHOST_NO_BROWSER set")
+// waitStats polls the page's stats until ok holds and returns them. The page's own
+// state has no event to wait on, so polling it is the sync; the browser context's
+// deadline bounds the wait.
+func waitStats(t *testing.T, ctx context.Context, ok func(pageStats) bool) pageStats {
+	t.Helper()
+	var last pageStats
+	for {
+		st, err := chromedp.Run(ctx, chromedp.Evaluate[pageStats](`window.avhostStats || {}`))
+		if err != nil {
+			t.Fatalf("%v (last stats %+v)", err, last)
+		}
+		if ok(st) {
+			return st
+		}
+		last = st
+		select {
+		case <-ctx.Done():
+			t.Fatalf("page never played: %+v", st)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
+}
+
+// marksOf reads window.avhostSync, the flash and beep times the page (opened with
+// ?measure=1) records.
+func marksOf(ctx context.Context) (syncMarks, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[syncMarks](`window.avhostSync`))
+}
+
+func TestChromiumPlaysTheSession(t *testing.T) {
+	testenv.RequireBrowser(t)
 	h := encodingHost(t)
 	webrtcbinSession(t, h, "wb")
 	for _, tc := range []struct{ backend, session string }{{"pion", "demo"}, {"webrtcbin", "wb"}} {
 		for _, via := range []string{"ws", "whep"} {
 			t.Run(tc.backend+" via "+via, func(t *testing.T) {
 				ctx := browser(t)
-				if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?via="+via+"&session="+tc.session+"#token="+token)); err != nil {
+				if err := chromedp.Do(ctx, chromedp.Navigate(h.web+"/?via="+via+"&session="+tc.session+"#token="+token)); err != nil {
 					t.Fatal(err)
 				}
-				var st pageStats
-				for {
-					if err := chromedp.Run(ctx, chromedp.Evaluate(`window.avhostStats || {}`, &st)); err != nil {
-						t.Fatalf("%v (last stats %+v)", err, st)
-					}
-					if st.FramesDecoded > 25 && st.AudioSamples > 48000 {
-						break
-					}
-					select {
-					case <-ctx.Done():
-						t.Fatalf("page never played: %+v", st)
-					case <-time.After(250 * time.Millisecond):
-					}
-				}
+				st := waitStats(t, ctx, func(st pageStats) bool { return st.FramesDecoded > 25 && st.AudioSamples > 48000 })
 				t.Logf("chromium, %s backend via %s: %.0f frames decoded (%.0f fps), %.0f audio samples, RTT %.1f ms",
 					tc.backend, via, st.FramesDecoded, st.FPS, st.AudioSamples, st.RTT)
 			})
@@ -117,13 +127,13 @@ func TestChromiumPlaysTheSession(t *testing.T) {
 // on browser paths avhost closes first and holds the TIME_WAIT — the opposite of its
 // own clients (docs/connections.md). The test measures where they end up.
 func TestChromiumChurnTIMEWAIT(t *testing.T) {
-	if os.Getenv("AVHOST_NO_BROWSER") != "" {
-		t.Skip("AVHOST_NO_BROWSER set")
-	}
+	testenv.RequireBrowser(t)
 	h := startHost(t, nil)
 	ctx := browser(t)
-	var n int
-	err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/healthz"), chromedp.Evaluate(`(async () => {
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.web+"/healthz")); err != nil {
+		t.Fatal(err)
+	}
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(async () => {
 		let n = 0;
 		for (let i = 0; i < 300; i++) {
 			await new Promise(res => {
@@ -133,7 +143,7 @@ func TestChromiumChurnTIMEWAIT(t *testing.T) {
 			});
 		}
 		return n;
-	})()`, &n, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	})()`, chromedp.EvalAwaitPromise))
 	if err != nil || n != 300 {
 		t.Fatalf("%d cycles: %v", n, err)
 	}

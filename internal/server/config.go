@@ -12,7 +12,7 @@ import (
 	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/session"
-	"github.com/avhost/avhost/internal/signal"
+	"github.com/avhost/avhost/internal/signaling"
 	"github.com/avhost/avhost/internal/signalproto"
 	"github.com/avhost/avhost/internal/viewers"
 	"github.com/avhost/avhost/internal/wbout"
@@ -95,8 +95,8 @@ type Config struct {
 	// WebRTCBinMaxViewers caps the viewers of one webrtcbin session; defaults to 20
 	// (each is a whole webrtcbin in the pipeline, ≈8 threads).
 	WebRTCBinMaxViewers int `yaml:"webrtcbin_max_viewers"`
-	// WS caps and times /ws signaling connections (defaults in signal.Limits).
-	WS signal.Limits `yaml:"ws"`
+	// WS caps and times /ws signaling connections (defaults in signaling.Limits).
+	WS signaling.Limits `yaml:"ws"`
 	// Admission bounds handshakes in flight and reclaims memory after bursts, so
 	// floods do not reach established viewers (defaults in AdmissionConfig).
 	Admission AdmissionConfig `yaml:"admission"`
@@ -216,11 +216,11 @@ func (c *Config) fillStatic() {
 	num(&c.MaxPendingViewersPerAddr, DefaultMaxPendingViewersPerAddr)
 	num(&c.WebRTCBinMaxViewers, wbout.DefaultMaxViewers)
 
-	num(&c.WS.MaxConns, signal.DefaultMaxConns)
-	num(&c.WS.MaxConnsPerAddr, signal.DefaultMaxConnsPerAddr)
-	dur(&c.WS.FirstMessage, signal.DefaultFirstMessage)
-	dur(&c.WS.IdleWithoutViewer, signal.DefaultIdleWithoutViewer)
-	num(&c.WS.MaxViewersPerConn, signal.DefaultMaxViewersPerConn)
+	num(&c.WS.MaxConns, signaling.DefaultMaxConns)
+	num(&c.WS.MaxConnsPerAddr, signaling.DefaultMaxConnsPerAddr)
+	dur(&c.WS.FirstMessage, signaling.DefaultFirstMessage)
+	dur(&c.WS.IdleWithoutViewer, signaling.DefaultIdleWithoutViewer)
+	num(&c.WS.MaxViewersPerConn, signaling.DefaultMaxViewersPerConn)
 
 	dur(&c.Admission.QueueWait, 2*time.Second)
 	dur(&c.Admission.ReclaimPeriod, 10*time.Second)

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/avhost/avhost/internal/procstat"
@@ -48,9 +47,7 @@ const snapJS = `(async () => {
 })()`
 
 func snapViewer(ctx context.Context) (viewerSnap, error) {
-	var s viewerSnap
-	err := chromedp.Run(ctx, chromedp.Evaluate(snapJS, &s, func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }))
-	return s, err
+	return chromedp.Run(ctx, chromedp.Evaluate[viewerSnap](snapJS, chromedp.EvalAwaitPromise))
 }
 
 // phase is what the viewer saw between two snapshots.
@@ -85,6 +82,110 @@ func viewerPhase(a, b viewerSnap, m syncMarks, t0 float64) phase {
 		p.ChromeAV = pct(m.NTP[a.NTP:b.NTP], 0.5)
 	}
 	return p
+}
+
+// condition is the windows of one kind, quiet or flooded, of a flood run.
+type condition struct {
+	windows []window
+	late    lateness // over all its windows
+}
+
+func (c *condition) add(w window) { c.windows = append(c.windows, w) }
+
+// phases works out from the page's marks what the viewer saw in each window.
+func (c *condition) phases(m syncMarks, t0 float64) {
+	for i := range c.windows {
+		w := &c.windows[i]
+		w.phase = viewerPhase(w.a, w.b, m, t0)
+	}
+}
+
+// sum is what the viewer saw over all the windows: freezes and concealed samples
+// added up; the A/V offset, Chrome's estimate and the latency as the mean of the
+// windows' medians (a window with none is left out), so each window weighs the same
+// whichever vsync mode it caught.
+func (c *condition) sum() phase {
+	var p phase
+	var concealed, samples, frames, ms float64
+	var av, chrome, lat []float64
+	for _, w := range c.windows {
+		p.Freezes, p.FreezeMS, p.AVPairs = p.Freezes+w.Freezes, p.FreezeMS+w.FreezeMS, p.AVPairs+w.AVPairs
+		concealed, samples = concealed+w.b.Concealed-w.a.Concealed, samples+w.b.Samples-w.a.Samples
+		frames, ms = frames+w.b.Frames-w.a.Frames, ms+w.b.At-w.a.At
+		av, chrome, lat = append(av, w.AVMedian), append(chrome, w.ChromeAV), append(lat, w.LatencyMedian)
+	}
+	if samples > 0 {
+		p.ConcealedPct = 100 * concealed / samples
+	}
+	if ms > 0 {
+		p.FPS = 1000 * frames / ms
+	}
+	p.AVMedian, p.ChromeAV, p.LatencyMedian = mean(av), mean(chrome), mean(lat)
+	return p
+}
+
+// mean of the numbers in v that are not NaN; NaN when there are none.
+func mean(v []float64) float64 {
+	var s float64
+	n := 0
+	for _, x := range v {
+		if !math.IsNaN(x) {
+			s, n = s+x, n+1
+		}
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return s / float64(n)
+}
+
+// cpu is the server's CPU over the windows, in % of a core.
+func (c *condition) cpu() float64 {
+	v := make([]float64, len(c.windows))
+	for i, w := range c.windows {
+		v[i] = w.cpu
+	}
+	return mean(v)
+}
+
+// threads adds up the windows' CPU and run-queue wait by thread name.
+func (c *condition) threads() map[string]threadTime {
+	out := map[string]threadTime{}
+	for _, w := range c.windows {
+		for k, v := range w.threads {
+			s := out[k]
+			out[k] = threadTime{N: max(s.N, v.N), CPU: s.CPU + v.CPU, Wait: s.Wait + v.Wait}
+		}
+	}
+	return out
+}
+
+// sched is the Go runtime's view of the windows together (see goSched.since).
+func (c *condition) sched() string {
+	if len(c.windows) == 0 {
+		return "no windows"
+	}
+	g := c.windows[0].g1
+	from := goSched{counts: make([]uint64, len(g.counts)), bounds: g.bounds}
+	to := goSched{counts: make([]uint64, len(g.counts)), bounds: g.bounds}
+	for _, w := range c.windows {
+		to.gcs, to.pause = to.gcs+w.g1.gcs-w.g0.gcs, to.pause+w.g1.pause-w.g0.pause
+		for i := range to.counts {
+			to.counts[i] += w.g1.counts[i] - w.g0.counts[i]
+		}
+	}
+	return to.since(from)
+}
+
+// trace lists the bad seconds of every window, each with its window's number.
+func (c *condition) trace() []string {
+	var out []string
+	for i, w := range c.windows {
+		for _, s := range w.trace {
+			out = append(out, fmt.Sprintf("window %d at %s", i+1, s))
+		}
+	}
+	return out
 }
 
 // threadTime is CPU time and run-queue wait (from /proc/self/task/*/schedstat) of

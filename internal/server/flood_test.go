@@ -12,7 +12,7 @@ import (
 	"github.com/avhost/avhost/internal/loadtest"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
-	"github.com/avhost/avhost/internal/webrtctest"
+	"github.com/avhost/avhost/internal/testsupport/webrtctest"
 )
 
 // TestOfferBurstIsShedAndTheViewerPlaysOn: 60 WHEP offers that will never finish ICE

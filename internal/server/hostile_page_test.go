@@ -20,6 +20,7 @@ import (
 	"github.com/avhost/avhost/client"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // pageReq makes one request and returns its status, body and headers.
@@ -164,9 +165,7 @@ func TestPrivateSessionsAreNotEnumerable(t *testing.T) {
 // gets a single-use ticket (the demo is private here, so it plays only if the ticket
 // works). Its CSP refuses nothing the page needs.
 func TestPageKeepsTheTokenOutOfURLs(t *testing.T) {
-	if os.Getenv("AVHOST_NO_BROWSER") != "" {
-		t.Skip("AVHOST_NO_BROWSER set")
-	}
+	testenv.RequireBrowser(t)
 	h := startHost(t, func(c *server.Config) {
 		yes := true
 		c.Demo, c.DemoLoop = &yes, 0
@@ -177,7 +176,9 @@ func TestPageKeepsTheTokenOutOfURLs(t *testing.T) {
 	var urls, problems []string
 	authed := map[string]bool{} // path → sent with the token in its header
 	status := map[string]int64{}
-	chromedp.ListenTarget(ctx, func(ev any) {
+	// Listen, not chromedp.Events: the checks below need every kind of event as it
+	// arrives, before the command that caused it returns.
+	err := chromedp.Listen(ctx, func(ev any) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch e := ev.(type) {
@@ -191,31 +192,32 @@ func TestPageKeepsTheTokenOutOfURLs(t *testing.T) {
 		case *network.EventResponseReceived:
 			status[strings.TrimPrefix(e.Response.URL, h.web)] = e.Response.Status
 		case *log.EventEntryAdded:
-			if e.Entry.Level == log.LevelError && !strings.Contains(e.Entry.URL, "favicon") {
+			if e.Entry.Level == log.EntryLevelError && !strings.Contains(e.Entry.URL, "favicon") {
 				problems = append(problems, e.Entry.Text)
 			}
 		case *runtime.EventExceptionThrown:
-			problems = append(problems, e.ExceptionDetails.Error())
+			problems = append(problems, (&chromedp.ExceptionError{ExceptionDetails: e.ExceptionDetails}).Error())
 		}
 	})
-	if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?via=ws#token="+token)); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
-	var st pageStats
-	for st.FramesDecoded < 10 {
-		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.avhostStats || {}`, &st)); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling the page's own state
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.web+"/?via=ws#token="+token)); err != nil {
+		t.Fatal(err)
 	}
+	st := waitStats(t, ctx, func(st pageStats) bool { return st.FramesDecoded >= 10 })
 	// Speak (the host token in a header), then read what the page shows and logged.
-	var href, rows, probe string
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.getElementById('speak').click()`, nil)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('speak').click()`)); err != nil {
 		t.Fatal(err)
 	}
 	locked := func(f func() bool) func() bool { return func() bool { mu.Lock(); defer mu.Unlock(); return f() } }
 	waitFor(t, 5*time.Second, locked(func() bool { return status["/api/sessions/demo/speak"] != 0 }), "the Speak button's answer")
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`location.href`, &href), chromedp.Evaluate(`document.querySelector('#sessions tbody').textContent`, &rows)); err != nil {
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#sessions tbody').textContent`))
+	if err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -223,7 +225,7 @@ func TestPageKeepsTheTokenOutOfURLs(t *testing.T) {
 	mu.Unlock()
 	// The CSP is in force: Trusted Types make innerHTML refuse a plain string, and the
 	// refusal is logged where pageErrors comes from (so an empty pageErrors means something).
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`(() => { try { document.createElement('p').innerHTML = '<b>x</b>'; return 'parsed'; } catch (e) { return e.name; } })()`, &probe)); err != nil || probe != "TypeError" {
+	if probe, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { try { document.createElement('p').innerHTML = '<b>x</b>'; return 'parsed'; } catch (e) { return e.name; } })()`)); err != nil || probe != "TypeError" {
 		t.Errorf("innerHTML of a string in the page: %q %v, want a TypeError", probe, err)
 	}
 	waitFor(t, 5*time.Second, locked(func() bool { return len(problems) > len(pageErrors) }), "the logged refusal")

@@ -17,6 +17,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/conn"
 
 	"github.com/avhost/avhost/client"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // Issue 10, rows 3 and 11: RTSP on a private session, Digest nonces, ffmpeg logins,
@@ -72,8 +73,7 @@ func (r *rtspConn) login(url, user, pass string) (*base.Response, string) {
 		r.t.Fatalf("DESCRIBE without credentials: %d, want a 401 challenge", ch.StatusCode)
 	}
 	se := &auth.Sender{WWWAuth: ch.Header["WWW-Authenticate"], User: user, Pass: pass}
-	err := se.Initialize()
-	if err != nil {
+	if err := se.Initialize(); err != nil {
 		r.t.Fatal(err)
 	}
 	u, _ := base.ParseURL(url)
@@ -138,12 +138,14 @@ func TestHostileRTSPPrivateSessionNeedsItsToken(t *testing.T) {
 		}
 	})
 	t.Run("ffprobe with the viewer token reads both streams", func(t *testing.T) {
+		testenv.Long(t)
 		got, out, err := probe(t, "rtsp://viewer:v-secret-0123456789@"+addr+"/private")
 		if err != nil || got["h264"] == 0 || got["opus"] == 0 {
 			t.Fatalf("ffprobe: %v %v\n%s", err, got, out)
 		}
 	})
 	t.Run("ffprobe with the host token reads both streams", func(t *testing.T) {
+		testenv.Long(t)
 		got, out, err := probe(t, "rtsp://host:"+token+"@"+addr+"/private")
 		if err != nil || got["h264"] == 0 || got["opus"] == 0 {
 			t.Fatalf("ffprobe: %v %v\n%s", err, got, out)

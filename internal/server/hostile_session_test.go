@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/avhost/avhost/client"
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/ingestproto"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 )
 
 // serverCode is the ingest error code behind err, or "".

@@ -22,9 +22,9 @@ import (
 	"github.com/avhost/avhost/internal/procstat"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
-	"github.com/avhost/avhost/internal/signal"
+	"github.com/avhost/avhost/internal/signaling"
 	"github.com/avhost/avhost/internal/signalproto"
-	"github.com/avhost/avhost/internal/webrtctest"
+	"github.com/avhost/avhost/internal/testsupport/webrtctest"
 )
 
 const viewerToken = "v-secret-0123456789"
@@ -424,7 +424,7 @@ func dialFrom(h *host, ip string) (*websocket.Conn, int) {
 // address get exactly the per-address cap; from many addresses, exactly the global
 // cap; a closed connection frees its slot.
 func TestWSConnectionCapsHoldUnderConcurrency(t *testing.T) {
-	h := startHost(t, func(c *server.Config) { c.WS = signal.Limits{MaxConns: 6, MaxConnsPerAddr: 4} })
+	h := startHost(t, func(c *server.Config) { c.WS = signaling.Limits{MaxConns: 6, MaxConnsPerAddr: 4} })
 	burst := func(ips []string) (conns []*websocket.Conn, statuses map[int]int) {
 		var mu sync.Mutex
 		var wg sync.WaitGroup

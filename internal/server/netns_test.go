@@ -16,6 +16,7 @@ import (
 	"github.com/avhost/avhost/client"
 	"github.com/avhost/avhost/internal/ingestproto"
 	"github.com/avhost/avhost/internal/server"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // TestPortExhaustionInANetns reproduces the port exhaustion of the aiortc streamer
@@ -25,9 +26,7 @@ import (
 // request runs into EADDRNOTAVAIL within seconds; avhost's client doing the same work
 // over one persistent connection has 0 failures.
 func TestPortExhaustionInANetns(t *testing.T) {
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Fatal("unshare (util-linux) is needed")
-	}
+	testenv.RequireNetns(t)
 	cmd := exec.Command("unshare", "-n", os.Args[0], "-test.run=^TestNetnsHelper$", "-test.v")
 	cmd.Env = append(os.Environ(), "AVHOST_NETNS_HELPER=1")
 	out, err := cmd.CombinedOutput()

@@ -6,13 +6,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 func TestPythonExampleAgainstALiveServer(t *testing.T) {
+	python := testenv.RequirePython(t)
 	h := startHost(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "/usr/bin/python3", // Debian's, with python3-websockets
+	out, err := exec.CommandContext(ctx, python,
 		"../../examples/python/sync_and_interrupt.py",
 		"--url", h.ws, "--token", token, "--session", "py").CombinedOutput()
 	if err != nil {

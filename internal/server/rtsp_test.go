@@ -17,11 +17,12 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 
-	"github.com/avhost/avhost/internal/avmeasure"
 	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/avmeasure"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // rtspPorts finds a free TCP port and a free even/odd UDP pair for RTP/RTCP.
@@ -63,6 +64,7 @@ func rtspHost(t *testing.T, user, pass string) (*host, string) {
 }
 
 func TestRTSPPlaysInFFprobeAndRtspsrc(t *testing.T) {
+	testenv.Long(t)
 	_, url := rtspHost(t, "", "")
 	for _, proto := range []string{"udp", "tcp"} {
 		t.Run("ffprobe over "+proto, func(t *testing.T) {
@@ -142,6 +144,7 @@ func TestRTSPBadInput(t *testing.T) {
 // TestRTSPLipSync records the flash+beep pattern through rtspsrc (which lip-syncs from
 // RTCP Sender Reports) into Matroska and measures the offset in the recording.
 func TestRTSPLipSync(t *testing.T) {
+	testenv.Long(t)
 	h, url := rtspHost(t, "", "")
 	sess, _ := h.srv.Sessions.Get("demo")
 	out := filepath.Join(t.TempDir(), "rtsp.mkv")
@@ -188,6 +191,7 @@ func TestRTSPLipSync(t *testing.T) {
 // TestRTSPReaderThatStopsReadingHurtsNoOne: a TCP reader sets up and plays, then
 // never reads again; another reader still gets both streams.
 func TestRTSPReaderThatStopsReadingHurtsNoOne(t *testing.T) {
+	testenv.Long(t)
 	_, url := rtspHost(t, "", "")
 	addr := strings.TrimSuffix(strings.TrimPrefix(url, "rtsp://"), "/demo")
 	c, err := net.Dial("tcp", addr)

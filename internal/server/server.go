@@ -24,7 +24,7 @@ import (
 	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/session"
-	"github.com/avhost/avhost/internal/signal"
+	"github.com/avhost/avhost/internal/signaling"
 	"github.com/avhost/avhost/internal/signalproto"
 	"github.com/avhost/avhost/internal/stream"
 	"github.com/avhost/avhost/internal/viewers"
@@ -116,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 	viewerICE := func() []webrtc.ICEServer { return cfg.WebRTC.ICEServersFor(time.Now()) }
 	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed, IsHost: s.isHostToken, Credentialed: s.credentialed,
 		ICEServers: func() []viewers.ICEServer { return viewerICEServers(viewerICE()) }}).Register(mux)
-	mux.Handle("GET /ws", &signal.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval,
+	mux.Handle("GET /ws", &signaling.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval,
 		Credential: s.wsCredential, Authorize: s.viewerAllowed, Credentialed: s.credentialed, OnInterrupt: s.onInterrupt, Limits: cfg.WS,
 		ICEServers: func() []signalproto.ICEServer { return wsICEServers(viewerICE()) }})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/avhost/avhost/client"
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/ingestproto"
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
-	"github.com/avhost/avhost/internal/webrtctest"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
+	"github.com/avhost/avhost/internal/testsupport/webrtctest"
 )
 
 // tapPipeline replaces the encoders with appsinks, so tests see what the sources emit.

@@ -14,6 +14,7 @@ import (
 	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 type syncMarks struct {
@@ -39,9 +40,7 @@ func pct(v []float64, p float64) float64 {
 // the median offset exceeds ITU-R BT.1359's 45 ms. AVHOST_PULSES sets how many pulses
 // (default 32).
 func TestLipSyncInChromium(t *testing.T) {
-	if os.Getenv("AVHOST_NO_BROWSER") != "" {
-		t.Skip("AVHOST_NO_BROWSER set")
-	}
+	testenv.RequireBrowser(t)
 	pulses, _ := strconv.Atoi(os.Getenv("AVHOST_PULSES"))
 	if pulses == 0 {
 		pulses = 32
@@ -52,16 +51,10 @@ func TestLipSyncInChromium(t *testing.T) {
 		c.Session = session.Config{Width: 128, Height: 128}
 	})
 	ctx, _ := browserKill(t, time.Duration(pulses+30)*time.Second)
-	if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?measure=1&via=whep")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.web+"/?measure=1&via=whep")); err != nil {
 		t.Fatal(err)
 	}
-	var st pageStats
-	for st.FramesDecoded < 10 {
-		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.avhostStats || {}`, &st)); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling the page's own state
-	}
+	waitStats(t, ctx, func(st pageStats) bool { return st.FramesDecoded >= 10 })
 	sess, _ := h.srv.Sessions.Get("demo")
 	out, _ := h.srv.Stream("demo")
 	pushed := float64(time.Now().UnixNano()) / 1e6
@@ -71,9 +64,11 @@ func TestLipSyncInChromium(t *testing.T) {
 	}
 	var m syncMarks
 	for len(m.Flashes) < pulses+1 || len(m.Beeps) < pulses+1 {
-		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.avhostSync`, &m)); err != nil {
+		got, err := marksOf(ctx)
+		if err != nil {
 			t.Fatalf("%v: %d flashes, %d beeps", err, len(m.Flashes), len(m.Beeps))
 		}
+		m = got
 		time.Sleep(250 * time.Millisecond) // polling the page's own state
 	}
 	t0 := float64(out.WallTime(u.T0()).UnixNano()) / 1e6

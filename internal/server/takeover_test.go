@@ -14,6 +14,7 @@ import (
 	"github.com/avhost/avhost/client"
 	"github.com/avhost/avhost/internal/ingestproto"
 	"github.com/avhost/avhost/internal/loadtest"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // TestHitlessRestartUnderLoad: with connect/close churn running, a second avhost
@@ -23,6 +24,7 @@ import (
 // in a network namespace of its own so net.ipv4.tcp_migrate_req=1 (queued connections
 // move to the new listener) is set for the test alone.
 func TestHitlessRestartUnderLoad(t *testing.T) {
+	testenv.RequireNetns(t)
 	bin := filepath.Join(t.TempDir(), "avhost")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/avhost").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

@@ -15,7 +15,7 @@ import (
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/signalproto"
-	"github.com/avhost/avhost/internal/webrtctest"
+	"github.com/avhost/avhost/internal/testsupport/webrtctest"
 )
 
 func encodingHost(t *testing.T) *host { return encodingHostB(t) }

@@ -2,12 +2,13 @@ package server_test
 
 import (
 	"context"
-	"os"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // TestWebrtcbinViewersAreFreed: two Chromium viewers of a webrtcbin session; one
@@ -15,9 +16,7 @@ import (
 // viewer's branch must leave the session pipeline, and the host's goroutines return to
 // their baseline.
 func TestWebrtcbinViewersAreFreed(t *testing.T) {
-	if os.Getenv("AVHOST_NO_BROWSER") != "" {
-		t.Skip("AVHOST_NO_BROWSER set")
-	}
+	testenv.RequireBrowser(t)
 	h := encodingHost(t)
 	webrtcbinSession(t, h, "wb")
 	sess, err := h.srv.Sessions.Get("wb")
@@ -36,24 +35,18 @@ func TestWebrtcbinViewersAreFreed(t *testing.T) {
 	var kills []func()
 	for i := 0; i < 2; i++ {
 		ctx, kill := browserKill(t, 2*time.Minute)
-		if err := chromedp.Run(ctx, chromedp.Navigate(h.web+"/?via=whep&session=wb#token="+token)); err != nil {
+		if err := chromedp.Do(ctx, chromedp.Navigate(h.web+"/?via=whep&session=wb#token="+token)); err != nil {
 			t.Fatal(err)
 		}
 		pages, kills = append(pages, ctx), append(kills, kill)
 	}
 	for _, ctx := range pages {
-		var st pageStats
-		for st.FramesDecoded < 10 || st.AudioSamples < 4800 {
-			if err := chromedp.Run(ctx, chromedp.Evaluate(`window.avhostStats || {}`, &st)); err != nil {
-				t.Fatalf("%v (last stats %+v)", err, st)
-			}
-			time.Sleep(100 * time.Millisecond) // polling the page's own state
-		}
+		waitStats(t, ctx, func(st pageStats) bool { return st.FramesDecoded >= 10 && st.AudioSamples >= 4800 })
 	}
 	if n := viewers.Viewers(); n != 2 || elements() <= e0 {
 		t.Fatalf("%d viewers, %d elements (baseline %d)", n, elements(), e0)
 	}
-	if err := chromedp.Run(pages[0], chromedp.Evaluate(`window.avhostLeave()`, nil)); err != nil {
+	if err := chromedp.Do(pages[0], chromedp.Evaluate[chromedp.Void](`window.avhostLeave()`)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, func() bool { return viewers.Viewers() == 1 }, "the viewer that left")

@@ -16,7 +16,7 @@ import (
 
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
-	"github.com/avhost/avhost/internal/webrtctest"
+	"github.com/avhost/avhost/internal/testsupport/webrtctest"
 )
 
 // whipEndpoint is a Pion-based WHIP receiver that refuses its first `fail` POSTs.

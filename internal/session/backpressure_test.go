@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avhost/avhost/internal/gsttest"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/timeline"

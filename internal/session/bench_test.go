@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/avhost/avhost/internal/demo"
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/procstat"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 )
 
 // BenchmarkSessions runs 8 live 512×512@25 sessions with H.264 + Opus encode, each

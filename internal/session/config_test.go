@@ -7,7 +7,7 @@ import (
 	"testing"
 	"text/template"
 
-	"github.com/avhost/avhost/internal/gsttest"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 )
 
 // injection is row 1 of issue 10: an fps that, pasted into the description, adds a

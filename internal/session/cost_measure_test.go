@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/avhost/avhost/internal/demo"
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/procstat"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 )
 
 // TestMeasureSessionCost prints the RSS a live session adds at three sizes, with the

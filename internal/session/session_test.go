@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 )
 
 func fds(t *testing.T) int {

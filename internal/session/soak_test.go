@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/procstat"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 )
 
 // TestSoakSessionChurn creates and tears down 720p sessions with an idle frame and

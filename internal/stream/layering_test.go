@@ -34,7 +34,7 @@ func TestOutputsKnowTheStreamNotEachOther(t *testing.T) {
 		{"the WHIP publisher imports no Pion WebRTC", "whip", []string{"github.com/pion/webrtc"}, ""},
 		{"the runner imports no Pion WebRTC", "runner", []string{"github.com/pion/webrtc"}, ""},
 		{"WHEP imports no backend", "whep", []string{"github.com/pion/webrtc", mod + "rtcout", mod + "wbout"}, ""},
-		{"/ws signaling imports no backend", "signal", []string{"github.com/pion/webrtc", mod + "rtcout", mod + "wbout", mod + "whep"}, ""},
+		{"/ws signaling imports no backend", "signaling", []string{"github.com/pion/webrtc", mod + "rtcout", mod + "wbout", mod + "whep"}, ""},
 		{"session imports no wire protocol", "session", []string{mod + "ingestproto", mod + "signalproto"}, ""},
 	}
 	for _, c := range cases {

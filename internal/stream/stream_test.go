@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avhost/avhost/internal/gsttest"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 )
 
 // encodes is a live test picture and tone, encoded as a session encodes them.

@@ -2,7 +2,7 @@
 // for them: the viewer interface both backends implement (Pion's internal/rtcout and
 // webrtcbin's internal/wbout), the client a viewer is made for, the errors, and the
 // host's viewer caps (Slots) they share. The signaling side (internal/whep, /ws in
-// internal/signal) and the metrics see only this, so neither knows which backend
+// internal/signaling) and the metrics see only this, so neither knows which backend
 // serves a session, and none of them imports a WebRTC stack: SDP travels as text.
 //
 // The package is named for what it governs, a session's viewers, rather than "rtc" or

@@ -12,10 +12,10 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/avhost/avhost/internal/auth"
-	"github.com/avhost/avhost/internal/gsttest"
 	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/stream"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 	"github.com/avhost/avhost/internal/viewers"
 	"github.com/avhost/avhost/internal/whep"
 )

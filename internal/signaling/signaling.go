@@ -1,4 +1,4 @@
-// Package signal is avhost's WebSocket signaling at /ws: a page sends an SDP offer for
+// Package signaling is avhost's WebSocket signaling at /ws: a page sends an SDP offer for
 // a session and gets the answer; ICE candidates may trickle both ways. One read pump
 // and one write pump per connection; the viewers a connection opened are freed when
 // it closes.
@@ -8,7 +8,7 @@
 // lock, before the upgrade), a deadline for the first message, a deadline for a
 // connection that holds no viewer, a cap on the viewers one connection holds, and a
 // read limit per message. Its viewers count against the host's caps like WHEP's.
-package signal
+package signaling
 
 import (
 	"context"

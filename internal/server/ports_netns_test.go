@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // inPrivateNetns runs the calling test again in a network namespace of its own
@@ -18,10 +20,11 @@ func inPrivateNetns(t *testing.T) bool {
 		run(t, "ip", "link", "set", "lo", "up")
 		return true
 	}
+	testenv.RequireNetns(t)
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces and nftables")
+		t.Skip("needs root for named network namespaces and nftables")
 	}
-	for _, tool := range []string{"unshare", "ip", "nft"} {
+	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s", tool)
 		}

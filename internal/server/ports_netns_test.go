@@ -106,6 +106,13 @@ func TestPortsICETCPWhenUDPBlocked(t *testing.T) {
 	if strings.HasPrefix(counts, "counter packets 0 ") {
 		t.Fatal("no UDP from the viewer was dropped: the test did not block what it says")
 	}
+	t.Run("Chromium plays over ICE-TCP too", func(t *testing.T) {
+		l := chromiumIn(t, v, h.web+"/?via=whep", false)
+		t.Log(l)
+		if !strings.Contains(l, "/tcp -> 10.231.0.1:18189") {
+			t.Fatalf("Chromium plays, but not over ICE-TCP to the ICE port: %s", l)
+		}
+	})
 }
 
 // dropCounts picks "packets N" of each counter in an nft listing.

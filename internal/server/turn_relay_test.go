@@ -111,4 +111,11 @@ func TestTURNRelayBehindNAT(t *testing.T) {
 	}
 	out, _ := exec.Command("nft", "list", "table", "inet", "avhp").CombinedOutput()
 	t.Logf("direct packets to the ICE port dropped; others dropped: %s", dropCounts(string(out)))
+	t.Run("Chromium with iceTransportPolicy relay plays through coturn too", func(t *testing.T) {
+		l := chromiumIn(t, v, h.web+"/healthz", true)
+		t.Log(l)
+		if !strings.Contains(l, "pair=relay/udp -> ") {
+			t.Fatalf("Chromium plays, but not through the relay: %s", l)
+		}
+	})
 }

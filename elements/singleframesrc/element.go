@@ -339,8 +339,15 @@ func (s *Src) NextPTS() time.Duration { return s.vid().NextPTS() }
 // SeekTo implements srcbin.Producer.
 func (s *Src) SeekTo(t time.Duration) { s.vid().SeekTo(t) }
 
-// Push implements srcbin.Producer.
+// Push implements srcbin.Producer. It also trims the frame pool: the push loop runs
+// at the frame rate even when no frame comes, so memory of a burst of frames goes
+// back to the system once the session is quiet (gstpush.PoolLinger).
 func (s *Src) Push(src *gstpush.AppSrc) error {
+	s.mu.Lock()
+	if s.r.pool != nil {
+		s.r.pool.Trim()
+	}
+	s.mu.Unlock()
 	f := s.vid().Next()
 	defer f.Data.Release()
 	err := src.PushHeld(f.Data, f.PTS, f.Duration, s.offset, false)

@@ -38,31 +38,6 @@ static GstFlowReturn push_ref(GstElement *src, GstBuffer *held, GstClockTime pts
 	return gst_app_src_push_buffer(GST_APP_SRC(src), buf);
 }
 
-// pool_new returns an active pool of buffers of size bytes, unbounded: memory of
-// released frames is reused instead of being mapped (and page-faulted) afresh.
-static GstBufferPool *pool_new(guint size) {
-	GstBufferPool *p = gst_buffer_pool_new();
-	GstStructure *cfg = gst_buffer_pool_get_config(p);
-	gst_buffer_pool_config_set_params(cfg, NULL, size, 2, 0);
-	if (!gst_buffer_pool_set_config(p, cfg) || !gst_buffer_pool_set_active(p, TRUE)) {
-		gst_object_unref(p);
-		return NULL;
-	}
-	return p;
-}
-
-static void pool_free(GstBufferPool *p) {
-	gst_buffer_pool_set_active(p, FALSE);
-	gst_object_unref(p);
-}
-
-static GstBuffer *pool_filled(GstBufferPool *p, const void *data, gsize size) {
-	GstBuffer *buf = NULL;
-	if (gst_buffer_pool_acquire_buffer(p, &buf, NULL) != GST_FLOW_OK) return NULL;
-	gst_buffer_fill(buf, 0, data, size);
-	return buf;
-}
-
 typedef struct {
 	GMutex lock;
 	GstClockID id;
@@ -212,37 +187,6 @@ func NewHeld(data []byte) (*Held, error) {
 	b := C.new_filled(unsafe.Pointer(&data[0]), C.gsize(len(data)))
 	if b == nil {
 		return nil, errors.New("gstpush: buffer allocation failed")
-	}
-	return &Held{b: b}, nil
-}
-
-// Pool recycles frame memory of one size.
-type Pool struct {
-	p    *C.GstBufferPool
-	size int
-}
-
-// NewPool returns a pool of size-byte buffers; Free it when done.
-func NewPool(size int) (*Pool, error) {
-	p := C.pool_new(C.guint(size))
-	if p == nil {
-		return nil, errors.New("gstpush: buffer pool setup failed")
-	}
-	return &Pool{p: p, size: size}, nil
-}
-
-// Free deactivates the pool; buffers still held are freed when released.
-func (p *Pool) Free() { C.pool_free(p.p) }
-
-// Held copies data (exactly the pool's size) into a pooled buffer: the one copy a
-// frame gets, into memory that is already mapped.
-func (p *Pool) Held(data []byte) (*Held, error) {
-	if len(data) != p.size {
-		return nil, fmt.Errorf("gstpush: %d bytes for a pool of %d", len(data), p.size)
-	}
-	b := C.pool_filled(p.p, unsafe.Pointer(&data[0]), C.gsize(len(data)))
-	if b == nil {
-		return nil, errors.New("gstpush: pool buffer acquisition failed")
 	}
 	return &Held{b: b}, nil
 }

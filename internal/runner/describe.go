@@ -1,26 +1,34 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
-	"github.com/avhost/avhost/internal/pipelinetext"
+	"github.com/avhost/avhost/pipelines"
 )
 
-// Resolve turns the PIPELINE argument into a description: a file path, a name under
-// dir ("record" → dir/record.pipeline), or else the inline description itself.
+// Resolve turns the PIPELINE argument into the text of a description: a file path, a
+// name under dir ("record" → dir/record.pipeline) when dir is set, a description
+// built into avhost (package pipelines), or else the inline description itself.
 func Resolve(arg, dir string) (string, error) {
-	for _, p := range []string{arg, filepath.Join(dir, arg), filepath.Join(dir, arg+".pipeline")} {
+	paths := []string{arg}
+	if dir != "" {
+		paths = append(paths, filepath.Join(dir, arg), filepath.Join(dir, arg+".pipeline"))
+	}
+	for _, p := range paths {
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return "", err
 			}
-			return pipelinetext.Description(string(b)), nil
+			return string(b), nil
 		}
+	}
+	if t, ok := pipelines.Text(strings.TrimSuffix(arg, ".pipeline")); ok {
+		return t, nil
 	}
 	if strings.HasSuffix(arg, ".pipeline") {
 		return "", fmt.Errorf("runner: pipeline file %s not found", arg)
@@ -28,25 +36,13 @@ func Resolve(arg, dir string) (string, error) {
 	return arg, nil
 }
 
-var varRE = regexp.MustCompile(`\$\{([A-Z_]+)(?::-([^}]*))?\}`)
-
-// Expand replaces ${NAME} and ${NAME:-default} with vars; an unknown name without a
-// default is an error, so a typo does not reach the parser as a literal.
-func Expand(desc string, vars map[string]string) (string, error) {
-	var missing []string
-	out := varRE.ReplaceAllStringFunc(desc, func(m string) string {
-		g := varRE.FindStringSubmatch(m)
-		if v, ok := vars[g[1]]; ok && v != "" {
-			return v
-		}
-		if strings.Contains(m, ":-") {
-			return g[2]
-		}
-		missing = append(missing, g[1])
-		return m
-	})
-	if len(missing) > 0 {
-		return "", fmt.Errorf("runner: pipeline needs %s (set the matching flag)", strings.Join(missing, ", "))
+// Expand renders a description's ${NAME}s from vars (pipelines.Render); an unknown
+// name without a default is an error that names the flag to set.
+func Expand(text string, vars pipelines.Vars) (string, error) {
+	desc, err := pipelines.Render(text, vars)
+	var missing *pipelines.MissingError
+	if errors.As(err, &missing) {
+		return "", fmt.Errorf("runner: pipeline needs %s (set the matching flag)", strings.Join(missing.Names, ", "))
 	}
-	return out, nil
+	return desc, err
 }

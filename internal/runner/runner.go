@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-gst/go-gst/gst"
@@ -20,12 +18,13 @@ import (
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/player"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/pipelines"
 )
 
 // Config is what the command line says.
 type Config struct {
 	Pipeline string // file, name under Dir, or inline description
-	Dir      string // pipelines directory; defaults to "pipelines"
+	Dir      string // directory of .pipeline files looked in before the built-in ones; none by default
 	Audio    string // audio file to speak
 	Frames   string // directory of numbered images or a video
 	Idle     string // idle image
@@ -61,7 +60,7 @@ func (e *ErrElement) Unwrap() error { return e.Err }
 // vars are the values of ${NAME} in a pipeline, each rendered from a parsed, typed
 // value: a flag's text never reaches the description as it was typed, so it cannot
 // add elements or properties (issue 10).
-func (c *Config) vars() (map[string]string, error) {
+func (c *Config) vars() (pipelines.Vars, error) {
 	fps, err := session.ParseFPS(c.FPS)
 	if err != nil {
 		return nil, fmt.Errorf("runner: --fps: %w", err)
@@ -69,38 +68,23 @@ func (c *Config) vars() (map[string]string, error) {
 	if err := session.CheckFrameSize(c.Width, c.Height); err != nil {
 		return nil, fmt.Errorf("runner: --width/--height: %w", err)
 	}
-	if err := checkLocation(c.Out); err != nil {
-		return nil, err
+	out, err := pipelines.Location(c.Out)
+	if err != nil {
+		return nil, fmt.Errorf("runner: --out: %w", err)
 	}
 	live := c.Out == "" || c.Audio == ""
 	if c.Live != nil {
 		live = *c.Live
 	}
-	return map[string]string{
-		"OUT": c.Out, "FPS": fps.String(), "WIDTH": strconv.Itoa(c.Width), "HEIGHT": strconv.Itoa(c.Height),
-		"LIVE": strconv.FormatBool(live),
+	return pipelines.Vars{
+		"OUT": out, "FPS": pipelines.Fraction(fps.Num, fps.Den), "WIDTH": pipelines.Int(c.Width),
+		"HEIGHT": pipelines.Int(c.Height), "LIVE": pipelines.Bool(live),
 	}, nil
-}
-
-// checkLocation allows ${OUT} only the characters of paths and URLs that
-// gst_parse_launch reads as one property value: no spaces, "!", quotes, escapes or
-// brackets, which would end the value and start new elements.
-func checkLocation(s string) error {
-	for _, c := range []byte(s) {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._-/:@%+,=?&~", c) >= 0
-		if !ok {
-			return fmt.Errorf("runner: --out %q: %q is not allowed (letters, digits and ._-/:@%%+,=?&~ only)", s, c)
-		}
-	}
-	return nil
 }
 
 // Run runs the pipeline until EOS, a bus error or ctx's end (which finalises the
 // output with EOS first).
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Dir == "" {
-		cfg.Dir = "pipelines"
-	}
 	if cfg.FPS == "" {
 		cfg.FPS = "25"
 	}

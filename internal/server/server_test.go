@@ -19,9 +19,9 @@ import (
 
 // tapPipeline replaces the encoders with appsinks, so tests see what the sources emit.
 const tapPipeline = `
-singleframesrc name=video width={{.Width}} height={{.Height}} framerate={{.FPS}} format={{.Format}}
-  max-queue-frames={{.MaxFrames}} overflow=reject ! appsink name=vtap sync=false
-pcmslicesrc name=audio rate={{.Rate}} channels={{.Channels}} max-queue-ms={{.MaxQueueMS}} overflow=reject
+singleframesrc name=video width=${WIDTH} height=${HEIGHT} framerate=${FPS} format=${FORMAT}
+  max-queue-frames=${MAX_FRAMES} overflow=reject ! appsink name=vtap sync=false
+pcmslicesrc name=audio rate=${RATE} channels=${CHANNELS} max-queue-ms=${MAX_QUEUE_MS} overflow=reject
   ! appsink name=atap sync=false`
 
 const token = "test-token"

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avhost/avhost/internal/testsupport/gsttest"
 	"github.com/avhost/avhost/internal/pcm"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/gsttest"
 	"github.com/avhost/avhost/internal/timeline"
 )
 

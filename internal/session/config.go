@@ -29,9 +29,10 @@ type Config struct {
 	// MaxQueueBytes caps the bytes of frames queued ahead of their time (as held:
 	// raw, JPEG/PNG decoded to BGR). Defaults to DefaultMaxQueueBytes.
 	MaxQueueBytes int64 `yaml:"max_queue_bytes"`
-	// Pipeline is a text/template of the pipeline; defaults to DefaultPipeline. It must
-	// contain a singleframesrc named video and a pcmslicesrc named audio. It is the
-	// operator's (never a client's) and sees only the typed values of params.
+	// Pipeline is the text of a pipeline file with ${NAME}s (package pipelines);
+	// defaults to DefaultPipeline. It must contain a singleframesrc named video and a
+	// pcmslicesrc named audio. It is the operator's (never a client's) and sees only
+	// the typed values of params.
 	Pipeline string `yaml:"pipeline"`
 	// Backend serves WebRTC viewers through "pion" (the default: every viewer's
 	// PeerConnection shares the encoded tracks) or "webrtcbin" (a webrtcbin per viewer).

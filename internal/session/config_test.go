@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"text/template"
 
 	"github.com/avhost/avhost/internal/testsupport/gsttest"
 )
@@ -117,13 +116,11 @@ func TestElementsAgreesWithGstParseLaunch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pasted strings.Builder
-	data := map[string]any{"Width": 512, "Height": 512, "FPS": injection, "Format": "BGR", "MaxFrames": 100,
-		"KeyInt": 50, "Rate": 24000, "Channels": 1, "MaxQueueMS": 20000}
-	if err := template.Must(template.New("").Parse(DefaultPipeline)).Execute(&pasted, data); err != nil {
+	pasted, err := render(strings.ReplaceAll(DefaultPipeline, "${FPS}", injection), c)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, desc := range []string{good, pasted.String()} {
+	for _, desc := range []string{good, pasted} {
 		els, err := elements(desc)
 		if err != nil {
 			t.Fatal(err)
@@ -149,7 +146,7 @@ func TestElementsAgreesWithGstParseLaunch(t *testing.T) {
 			t.Fatalf("tokenizer %v, gst_parse_launch %v", ours, theirs)
 		}
 	}
-	if els, _ := elements(pasted.String()); sameElements(els, defaultElements(t)) {
+	if els, _ := elements(pasted); sameElements(els, defaultElements(t)) {
 		t.Fatal("the pasted description looks like the template's")
 	}
 }

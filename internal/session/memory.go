@@ -6,16 +6,21 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/avhost/avhost/internal/gstpush"
 )
 
 // What a session costs in RSS besides its queues, measured with
 // TestMeasureSessionCost (4 sessions per process, idle frame, x264 encoding; Debian 12,
 // GStreamer 1.22): 512×512 8 MiB, 1920×1080 39 MiB, 3840×2160 126 MiB each, about
-// 4 MiB plus 15 bytes a pixel (x264's frames, videoconvert's and singleframesrc's
-// buffer pools). With the demo avatar speaking 3 s at a time a 512×512 session took
-// 72 MiB: its 75 queued frames (59 MiB) and its drawn faces (7 MiB) on top of the 8.
-// The base is rounded up for what the measurement leaves out: the outputs' buffers
-// (Pion, RTSP, appsinks) and a frame being decoded.
+// 4 MiB plus 15 bytes a pixel (x264's frames, about 4 MiB of the 512×512 figure;
+// videoconvert's and singleframesrc's buffers). Frames queued ahead cost their raw
+// size while they wait, and for gstpush.PoolLinger after a burst; then the frame pool
+// keeps gstpush.PoolBuffers of them (4 MiB at 512×512), so a 512×512 session that
+// has spoken idles at 12 MiB (BenchmarkSessions: about 18 MiB with the demo avatar's
+// 7 MiB of drawn faces). It was 70 MiB when the pool kept every frame of the longest
+// burst for good. The base is rounded up for what the measurement leaves out: the
+// outputs' buffers (Pion, RTSP, appsinks) and a frame being decoded.
 const (
 	baseCost     = 16 << 20
 	costPerPixel = 16
@@ -32,7 +37,10 @@ func Cost(c Config) (int64, error) {
 
 func (c Config) cost() int64 {
 	p := c.p
-	frames := int64(p.MaxFrames) * int64(p.frameBytes())
+	fb := p.frameBytes()
+	// The queue full, the frame on screen and one in the converter beside it (1080p
+	// measured 279 MiB of frames with 43 queued); never less than the pool keeps.
+	frames := int64(max(p.MaxFrames+2, gstpush.PoolBuffers(fb))) * int64(fb)
 	audio := p.MaxQueueMS * int64(p.Rate) / 1000 * int64(p.Channels) * 2 // int16 ring, allocated up front
 	return baseCost + costPerPixel*int64(p.Width*p.Height) + frames + audio
 }

@@ -6,9 +6,10 @@ import (
 	"strings"
 
 	"github.com/avhost/avhost/elements/singleframesrc"
+	"github.com/avhost/avhost/pipelines"
 )
 
-// params are all a pipeline template sees: numbers, and names from fixed sets. No
+// params are all a pipeline description sees: numbers, and names from fixed sets. No
 // text from a client reaches a description, so a value cannot add elements or
 // properties to it (FuzzSessionConfig checks that).
 type params struct {
@@ -21,6 +22,17 @@ type params struct {
 	Channels      int
 	MaxQueueMS    int64
 	in            pixelFormat // as clients send frames
+}
+
+// vars are the ${NAME}s a session's pipeline file may use, each from a typed value.
+func (p params) vars() pipelines.Vars {
+	return pipelines.Vars{
+		"WIDTH": pipelines.Int(p.Width), "HEIGHT": pipelines.Int(p.Height),
+		"FPS": pipelines.Fraction(p.FPS.Num, p.FPS.Den), "FORMAT": p.Format.word(),
+		"MAX_FRAMES": pipelines.Int(p.MaxFrames), "KEY_INT": pipelines.Int(p.KeyInt),
+		"RATE": pipelines.Int(p.Rate), "CHANNELS": pipelines.Int(p.Channels),
+		"MAX_QUEUE_MS": pipelines.Int(p.MaxQueueMS),
+	}
 }
 
 func (p params) frameBytes() int {
@@ -83,6 +95,12 @@ const (
 var formatNames = [...]string{"BGR", "RGB", "RGBA", "I420", "jpeg", "png"}
 
 func (f pixelFormat) String() string { return formatNames[f] }
+
+// word is the format as a description value; formatNames are all words.
+func (f pixelFormat) word() pipelines.Value {
+	v, _ := pipelines.Word(formatNames[f])
+	return v
+}
 
 func (f pixelFormat) encoded() bool { return f == formatJPEG || f == formatPNG }
 

@@ -6,7 +6,6 @@ package wbout
 
 import (
 	"context"
-	_ "embed"
 	"fmt"
 	"strconv"
 	"strings"
@@ -18,12 +17,12 @@ import (
 	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/pipelinetext"
 	"github.com/avhost/avhost/internal/viewers"
+	"github.com/avhost/avhost/pipelines"
 )
 
-//go:embed branch.pipeline
-var defaultBranch string
+var defaultBranch = pipelines.WebrtcbinBranch()
 
-// DefaultBranch is the per-viewer branch (kept equal to pipelines/webrtcbin.pipeline).
+// DefaultBranch is the per-viewer branch, pipelines/webrtcbin.pipeline.
 func DefaultBranch() string { return defaultBranch }
 
 // Config configures a session's webrtcbin output.

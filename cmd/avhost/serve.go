@@ -58,6 +58,8 @@ func serve(ctx context.Context, args []string) error {
 	backend := fs.String("backend", d.Session.Backend, "default WebRTC backend of sessions: pion, or webrtcbin (a webrtcbin per viewer)")
 	wbBranch := fs.String("webrtcbin-branch", "", "file with the per-viewer webrtcbin branch (default: pipelines/webrtcbin.pipeline, built in)")
 	jsonLogs := fs.Bool("json-logs", false, "structured logs as JSON")
+	iceUDP := fs.String("ice-udp", d.WebRTC.ICEUDP, "webrtc.ice_udp: the one UDP port of every Pion viewer and the WHIP publisher (\"-\": ephemeral ports per viewer)")
+	iceTCP := fs.String("ice-tcp", d.WebRTC.ICETCP, "webrtc.ice_tcp: ICE-TCP (passive) for viewers whose network drops UDP (\"-\": off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,6 +94,8 @@ func serve(ctx context.Context, args []string) error {
 	pick("rtsp", func() { cfg.RTSP.Address = *rtsp })
 	pick("backend", func() { cfg.Session.Backend = *backend })
 	pick("ping-interval", func() { cfg.PingInterval = *ping })
+	pick("ice-udp", func() { cfg.WebRTC.ICEUDP = *iceUDP })
+	pick("ice-tcp", func() { cfg.WebRTC.ICETCP = *iceTCP })
 	if *wbBranch != "" {
 		b, err := os.ReadFile(*wbBranch)
 		if err != nil {

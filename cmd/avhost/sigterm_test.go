@@ -30,7 +30,7 @@ func TestSIGTERMExitsZeroWithinTheDrainTimeout(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	const drain = 3 * time.Second
-	cmd := exec.Command(bin, "serve", "-demo=false", "-listen", addr, "-token", "t", "-rtsp", "-", "-drain-timeout", drain.String())
+	cmd := exec.Command(bin, "serve", "-demo=false", "-listen", addr, "-token", "t", "-rtsp", "-", "-ice-udp", "-", "-ice-tcp", "-", "-drain-timeout", drain.String())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

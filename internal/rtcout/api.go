@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
@@ -24,6 +25,20 @@ type Options struct {
 	ICEServers []webrtc.ICEServer `yaml:"ice_servers"`
 	// NAT1To1IPs are public addresses to advertise as host candidates, if any.
 	NAT1To1IPs []string `yaml:"nat_1to1_ips"`
+	// ICEUDP and ICETCP are the host's one ICE port (ICEMux): every Pion viewer of
+	// every session and the WHIP publisher share one UDP socket and one passive ICE-TCP
+	// listener there. avhost serve defaults both to ":8189" (DefaultICEPort); "-" (or
+	// empty, a zero Config's) falls back to ephemeral UDP ports per PeerConnection and
+	// no ICE-TCP. The server binds them (NewICEMux) and hands the mux over in Mux.
+	ICEUDP string `yaml:"ice_udp"`
+	ICETCP string `yaml:"ice_tcp"`
+	// ICEInterfaces, if set, are the only network interfaces (by name, e.g. "eth0")
+	// whose addresses become host candidates; defaults to all of them. On a host with
+	// docker or VPN interfaces it keeps addresses no viewer can reach out of the SDP.
+	ICEInterfaces []string `yaml:"ice_interfaces"`
+	// TURN mints a credential per viewer for a TURN server sharing a secret with
+	// avhost (coturn's use-auth-secret), handed out with ICEServers; off by default.
+	TURN TURN `yaml:"turn"`
 	// NACKBuffer is how many sent video packets each viewer keeps to answer NACKs
 	// (RFC 4585 §6.2.1); a power of two, defaults to 256. Each costs a 1460-byte copy,
 	// per viewer: 256 is ≈0.4 MB a viewer, against Pion's default 1024 (≈1.6 MB). At
@@ -37,7 +52,13 @@ type Options struct {
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// Host, if set, is the host's viewer caps, shared with its other outputs.
 	Host *viewers.Slots `yaml:"-"`
+	// Mux, if set, is the host's ICE port (NewICEMux from ICEUDP, ICETCP), shared by
+	// every output; nil: ephemeral ports per PeerConnection.
+	Mux *ICEMux `yaml:"-"`
 }
+
+// DefaultICEPort is avhost serve's ICE UDP and TCP address (ICEUDP, ICETCP).
+const DefaultICEPort = ":8189"
 
 // DefaultNACKBuffer is Options.NACKBuffer's default; ConnectTimeout's is
 // viewers.DefaultConnectTimeout.
@@ -87,6 +108,13 @@ func newAPI(o Options) (*webrtc.API, error) {
 			return nil, fmt.Errorf("rtcout: nat_1to1_ips: %w", err)
 		}
 	}
+	// No mDNS: the host's candidates are its real addresses (it has no privacy to
+	// keep), and Pion's mDNS responder is one more UDP socket on 5353 per viewer.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if f := interfaceFilter(o.ICEInterfaces); f != nil {
+		se.SetInterfaceFilter(f)
+	}
+	o.Mux.apply(&se)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 

@@ -26,7 +26,8 @@ type publishPeer struct {
 
 // NewPublishPeer makes the peer of one WHIP publication attempt of the session.
 func (o *Output) NewPublishPeer() (whip.Peer, error) {
-	pc, err := o.api.NewPeerConnection(webrtc.Configuration{ICEServers: o.cfg.ICEServers})
+	// A fresh TURN credential each attempt: the last one may have expired.
+	pc, err := o.api.NewPeerConnection(webrtc.Configuration{ICEServers: o.cfg.ICEServersFor(time.Now())})
 	if err != nil {
 		return nil, err
 	}

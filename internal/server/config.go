@@ -72,9 +72,10 @@ type Config struct {
 	// WebRTCBinBranch is the per-viewer branch of webrtcbin sessions; defaults to
 	// pipelines/webrtcbin.pipeline's content (embedded).
 	WebRTCBinBranch string `yaml:"webrtcbin_branch"`
-	// WebRTC configures viewers (ICE servers, NAT 1:1 addresses, viewer cap). Its
-	// ICE servers are also handed to viewers allowed to watch (WHEP Link headers,
-	// the /ws answer), so that they gather relay candidates from the same TURN.
+	// WebRTC configures viewers (the ICE port, ICE servers, TURN, NAT 1:1 addresses,
+	// viewer cap). Its ICE servers, and a TURN credential minted per viewer, are also
+	// handed to viewers allowed to watch (WHEP Link headers, the /ws answer), so that
+	// they gather relay candidates from the same TURN.
 	WebRTC rtcout.Config `yaml:"webrtc"`
 	// MaxViewers caps WebRTC viewers on the whole host, every session and both
 	// backends, handshakes in flight included; defaults to 200. Per session the caps
@@ -118,6 +119,9 @@ const (
 // moves pong_wait.
 func DefaultConfig() Config {
 	c := Config{DemoLoop: 8 * time.Second}
+	// The one ICE port is avhost serve's default; a zero Config (tests, embedding)
+	// keeps ephemeral ports, so that several hosts on one machine do not collide.
+	c.WebRTC.ICEUDP, c.WebRTC.ICETCP = rtcout.DefaultICEPort, rtcout.DefaultICEPort
 	c.fillStatic()
 	return c
 }
@@ -206,6 +210,7 @@ func (c *Config) fillStatic() {
 		w.NACKBuffer = rtcout.DefaultNACKBuffer
 	}
 	dur(&w.ConnectTimeout, viewers.DefaultConnectTimeout)
+	dur(&w.TURN.TTL, rtcout.DefaultTURNTTL)
 	num(&w.MaxViewers, 100)
 	num(&c.MaxViewers, DefaultMaxViewers)
 	num(&c.MaxPendingViewersPerAddr, DefaultMaxPendingViewersPerAddr)
@@ -235,8 +240,8 @@ func (c *Config) fillStatic() {
 	dur(&s.Lead, 60*time.Millisecond)
 }
 
-// wsICEServers is webrtc.ice_servers as /ws answers carry them (password
-// credentials: LoadConfig refuses any other).
+// wsICEServers is ICE servers as /ws answers carry them (password credentials:
+// LoadConfig refuses any other).
 func wsICEServers(servers []webrtc.ICEServer) []signalproto.ICEServer {
 	var out []signalproto.ICEServer
 	for _, s := range viewerICEServers(servers) {

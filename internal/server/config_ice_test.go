@@ -33,6 +33,7 @@ func sampleHost(t *testing.T) (*host, server.Config) {
 		yes := true
 		*c = sample
 		c.Listen, c.Token, c.RTSP = "127.0.0.1:0", token, rtspout.Config{Address: "-"}
+		c.WebRTC.ICEUDP, c.WebRTC.ICETCP = "127.0.0.1:0", "127.0.0.1:0" // not the sample's :8189: tests run side by side
 		c.Demo, c.DemoLoop = &yes, 0
 		c.Session = session.Config{Width: 128, Height: 128}
 	})

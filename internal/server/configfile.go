@@ -11,6 +11,8 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"gopkg.in/yaml.v3"
+
+	"github.com/avhost/avhost/internal/rtcout"
 )
 
 // ErrConfig is wrapped by every error of LoadConfig.
@@ -43,6 +45,9 @@ func LoadConfig(b []byte) (Config, error) {
 		return cfg, fmt.Errorf("%w: line %d: a second YAML document (one configuration per file)", ErrConfig, extra.Line)
 	}
 	if err := checkICEServers(cfg.WebRTC.ICEServers); err != nil {
+		return cfg, err
+	}
+	if err := checkTURN(cfg.WebRTC.TURN); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
@@ -162,16 +167,8 @@ func checkICEServers(servers []webrtc.ICEServer) error {
 		if len(s.URLs) == 0 {
 			return fmt.Errorf("%w: %s: no urls", ErrConfig, at)
 		}
-		for _, u := range s.URLs {
-			scheme, _, _ := strings.Cut(u, ":")
-			switch scheme {
-			case "stun", "stuns", "turn", "turns":
-			default:
-				return fmt.Errorf("%w: %s.urls: %q is not a stun:, stuns:, turn: or turns: URI", ErrConfig, at, u)
-			}
-			if strings.ContainsAny(u, "<>\" ") || hasControl(u) {
-				return fmt.Errorf("%w: %s.urls: %q has a space, quote, angle bracket or control character", ErrConfig, at, u)
-			}
+		if err := checkICEURLs(at, s.URLs); err != nil {
+			return err
 		}
 		cred, ok := s.Credential.(string)
 		if s.Credential != nil && !ok {
@@ -182,6 +179,34 @@ func checkICEServers(servers []webrtc.ICEServer) error {
 		}
 	}
 	return nil
+}
+
+// checkICEURLs: each is a STUN/TURN URI that a Link header can carry whole.
+func checkICEURLs(at string, urls []string) error {
+	for _, u := range urls {
+		scheme, _, _ := strings.Cut(u, ":")
+		switch scheme {
+		case "stun", "stuns", "turn", "turns":
+		default:
+			return fmt.Errorf("%w: %s.urls: %q is not a stun:, stuns:, turn: or turns: URI", ErrConfig, at, u)
+		}
+		if strings.ContainsAny(u, "<>\" ") || hasControl(u) {
+			return fmt.Errorf("%w: %s.urls: %q has a space, quote, angle bracket or control character", ErrConfig, at, u)
+		}
+	}
+	return nil
+}
+
+// checkTURN: TURN URLs need the secret to mint with, and a secret needs URLs; a
+// half-set turn section would silently hand viewers nothing.
+func checkTURN(t rtcout.TURN) error {
+	if len(t.URLs) > 0 != (t.Secret != "") {
+		return fmt.Errorf("%w: webrtc.turn: urls and secret go together (one is set, the other empty)", ErrConfig)
+	}
+	if t.TTL < 0 {
+		return fmt.Errorf("%w: webrtc.turn.ttl: negative", ErrConfig)
+	}
+	return checkICEURLs("webrtc.turn", t.URLs)
 }
 
 func hasControl(s string) bool {

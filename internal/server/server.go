@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/avhost/avhost/internal/auth"
 	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/ingest"
@@ -23,6 +25,7 @@ import (
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/signaling"
+	"github.com/avhost/avhost/internal/signalproto"
 	"github.com/avhost/avhost/internal/stream"
 	"github.com/avhost/avhost/internal/viewers"
 	"github.com/avhost/avhost/internal/wbout"
@@ -49,6 +52,7 @@ type Server struct {
 	hosted map[string]*hosted // by session id: what serves each session's media
 
 	tickets auth.Tickets
+	iceMux  *rtcout.ICEMux // the host's one ICE port, bound in Start; nil: ephemeral ports
 }
 
 // hosted is what the server runs for one session whose pipeline ends in the vout/aout
@@ -109,11 +113,13 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /api/sessions/{id}/whip", s.authed(s.startPublish))
 	mux.HandleFunc("DELETE /api/sessions/{id}/whip", s.authed(s.stopPublish))
 	mux.HandleFunc("GET /api/sessions/{id}/whip", s.authed(s.publishStatus))
+	// Each answer gets the static servers and a TURN credential of its own.
+	viewerICE := func() []webrtc.ICEServer { return cfg.WebRTC.ICEServersFor(time.Now()) }
 	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed, IsHost: s.isHostToken, Credentialed: s.credentialed,
-		ICEServers: viewerICEServers(cfg.WebRTC.ICEServers)}).Register(mux)
+		ICEServers: func() []viewers.ICEServer { return viewerICEServers(viewerICE()) }}).Register(mux)
 	mux.Handle("GET /ws", &signaling.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval,
 		Credential: s.wsCredential, Authorize: s.viewerAllowed, Credentialed: s.credentialed, OnInterrupt: s.onInterrupt, Limits: cfg.WS,
-		ICEServers: wsICEServers(cfg.WebRTC.ICEServers)})
+		ICEServers: func() []signalproto.ICEServer { return wsICEServers(viewerICE()) }})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
 	s.http = newHTTPServer(securityHeaders(mux), cfg.HTTP)
 	isolate(s.http, cfg.Admission)
@@ -289,9 +295,25 @@ func (s *Server) Start() error {
 	}
 	ln = limitConns(ln, s.cfg.HTTP)
 	s.ln = ln
+	w := s.cfg.WebRTC
+	// ICE-TCP connections are capped like HTTP's: a viewer opens a few (one per
+	// candidate pair), so 4 per host viewer in all and 64 per client address.
+	capTCP := func(l net.Listener) net.Listener {
+		return limitConns(l, HTTPConfig{MaxConns: 4 * max(s.cfg.MaxViewers, 1), MaxConnsPerAddr: ICETCPMaxConnsPerAddr})
+	}
+	if s.iceMux, err = rtcout.NewICEMux(rtcout.ICEMuxConfig{UDP: w.ICEUDP, TCP: w.ICETCP, Interfaces: w.ICEInterfaces,
+		Net: s.cfg.Net, WrapTCP: capTCP}); err != nil {
+		ln.Close()
+		return fmt.Errorf("server: %w", err)
+	}
+	s.cfg.WebRTC.Mux = s.iceMux // every session's output from here on shares it
+	if s.iceMux != nil {
+		s.cfg.Log.Info("ICE port", "udp", addrString(s.iceMux.UDPAddr()), "tcp", addrString(s.iceMux.TCPAddr()))
+	}
 	if s.rtsp != nil {
 		if err := s.rtsp.Start(); err != nil {
 			ln.Close()
+			s.iceMux.Close()
 			return err
 		}
 	}
@@ -301,10 +323,12 @@ func (s *Server) Start() error {
 		sess, err := s.Sessions.Create(cfg)
 		if err != nil {
 			ln.Close()
+			s.iceMux.Close()
 			return fmt.Errorf("server: demo session: %w", err)
 		}
 		if s.demo, err = demo.Start(sess, s.cfg.DemoLoop); err != nil {
 			ln.Close()
+			s.iceMux.Close()
 			return err
 		}
 	}
@@ -362,7 +386,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.rtsp != nil {
 		s.rtsp.Close()
 	}
+	s.iceMux.Close() // after the sessions: no PeerConnection is left on it
 	return err
+}
+
+// ICETCPMaxConnsPerAddr caps one client address's (netopt.ClientKey) connections to
+// the ICE-TCP port: room for a NATed office of viewers, not for a descriptor flood.
+const ICETCPMaxConnsPerAddr = 64
+
+// ICEAddrs are the host's ICE UDP and TCP addresses (nil for one that is off).
+func (s *Server) ICEAddrs() (udp, tcp net.Addr) { return s.iceMux.UDPAddr(), s.iceMux.TCPAddr() }
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
 }
 
 func mustSub(f embed.FS, dir string) fs.FS {

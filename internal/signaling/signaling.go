@@ -76,8 +76,10 @@ type Handler struct {
 	OnInterrupt func(session string, f func()) (cancel func())
 	// Limits caps and times connections (defaults in Limits).
 	Limits Limits
-	// ICEServers go to the viewer in every answer (signalproto.Message.ICEServers).
-	ICEServers []signalproto.ICEServer
+	// ICEServers, if set, gives the ICE servers for one viewer, called once per
+	// answer (a TURN credential is minted per viewer); they go in the answer
+	// (signalproto.Message.ICEServers).
+	ICEServers func() []signalproto.ICEServer
 
 	mu     sync.Mutex
 	open   int
@@ -271,7 +273,7 @@ func (c *conn) handle(m signalproto.Message) {
 			})
 		}
 		c.mu.Unlock()
-		c.send(signalproto.Message{Type: signalproto.TypeAnswer, Session: m.Session, Viewer: id, SDP: ans, ICEServers: c.h.ICEServers})
+		c.send(signalproto.Message{Type: signalproto.TypeAnswer, Session: m.Session, Viewer: id, SDP: ans, ICEServers: c.h.iceServers()})
 	case signalproto.TypeCandidate:
 		c.mu.Lock()
 		out := c.viewers[m.Viewer]
@@ -382,4 +384,11 @@ func (c *conn) closeWith(code int, reason string) {
 	c.stop()
 	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 	c.ws.Close()
+}
+
+func (h *Handler) iceServers() []signalproto.ICEServer {
+	if h.ICEServers == nil {
+		return nil
+	}
+	return h.ICEServers()
 }

@@ -37,9 +37,12 @@ func iceLinks(servers []viewers.ICEServer) []string {
 	return links
 }
 
-// setICELinks adds the Link headers of servers to h.
-func setICELinks(h http.Header, servers []viewers.ICEServer) {
-	for _, l := range iceLinks(servers) {
+// setICELinks adds the Link headers of the servers servers returns (nil: none) to h.
+func setICELinks(h http.Header, servers func() []viewers.ICEServer) {
+	if servers == nil {
+		return
+	}
+	for _, l := range iceLinks(servers()) {
 		h.Add("Link", l)
 	}
 }

@@ -41,9 +41,11 @@ type Handler struct {
 	// token or the host token), not just as anyone may watch a public session: such
 	// a viewer is not held to the host's anonymous caps (viewers.HostCaps).
 	Credentialed func(cred, session string) bool
-	// ICEServers go to the viewer with its answer as Link headers (link.go), so that
-	// it can use the host's STUN/TURN; only a requester allowed to watch gets them.
-	ICEServers []viewers.ICEServer
+	// ICEServers, if set, gives the ICE servers for one viewer, called once per answer
+	// (a TURN credential is minted per viewer); they go with the answer as Link
+	// headers (link.go), so that it can use the host's STUN/TURN. Only a requester
+	// allowed to watch gets them.
+	ICEServers func() []viewers.ICEServer
 }
 
 // Answers shared by "unknown" and "not yours", so that the two cannot be told apart.

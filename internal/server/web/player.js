@@ -85,7 +85,10 @@ addEventListener('pagehide', () => window.avhostLeave());
 // them from the start (a browser gathers relay candidates only for servers it had).
 let iceServers = [];
 function learnIceServers(pc, servers) {
-  if (!servers.length || JSON.stringify(servers) === JSON.stringify(iceServers)) return;
+  // By URL only: a TURN credential is minted per answer, so the retry's answer differs
+  // in credentials and must not arm another retry.
+  const urls = l => JSON.stringify(l.map(s => s.urls));
+  if (!servers.length || urls(servers) === urls(iceServers)) return;
   iceServers = servers;
   try { pc.setConfiguration({...pc.getConfiguration(), iceServers}); } catch (e) { /* the retry below uses them */ }
   pc.addEventListener('connectionstatechange', () => {

@@ -1,0 +1,126 @@
+package server_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// selectedPairJS reads the page connection's selected candidate pair from getStats:
+// "local-type/protocol -> remote-address:port".
+const selectedPairJS = `(async () => {
+  const r = await window.avhostPC.getStats();
+  let p;
+  r.forEach(s => { if (s.type === 'transport' && s.selectedCandidatePairId) p = r.get(s.selectedCandidatePairId); });
+  if (!p) return 'none';
+  const l = r.get(p.localCandidateId), rm = r.get(p.remoteCandidateId);
+  return l.candidateType + '/' + l.protocol + ' -> ' + rm.address + ':' + rm.port;
+})()`
+
+// TestPortsChromiumHelper is a Chromium viewer of the demo page at AVHOST_PORTS_PAGE,
+// run by chromiumIn in the viewer's namespace: it prints "chromium played" with the
+// frames decoded and the selected candidate pair.
+func TestPortsChromiumHelper(t *testing.T) {
+	page := os.Getenv("AVHOST_PORTS_PAGE")
+	if page == "" {
+		t.Skip("the Chromium viewer of the port tests (chromiumIn)")
+	}
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+		t.Fatal(err)
+	}
+	st := waitStats(t, ctx, func(s pageStats) bool { return s.FramesDecoded > 25 })
+	pair, err := chromedp.Run(ctx, chromedp.Evaluate[string](selectedPairJS, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("chromium played frames=%.0f pair=%s\n", st.FramesDecoded, pair)
+}
+
+// chromiumIn plays page in Chromium in network namespace ns and returns the helper's
+// "chromium played" line; it skips where Chromium cannot run.
+// With relay set, it runs the relay viewer (TestPortsChromiumRelayHelper) instead of
+// the page.
+func chromiumIn(t *testing.T, ns, page string, relay bool) string {
+	t.Helper()
+	helper, env := "TestPortsChromiumHelper", "AVHOST_PORTS_PAGE="
+	if relay {
+		helper, env = "TestPortsChromiumRelayHelper", "AVHOST_PORTS_RELAY_PAGE="
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^"+helper+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+page)
+	out, err := cmd.CombinedOutput()
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "chromium played") {
+			return l
+		}
+	}
+	if strings.Contains(string(out), "--- SKIP") {
+		t.Skipf("Chromium viewer skipped:\n%s", out)
+	}
+	t.Fatalf("Chromium viewer in %s: %v\n%s", ns, err, out)
+	return ""
+}
+
+// relayViewerJS is a WHEP viewer in the browser with iceTransportPolicy "relay": a
+// first offer learns the host's ICE servers from the answer's Link headers (and is
+// let go), then a second connection gathers relay candidates only and plays.
+// Resolves to "frames=N pair=…" or throws.
+const relayViewerJS = `(async () => {
+  const offer = async pc => {
+    pc.addTransceiver('video', {direction: 'recvonly'});
+    pc.addTransceiver('audio', {direction: 'recvonly'});
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+    const resp = await fetch('/whep/demo', {method: 'POST', body: pc.localDescription.sdp, headers: {'Content-Type': 'application/sdp'}});
+    if (resp.status !== 201) throw new Error('WHEP ' + resp.status);
+    return resp;
+  };
+  const probe = new RTCPeerConnection();
+  const first = await offer(probe);
+  probe.close();
+  fetch(first.headers.get('Location'), {method: 'DELETE'});
+  const iceServers = [];
+  for (const [, url, rest] of (first.headers.get('Link') || '').matchAll(/<([^>]*)>([^,]*)/g)) {
+    const p = Object.fromEntries([...rest.matchAll(/([\w-]+)="((?:[^"\\]|\\.)*)"/g)].map(m => [m[1], m[2]]));
+    if (p.rel === 'ice-server') iceServers.push({urls: url, username: p.username, credential: p.credential});
+  }
+  const pc = new RTCPeerConnection({iceServers, iceTransportPolicy: 'relay'});
+  window.avhostPC = pc;
+  const resp = await offer(pc);
+  await pc.setRemoteDescription({type: 'answer', sdp: await resp.text()});
+  for (let i = 0; i < 300; i++) {
+    const r = await pc.getStats();
+    let frames = 0;
+    r.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded || 0; });
+    if (frames > 25) return 'frames=' + frames;
+    await new Promise(r => setTimeout(r, 100));
+  }
+  throw new Error('no frames decoded, connection ' + pc.connectionState + ', servers ' + JSON.stringify(iceServers.map(s => s.urls)));
+})()`
+
+// TestPortsChromiumRelayHelper is relayViewerJS in Chromium against
+// AVHOST_PORTS_RELAY_PAGE, run by chromiumIn in the viewer's namespace.
+func TestPortsChromiumRelayHelper(t *testing.T) {
+	page := os.Getenv("AVHOST_PORTS_RELAY_PAGE")
+	if page == "" {
+		t.Skip("the Chromium relay viewer of the TURN test (chromiumIn)")
+	}
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](relayViewerJS, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := chromedp.Run(ctx, chromedp.Evaluate[string](selectedPairJS, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("chromium played %s pair=%s\n", got, pair)
+}

@@ -10,7 +10,7 @@ DEB_PKGS  := pkg-config gcc libglib2.0-dev libgstreamer1.0-dev libgstreamer-plug
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED := 1
 
-.PHONY: help deps build plugin test bench soak fuzz lint run demo-file docs clean
+.PHONY: help deps build plugin mediamtx test bench soak fuzz lint run demo-file docs clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -31,7 +31,10 @@ plugin: deps ## build the loadable plugin (GST_PLUGIN_PATH=build/plugin gst-insp
 	$(GO) build -buildmode=c-shared -o $(PLUGIN) ./plugin
 	rm -f build/plugin/libgstavhost.h
 
-test: deps plugin ## run all tests (real GStreamer, ffprobe, gst-launch-1.0)
+mediamtx: ## build MediaMTX v1.14.0 into build/mediamtx/ for the WHIP tests (cached)
+	GO=$(GO) scripts/mediamtx.sh
+
+test: deps plugin mediamtx ## run all tests (real GStreamer, ffprobe, gst-launch-1.0)
 	AVHOST_PLUGIN_DIR=$(CURDIR)/build/plugin $(GO) test -count=1 -timeout 15m ./...
 
 bench: deps ## print throughput, allocation and CPU figures

@@ -18,6 +18,12 @@ if [ -x "$BIN" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$VERSION" ]; then
   exit 0
 fi
 mkdir -p "$OUT"
+# Test binaries may run this at the same time: one builds, the other waits and reuses.
+exec 9>"$OUT/.lock"
+flock 9
+if [ -x "$BIN" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$VERSION" ]; then
+  exit 0
+fi
 
 # `go mod download` needs a module to run in; a throwaway one keeps avhost's go.mod untouched.
 tmp=$(mktemp -d)

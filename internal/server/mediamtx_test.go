@@ -258,8 +258,8 @@ func firstKeyFrame(ctx context.Context, url string) (up, key time.Time, err erro
 // when the first key frame came.
 func readKeyFrame(ctx context.Context, u *base.URL) (up, key time.Time, err error) {
 	tcp := gortsplib.TransportTCP
-	c := gortsplib.Client{Transport: &tcp}
-	if err := c.Start(u.Scheme, u.Host); err != nil {
+	c := gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &tcp}
+	if err := c.Start2(); err != nil {
 		return up, key, err
 	}
 	defer c.Close()

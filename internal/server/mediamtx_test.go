@@ -697,9 +697,9 @@ func TestMediaMTXRestartResumesPublishing(t *testing.T) {
 // SRs put H.264 a minute off (see TestMediaMTXServesTheWHIPPublishedSession), so it
 // would push the audio to its 4 s cap and drift ~90 ms a second. For the same reason
 // Chrome's own A/V sync does not hold through MediaMTX: audio came 60–320 ms after the
-// picture in runs here, wandering within a run. The test reports that figure beside the direct one and holds
-// both to every pulse's beep within 400 ms of its flash (the drift above breaks that
-// within seconds), not to 45 ms, which MediaMTX v1.14 misses. AVHOST_PULSES sets how
+// picture in runs here, wandering within a run. The test reports that figure beside the
+// direct one and holds both to every pulse's beep within 400 ms of its flash (the drift
+// above breaks that within seconds), not to 45 ms, which MediaMTX v1.14 misses. AVHOST_PULSES sets how
 // many pulses (default 20). Not named "LipSync": make bench runs those with 60 pulses.
 func TestMediaMTXAVSyncInChromium(t *testing.T) {
 	if os.Getenv("AVHOST_NO_BROWSER") != "" {

@@ -10,7 +10,7 @@ DEB_PKGS  := pkg-config gcc libglib2.0-dev libgstreamer1.0-dev libgstreamer-plug
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED := 1
 
-.PHONY: help deps build plugin check test bench soak fuzz lint run demo-file docs clean
+.PHONY: help deps build plugin mediamtx check test bench soak fuzz lint run demo-file docs clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -38,7 +38,10 @@ check: ## go vet + unit tests (go test -short: no browser, netns or Python)
 	@# listed last they start some 45 s late, behind packages that hold both -p slots.
 	$(GO) test -short -count=1 -timeout 5m ./internal/server ./...
 
-test: deps plugin ## run all tests (real GStreamer, ffprobe, gst-launch-1.0, Chromium, netns, Python)
+mediamtx: ## build MediaMTX v1.14.0 into build/mediamtx/ for the WHIP tests (cached)
+	GO=$(GO) scripts/mediamtx.sh
+
+test: deps plugin mediamtx ## run all tests (real GStreamer, ffprobe, gst-launch-1.0, Chromium, netns, Python, MediaMTX)
 	AVHOST_PLUGIN_DIR=$(CURDIR)/build/plugin $(GO) test -count=1 -timeout 15m ./...
 
 bench: deps ## print throughput, allocation and CPU figures
@@ -46,6 +49,7 @@ bench: deps ## print throughput, allocation and CPU figures
 	$(GO) test -run '^$$' -bench 'LiveSession' -benchtime 1x ./internal/player
 	$(GO) test -run '^$$' -bench 'Sessions' -benchtime 1x -timeout 10m ./internal/session
 	$(GO) test -run '^$$' -bench 'Viewers|RTSPReaders' -benchtime 1x -timeout 10m ./internal/server
+	GO=$(GO) scripts/mediamtx.sh && $(GO) test -run '^$$' -bench 'MediaMTXReaders' -benchtime 1x -timeout 10m ./internal/server
 	AVHOST_CHURN_SECONDS=60 $(GO) test -run '^$$' -bench 'Churn' -benchtime 1x -timeout 10m ./internal/server
 	$(GO) build -o $(BIN) ./cmd/avhost && scripts/idle50k.sh
 	AVHOST_PULSES=60 $(GO) test -count=1 -run 'LipSync|InterruptSilence' -v ./internal/server 2>&1 | grep -E 'offset|alignment|latency|silence|speech start|fine sync'

@@ -43,6 +43,8 @@ mediamtx: ## build MediaMTX v1.14.0 into build/mediamtx/ for the WHIP tests (cac
 
 test: deps plugin mediamtx ## run all tests (real GStreamer, ffprobe, gst-launch-1.0, Chromium, netns, Python, MediaMTX)
 	AVHOST_PLUGIN_DIR=$(CURDIR)/build/plugin $(GO) test -count=1 -timeout 15m ./...
+	@# the stream bus under the race detector: readers, a slow one, switches, close
+	$(GO) test -race -count=1 -timeout 5m ./internal/stream
 
 bench: deps ## print throughput, allocation and CPU figures
 	$(GO) test -run '^$$' -bench 'Inject|AudioChunk' -benchtime 3s -cpu 1 ./internal/player

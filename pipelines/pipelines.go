@@ -40,6 +40,13 @@ const (
 	// that avhost's own outputs (Pion, RTSP, WHIP) read.
 	VideoSink = "vout"
 	AudioSink = "aout"
+	// VideoSinkMid and VideoSinkLow are the appsinks of session.pipeline's lower
+	// renditions (Ladder), and VideoGateMid and VideoGateLow the valves in front of
+	// their encoders, closed while no reader takes the rendition.
+	VideoSinkMid = "vout1"
+	VideoSinkLow = "vout2"
+	VideoGateMid = "vgate1"
+	VideoGateLow = "vgate2"
 	// VideoTee and AudioTee carry the encoded streams to webrtcbin branches.
 	VideoTee = "vtee"
 	AudioTee = "atee"
@@ -49,6 +56,29 @@ const (
 	BranchAudioQueue = "aq"
 	BranchWebRTC     = "wb"
 )
+
+// Rendition is one rung of session.pipeline's encode ladder: the appsink it ends
+// in, the valve that gates its encode ("" for one that always encodes), its frame
+// size as a divisor of the session's and its bitrate.
+type Rendition struct {
+	Sink, Gate string
+	Scale      int // the frame is 1/Scale of the session's width and height
+	Kbps       int // x264enc bitrate, kbit/s
+}
+
+// Ladder is session.pipeline's encode ladder, best first. The top is today's encode
+// (full size, 1.5 Mbit/s). Each step down halves the sides (a quarter of the
+// pixels) and cuts the bitrate about 3×, the spacing simulcast uses (libwebrtc's
+// 3-layer default is ¼, ½ and full size at roughly 1:3:8): close enough that a
+// viewer losing a rung still sees a usable picture, far enough apart that each rung
+// is worth its encode. The rates are chosen so that a rung with 64 kbit/s of Opus,
+// its FEC and RTP/UDP/IP overhead fits the bottlenecks viewers meet: 400 kbit/s
+// fits a 600 kbit/s link, 150 kbit/s a 300 kbit/s one.
+var Ladder = []Rendition{
+	{Sink: VideoSink, Scale: 1, Kbps: 1500},
+	{Sink: VideoSinkMid, Gate: VideoGateMid, Scale: 2, Kbps: 400},
+	{Sink: VideoSinkLow, Gate: VideoGateLow, Scale: 4, Kbps: 150},
+}
 
 // Session is the text of session.pipeline: a session's sources, its one encode and
 // the tees and appsinks its outputs take it from.

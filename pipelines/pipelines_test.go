@@ -33,6 +33,9 @@ func sample(t *testing.T) pipelines.Vars {
 		"FORMAT": word(t, "BGR"), "MAX_FRAMES": pipelines.Int(100), "KEY_INT": pipelines.Int(50),
 		"RATE": pipelines.Int(24000), "CHANNELS": pipelines.Int(1), "MAX_QUEUE_MS": pipelines.Int(int64(20000)),
 		"OUT": loc, "LIVE": pipelines.Bool(true),
+		"TOP_KBPS": pipelines.Int(1500), "MID_WIDTH": pipelines.Int(256), "MID_HEIGHT": pipelines.Int(256),
+		"MID_KBPS": pipelines.Int(400), "LOW_WIDTH": pipelines.Int(128), "LOW_HEIGHT": pipelines.Int(128),
+		"LOW_KBPS": pipelines.Int(150), "OPUS_LOSS": pipelines.Int(10),
 	}
 }
 
@@ -41,7 +44,8 @@ func sample(t *testing.T) pipelines.Vars {
 func TestEveryFileParsesAndNamesWhatCodeLooksUp(t *testing.T) {
 	gsttest.Init()
 	want := map[string][]string{
-		"session":   {pipelines.Video, pipelines.Audio, pipelines.VideoSink, pipelines.AudioSink, pipelines.VideoTee, pipelines.AudioTee},
+		"session": {pipelines.Video, pipelines.Audio, pipelines.VideoSink, pipelines.AudioSink, pipelines.VideoTee, pipelines.AudioTee,
+			pipelines.VideoSinkMid, pipelines.VideoSinkLow, pipelines.VideoGateMid, pipelines.VideoGateLow},
 		"webrtcbin": {pipelines.BranchVideoQueue, pipelines.BranchAudioQueue, pipelines.BranchWebRTC},
 		"rtsp":      {pipelines.VideoSink, pipelines.AudioSink},
 	}

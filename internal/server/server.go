@@ -134,7 +134,7 @@ func (s *Server) attach(sess *session.Session) error {
 		return nil // a custom pipeline without WebRTC branches
 	}
 	log := s.cfg.Log.With("session", sess.ID)
-	st, err := stream.New(p, stream.Config{Log: log})
+	st, err := stream.New(p, streamConfig(p, sess.Config(), log))
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,13 @@ type Config struct {
 	ViewerToken string `yaml:"viewer_token"`
 	// Lead is how far ahead of the next chunk an utterance starts; defaults to 60 ms.
 	Lead time.Duration `yaml:"lead"`
+	// Ladder is "on" (the default) or "off". On, Pion viewers move between the
+	// encode ladder's renditions (pipelines.Ladder) by their bandwidth estimate; a
+	// lower rendition encodes only while a viewer takes it, so an idle session or one
+	// whose viewers all have the bandwidth costs no more CPU. Off, every viewer gets
+	// the top rendition, as before the ladder. The memory budget counts the ladder's
+	// encoders when it is on.
+	Ladder string `yaml:"ladder"`
 
 	p params // the typed values, set by fill
 }
@@ -93,6 +100,9 @@ func (c *Config) fill() error {
 	if c.Backend == "" {
 		c.Backend = "pion"
 	}
+	if c.Ladder == "" {
+		c.Ladder = "on"
+	}
 	var p params
 	var err error
 	if p.FPS, err = ParseFPS(c.FPS); err != nil {
@@ -114,6 +124,10 @@ func (c *Config) fill() error {
 	if c.Backend != "pion" && c.Backend != "webrtcbin" {
 		return fmt.Errorf("%w: backend %s (want pion or webrtcbin)", ErrConfig, quote(c.Backend))
 	}
+	if c.Ladder != "on" && c.Ladder != "off" {
+		return fmt.Errorf("%w: ladder %s (want on or off)", ErrConfig, quote(c.Ladder))
+	}
+	p.Ladder = c.Ladder == "on"
 	if c.MaxQueue < 20*time.Millisecond || c.MaxQueue > maxAudioQueue {
 		return fmt.Errorf("%w: audio queue %v outside 20ms..%v", ErrConfig, c.MaxQueue, maxAudioQueue)
 	}
@@ -171,6 +185,10 @@ func (c Config) Encoded() bool {
 	f, err := parseFormat(c.Format)
 	return err == nil && f.encoded()
 }
+
+// LadderOn reports whether the session's viewers may use the encode ladder's lower
+// renditions (after fill).
+func (c Config) LadderOn() bool { return c.p.Ladder }
 
 // FrameRate is the session's frame rate (after fill).
 func (c Config) FrameRate() FPS { return c.p.FPS }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/avhost/avhost/internal/gstpush"
+	"github.com/avhost/avhost/pipelines"
 )
 
 // What a session costs in RSS besides its queues, measured with
@@ -42,7 +43,13 @@ func (c Config) cost() int64 {
 	// measured 279 MiB of frames with 43 queued); never less than the pool keeps.
 	frames := int64(max(p.MaxFrames+2, gstpush.PoolBuffers(fb))) * int64(fb)
 	audio := p.MaxQueueMS * int64(p.Rate) / 1000 * int64(p.Channels) * 2 // int16 ring, allocated up front
-	return baseCost + costPerPixel*int64(p.Width*p.Height) + frames + audio
+	enc := costPerPixel * int64(p.Width*p.Height)
+	if p.Ladder {
+		// The lower renditions' encoders (x264's frames, per pixel as the top one)
+		// and the queued raw frame in front of each scaler (2 each, full size).
+		enc += costPerPixel*int64(p.ladderPixels()) + int64(2*(len(pipelines.Ladder)-1)*fb)
+	}
+	return baseCost + enc + frames + audio
 }
 
 // DefaultMemoryBudget is 3/4 of the memory this process may use: the smaller of the

@@ -21,8 +21,16 @@ type params struct {
 	Rate          int
 	Channels      int
 	MaxQueueMS    int64
+	Ladder        bool        // viewers may move between the ladder's renditions
 	in            pixelFormat // as clients send frames
 }
+
+// opusLossPercent is the packet loss opusenc's in-band FEC plans for. It is fixed:
+// the encode is shared by every viewer, so no one viewer's receiver reports should
+// set it, and 10 % makes the encoder protect every frame (libopus spends FEC bits
+// only from its expected loss up; at 64 kbit/s the cost is a few kbit/s of speech
+// quality) while the browser's decoder repairs isolated losses.
+const opusLossPercent = 10
 
 // vars are the ${NAME}s a session's pipeline file may use, each from a typed value.
 func (p params) vars() pipelines.Vars {
@@ -32,7 +40,30 @@ func (p params) vars() pipelines.Vars {
 		"MAX_FRAMES": pipelines.Int(p.MaxFrames), "KEY_INT": pipelines.Int(p.KeyInt),
 		"RATE": pipelines.Int(p.Rate), "CHANNELS": pipelines.Int(p.Channels),
 		"MAX_QUEUE_MS": pipelines.Int(p.MaxQueueMS),
+		"TOP_KBPS":     pipelines.Int(pipelines.Ladder[0].Kbps),
+		"MID_WIDTH":    pipelines.Int(scaled(p.Width, pipelines.Ladder[1].Scale)),
+		"MID_HEIGHT":   pipelines.Int(scaled(p.Height, pipelines.Ladder[1].Scale)),
+		"MID_KBPS":     pipelines.Int(pipelines.Ladder[1].Kbps),
+		"LOW_WIDTH":    pipelines.Int(scaled(p.Width, pipelines.Ladder[2].Scale)),
+		"LOW_HEIGHT":   pipelines.Int(scaled(p.Height, pipelines.Ladder[2].Scale)),
+		"LOW_KBPS":     pipelines.Int(pipelines.Ladder[2].Kbps),
+		"OPUS_LOSS":    pipelines.Int(opusLossPercent),
 	}
+}
+
+// scaled is side/div rounded down to even (I420 wants even sides), never below the
+// smallest side a session may have.
+func scaled(side, div int) int {
+	return max(side/div&^1, minSide)
+}
+
+// ladderPixels is the pixel count of the renditions below the top one.
+func (p params) ladderPixels() int {
+	n := 0
+	for _, r := range pipelines.Ladder[1:] {
+		n += scaled(p.Width, r.Scale) * scaled(p.Height, r.Scale)
+	}
+	return n
 }
 
 func (p params) frameBytes() int {

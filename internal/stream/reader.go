@@ -24,6 +24,9 @@ type Reader struct {
 	// waitKey: a video unit was dropped, so the units up to the next key frame would
 	// not decode; they are skipped (and counted as drops) rather than delivered.
 	waitKey bool
+	// closed: the reader has let go of its renditions' gates (cur and next are each
+	// held, acquired, while set and the reader is open).
+	closed bool
 }
 
 // Subscribe delivers the stream's audio and video rendition ("" is the default) to
@@ -45,6 +48,7 @@ func (s *Stream) Subscribe(rendition string, queue int, f func(*Unit)) (*Reader,
 	if s.closed {
 		return nil, ErrClosed
 	}
+	t.acquire()
 	old := *s.readers.Load()
 	rs := make([]*Reader, len(old), len(old)+1)
 	copy(rs, old)
@@ -75,7 +79,10 @@ func (r *Reader) offer(t *track, u *Unit) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
+	case r.closed:
+		return
 	case t == r.next && u.Key: // the switch takes effect
+		r.cur.release()
 		r.cur, r.next, r.waitKey = t, nil, false
 	case t != r.cur:
 		return
@@ -120,12 +127,20 @@ func (r *Reader) Switch(name string) error {
 		return err
 	}
 	r.mu.Lock()
-	if t == r.cur {
+	if r.closed || t == r.next {
+		r.mu.Unlock()
+		return nil
+	}
+	if r.next != nil {
+		r.next.release()
 		r.next = nil
+	}
+	if t == r.cur {
 		r.mu.Unlock()
 		return nil
 	}
 	r.next = t
+	t.acquire() // a gated rendition starts encoding, with a key frame
 	r.mu.Unlock()
 	t.requestKeyFrame()
 	return nil
@@ -167,6 +182,13 @@ func (r *Reader) Close() {
 		}
 		s.readers.Store(&rs)
 		s.mu.Unlock()
+		r.mu.Lock()
+		r.closed = true
+		r.cur.release()
+		if r.next != nil {
+			r.next.release()
+		}
+		r.mu.Unlock()
 		close(r.stop)
 		<-r.done
 	})

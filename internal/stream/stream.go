@@ -42,6 +42,15 @@ type Config struct {
 	// unit per buffer), best first; a rendition is named after its appsink, and the
 	// first is the default. Defaults to ["vout"].
 	Video []string
+	// Gates names, per rendition, the valve (drop=true until opened) in front of its
+	// encoder: the stream opens it while a reader takes the rendition, closes it when
+	// the last one leaves, and asks for a key frame on opening (x264 keeps its
+	// references across the gap). A rendition without one always encodes. Defaults
+	// to none.
+	Gates map[string]string
+	// Bitrates is each rendition's encoder bitrate in bit/s, for readers that pick a
+	// rendition by bandwidth (Stream.Bitrate); defaults to none (0: unknown).
+	Bitrates map[string]int
 	// Audio names the appsink of the Opus track; defaults to "aout".
 	Audio string
 	// MTU bounds the RTP packets made (header included); defaults to 1200, which
@@ -117,7 +126,17 @@ func New(p *gst.Pipeline, cfg Config) (*Stream, error) {
 				return nil, fmt.Errorf("stream: rendition %q named twice", name)
 			}
 		}
-		s.video = append(s.video, newTrack(name, true, k, voff))
+		t := newTrack(name, true, k, voff)
+		t.bitrate = cfg.Bitrates[name]
+		if g := cfg.Gates[name]; g != "" {
+			e, err := p.GetElementByName(g)
+			if err != nil {
+				return nil, fmt.Errorf("%w: gate %q of rendition %q", ErrNoAppsink, g, name)
+			}
+			t.gate = &gate{el: e}
+			t.gate.set(false) // whatever the description says, closed until a reader comes
+		}
+		s.video = append(s.video, t)
 	}
 	k, err := find(cfg.Audio)
 	if err != nil {
@@ -175,6 +194,22 @@ func (s *Stream) Renditions() []string {
 		names[i] = t.name
 	}
 	return names
+}
+
+// Bitrate is rendition's encoder bitrate in bit/s (Config.Bitrates), 0 if unknown.
+func (s *Stream) Bitrate(rendition string) int {
+	t, err := s.rendition(rendition)
+	if err != nil {
+		return 0
+	}
+	return t.bitrate
+}
+
+// Encoding reports whether rendition's encoder is running: always for one without
+// a gate, and for a gated one while a reader takes it.
+func (s *Stream) Encoding(rendition string) bool {
+	t, err := s.rendition(rendition)
+	return err == nil && t.gate.isOpen()
 }
 
 // rendition finds video rendition name; "" is the default.

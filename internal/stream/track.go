@@ -1,8 +1,11 @@
 package stream
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-gst/go-gst/gst"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -34,6 +37,9 @@ type track struct {
 	clock  uint32 // RTP clock rate: 90 kHz video (RFC 6184), 48 kHz Opus (RFC 7587)
 	offset uint32 // random RTP timestamp origin (RFC 3550 §5.1)
 	params *h264Params
+	// gate, if set, runs the rendition's encoder only while readers take it.
+	gate    *gate
+	bitrate int // bit/s, 0 if unknown
 
 	// Owned by the track's pump.
 	seq uint16
@@ -92,4 +98,63 @@ func (t *track) requestKeyFrame() {
 		return
 	}
 	t.sink.requestKeyUnit()
+}
+
+// gate is the valve in front of a rendition's encoder, open while the rendition has
+// users: readers delivering it or switching to it. Its lock is a leaf (taken under
+// Reader.mu, never the other way).
+type gate struct {
+	el *gst.Element
+
+	mu    sync.Mutex
+	users int
+	open  bool
+}
+
+// set opens or closes the valve. valve's drop is an atomic in the element, safe to
+// set from any thread while PLAYING.
+func (g *gate) set(open bool) {
+	g.open = open
+	g.el.SetProperty("drop", !open)
+}
+
+func (g *gate) isOpen() bool {
+	if g == nil {
+		return true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.open
+}
+
+// acquire adds a user of t; the first opens t's gate and asks its encoder for a key
+// frame at once (past the rate limit: the request from before the gap closed may
+// be long spent), so that the encoder does not resume with a picture predicted from
+// frames the readers never got.
+func (t *track) acquire() {
+	g := t.gate
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.users++
+	if g.users == 1 {
+		t.sink.requestKeyUnit()
+		g.set(true)
+	}
+}
+
+// release removes a user of t; the last closes its gate.
+func (t *track) release() {
+	g := t.gate
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.users--
+	if g.users == 0 {
+		g.set(false)
+	}
 }

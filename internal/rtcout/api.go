@@ -13,7 +13,11 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/avhost/avhost/internal/viewers"
@@ -71,10 +75,30 @@ func (o Options) connectTimeout() time.Duration {
 	return viewers.DefaultConnectTimeout
 }
 
-// newAPI builds the Pion API: H.264 (constrained baseline, packetization-mode 1) and
-// Opus, NACK responses, and no automatic Sender Reports — avhost sends its own, from
-// the pipeline clock.
+// newAPI builds the Pion API of WHIP publishing and tests: H.264 (constrained
+// baseline, packetization-mode 1) and Opus, NACK responses, and no automatic Sender
+// Reports — avhost sends its own, from the pipeline clock.
 func newAPI(o Options) (*webrtc.API, error) {
+	b, err := newAPIBase(o, false)
+	if err != nil {
+		return nil, err
+	}
+	return b.api(nil)
+}
+
+// apiBase is what every PeerConnection of one kind shares: codecs, header
+// extensions, the NACK responder, the setting engine.
+type apiBase struct {
+	m    *webrtc.MediaEngine
+	se   webrtc.SettingEngine
+	nack interceptor.Factory
+	twcc interceptor.Factory // nil: no transport-wide CC
+}
+
+// newAPIBase prepares newAPI's API; with cc, viewers' APIs (viewerAPI): the
+// transport-wide CC header extension (draft-holmer-rmcat-transport-wide-cc-
+// extensions-01) on both tracks, so a viewer's feedback covers all it is sent.
+func newAPIBase(o Options, cc bool) (*apiBase, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: videoCap, PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, err
@@ -89,12 +113,21 @@ func newAPI(o Options) (*webrtc.API, error) {
 	if size&(size-1) != 0 {
 		return nil, fmt.Errorf("rtcout: nack_buffer %d is not a power of two", size)
 	}
-	ir := &interceptor.Registry{}
 	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(size))
 	if err != nil {
 		return nil, err
 	}
-	ir.Add(resp)
+	b := &apiBase{m: m, nack: resp}
+	if cc {
+		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, k); err != nil {
+				return nil, err
+			}
+		}
+		if b.twcc, err = twcc.NewHeaderExtensionInterceptor(); err != nil {
+			return nil, err
+		}
+	}
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "ccm", Parameter: "fir"}, webrtc.RTPCodecTypeVideo)
@@ -115,8 +148,44 @@ func newAPI(o Options) (*webrtc.API, error) {
 		se.SetInterfaceFilter(f)
 	}
 	o.Mux.apply(&se)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+	b.se = se
+	return b, nil
 }
+
+// api is an API over b; with bwe, its PeerConnection runs a GCC estimator of its
+// own and hands it to bwe as NewPeerConnection builds it. One API per viewer, so
+// that the estimator cannot be handed to another viewer's handshake running at the
+// same time (the callback only has Pion's PeerConnection id to go by).
+func (b *apiBase) api(bwe func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+	ir := &interceptor.Registry{}
+	if bwe != nil && b.twcc != nil {
+		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			// No pacer (gcc's default leaky bucket queues without bound when sent
+			// more than its target): the ladder keeps the rate, and a pacer's queue
+			// would add latency to every frame.
+			return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate),
+				gcc.SendSideBWEMaxBitrate(maxEstimate), gcc.SendSideBWEPacer(gcc.NewNoOpPacer()))
+		})
+		if err != nil {
+			return nil, err
+		}
+		f.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { bwe(e) })
+		// Before the NACK responder: retransmissions are then budgeted by the
+		// estimate (pion/interceptor's cc passes its target to the responder).
+		ir.Add(f)
+		ir.Add(b.twcc)
+	}
+	ir.Add(b.nack)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(b.m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(b.se)), nil
+}
+
+// GCC's bounds for a viewer: it starts where the top rendition fits (the viewer
+// starts on it, as before the ladder) and never reports more than twice that, which
+// no rung needs.
+var (
+	initialEstimate = 1_800_000
+	maxEstimate     = 4_000_000
+)
 
 var (
 	videoCap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,

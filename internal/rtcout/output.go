@@ -3,6 +3,7 @@ package rtcout
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/webrtc/v4"
 
@@ -21,9 +22,12 @@ type Config struct {
 // Output is one session's Pion viewers (viewers.Backend), each a reader of the
 // session's stream.
 type Output struct {
-	cfg Config
-	api *webrtc.API
-	st  *stream.Stream
+	cfg  Config
+	api  *webrtc.API // WHIP publishing's
+	base *apiBase    // viewers': with transport-wide CC, an API (and estimator) each
+	st   *stream.Stream
+
+	ups, downs atomic.Uint64 // rendition switches of the session's viewers
 
 	mu      sync.Mutex
 	viewers map[string]*viewer
@@ -45,7 +49,11 @@ func New(st *stream.Stream, cfg Config) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Output{cfg: cfg, api: api, st: st, viewers: map[string]*viewer{}}, nil
+	base, err := newAPIBase(cfg.Options, true)
+	if err != nil {
+		return nil, err
+	}
+	return &Output{cfg: cfg, api: api, base: base, st: st, viewers: map[string]*viewer{}}, nil
 }
 
 // Viewers is the number of viewers, handshakes in flight included.

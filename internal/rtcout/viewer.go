@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -40,6 +41,10 @@ type viewer struct {
 	video  *webrtc.RTPSender
 	audio  *webrtc.RTPSender
 	feed   *stream.Reader // its subscription to the session's stream
+	// net is its congestion control, nil when the stream has one rendition or the
+	// viewer sends no transport-wide CC feedback. Set before its goroutines start.
+	net *adapter
+	est cc.BandwidthEstimator // the viewer's GCC estimator (nil for a WHIP publication)
 }
 
 // AddViewer answers an SDP offer with the session's two tracks. The answer carries
@@ -81,7 +86,12 @@ func (o *Output) AddViewer(ctx context.Context, offer string, c viewers.Client) 
 // handshake builds the viewer's PeerConnection and answers offer.
 func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription) (webrtc.SessionDescription, error) {
 	o := v.o
-	pc, err := o.api.NewPeerConnection(webrtc.Configuration{ICEServers: o.cfg.ICEServers})
+	var est estimators
+	api, err := o.base.api(est.set)
+	if err != nil {
+		return webrtc.SessionDescription{}, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: o.cfg.ICEServers})
 	if err != nil {
 		return webrtc.SessionDescription{}, err
 	}
@@ -133,6 +143,9 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 			go o.RemoveViewer(v.id) // not on Pion's callback goroutine
 		}
 	})
+	v.mu.Lock()
+	v.est = est.get()
+	v.mu.Unlock()
 	if err := v.start(video, audio, vt, at); err != nil {
 		return webrtc.SessionDescription{}, err
 	}
@@ -178,15 +191,19 @@ func (v *viewer) start(video, audio *webrtc.RTPSender, vt, at *webrtc.TrackLocal
 		return viewers.ErrClosed
 	}
 	v.video, v.audio = video, audio
+	if rungs := ladderOf(v.o.st); rungs != nil && v.est != nil && negotiatedTWCC(video) {
+		v.net = &adapter{est: v.est, twcc: true, rungs: rungs}
+	}
 	// WriteRTP copies the packet before setting this viewer's SSRC and payload type,
 	// as a stream.Unit's packets are shared and must not be changed.
+	vw := newVideoWriter(vt, v)
 	feed, err := v.o.st.Subscribe("", 0, func(u *stream.Unit) {
-		t := at
 		if u.Video {
-			t = vt
+			vw.write(u)
+			return
 		}
 		for _, p := range u.Packets {
-			t.WriteRTP(p)
+			at.WriteRTP(p)
 		}
 	})
 	if err != nil {
@@ -197,6 +214,10 @@ func (v *viewer) start(video, audio *webrtc.RTPSender, vt, at *webrtc.TrackLocal
 	go v.readRTCP(video)
 	go v.readRTCP(audio)
 	go v.senderReports()
+	if v.net != nil {
+		v.wg.Add(1)
+		go v.runAdapt()
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/stream"
 	"github.com/avhost/avhost/internal/viewers"
@@ -62,6 +63,10 @@ func newCollector(m *session.Manager, outputs mediaOf, private bool) *collector 
 		"interrupts":   d("interrupts_total", "Utterances cut by interrupt.", "session"),
 		"utterances":   d("utterances_total", "Utterances begun.", "session"),
 		"queuedFrames": d("video_queue_frames", "Frames waiting for their time.", "session"),
+		"rendition":    d("webrtc_viewer_rendition", "Connected Pion viewers per video rendition being delivered (the ladder's appsink names, best first: vout, vout1, vout2).", "session", "rendition"),
+		"encoding":     d("video_renditions_encoding", "Video renditions whose encoder runs: the top one always, a lower one while a viewer takes it.", "session"),
+		"estimate":     d("webrtc_viewer_estimate_bits_per_second", "Bandwidth estimates (GCC over transport-wide CC feedback) of the connected Pion viewers that send the feedback, one observation per viewer.", "session"),
+		"switches":     d("webrtc_rendition_switches_total", "Rendition switches of the session's Pion viewers, by direction (up, down).", "session", "direction"),
 	}}
 }
 
@@ -99,6 +104,45 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if vs, st, err := c.outputs(s.ID); err == nil {
 			gauge("viewers", float64(vs.Viewers()))
 			gauge("avOffset", st.SyncOffset().Seconds())
+			c.collectNet(ch, s.ID, vs, st)
 		}
 	}
+}
+
+// estimateBuckets bound the estimate histogram: around the ladder's needs
+// (pipelines.Ladder plus audio: ≈0.25, 0.5 and 1.6 Mbit/s), so a scrape shows how
+// many viewers could take each rung.
+var estimateBuckets = []float64{250e3, 500e3, 1e6, 1.6e6, 2.5e6}
+
+// collectNet exports the network figures of a session's Pion viewers, aggregated
+// per session: per-viewer labels would grow /metrics with every viewer.
+func (c *collector) collectNet(ch chan<- prometheus.Metric, id string, vs viewers.Backend, st *stream.Stream) {
+	n := 0
+	for _, r := range st.Renditions() {
+		if st.Encoding(r) {
+			n++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.descs["encoding"], prometheus.GaugeValue, float64(n), id)
+	o, ok := vs.(interface{ NetStats() rtcout.NetStats })
+	if !ok {
+		return // webrtcbin viewers: no estimator on avhost's side
+	}
+	ns := o.NetStats()
+	for _, r := range st.Renditions() {
+		ch <- prometheus.MustNewConstMetric(c.descs["rendition"], prometheus.GaugeValue, float64(ns.ByRendition[r]), id, r)
+	}
+	counts := make(map[float64]uint64, len(estimateBuckets))
+	var sum float64
+	for _, e := range ns.Estimates {
+		sum += float64(e)
+		for _, b := range estimateBuckets {
+			if float64(e) <= b {
+				counts[b]++
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstHistogram(c.descs["estimate"], uint64(len(ns.Estimates)), sum, counts, id)
+	ch <- prometheus.MustNewConstMetric(c.descs["switches"], prometheus.CounterValue, float64(ns.Ups), id, "up")
+	ch <- prometheus.MustNewConstMetric(c.descs["switches"], prometheus.CounterValue, float64(ns.Downs), id, "down")
 }

@@ -12,7 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -27,6 +29,14 @@ type Receiver struct {
 	Keyframes    atomic.Int64
 	LastKeyframe atomic.Int64
 	videoSSRC    atomic.Uint32
+	// VideoBytes counts RTP payload and padding bytes of video; VideoExpected is
+	// the video packets the sequence numbers say were sent since the first one
+	// (RFC 3550 §6.4.1's extended highest less the first, plus one): with
+	// VideoPackets, the cumulative loss.
+	VideoBytes    atomic.Int64
+	VideoExpected atomic.Int64
+	seqFirst      int64 // extended; owned by the video track's reader
+	seqHigh       int64
 
 	mu      sync.Mutex
 	reports map[bool][]rtcp.SenderReport // by video
@@ -41,6 +51,15 @@ func JoinWHEP(ctx context.Context, url string) (*Receiver, error) { return JoinW
 
 // JoinWHEPToken is JoinWHEP with a bearer token ("" for none), e.g. a viewer token.
 func JoinWHEPToken(ctx context.Context, url, token string) (*Receiver, error) {
+	return join(ctx, url, token, false)
+}
+
+// JoinWHEPCC is JoinWHEP as a browser receives: with Pion's default interceptors,
+// so it sends transport-wide CC feedback (the sender's bandwidth estimate comes from
+// it), NACKs and receiver reports.
+func JoinWHEPCC(ctx context.Context, url string) (*Receiver, error) { return join(ctx, url, "", true) }
+
+func join(ctx context.Context, url, token string, cc bool) (*Receiver, error) {
 	// Only what avhost sends: H.264 and Opus (webrtcbin 1.22 as answerer matches an
 	// offer better without codecs it cannot send).
 	m := &webrtc.MediaEngine{}
@@ -55,7 +74,15 @@ func JoinWHEPToken(ctx context.Context, url, token string) (*Receiver, error) {
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+	opts := []func(*webrtc.API){webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)}
+	if cc {
+		ir := &interceptor.Registry{}
+		if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+			return nil, err
+		}
+		opts = append(opts, webrtc.WithInterceptorRegistry(ir))
+	}
+	api := webrtc.NewAPI(opts...)
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
@@ -84,6 +111,9 @@ func JoinWHEPToken(ctx context.Context, url, token string) (*Receiver, error) {
 				return
 			}
 			n.Add(1)
+			if video {
+				r.countVideo(p)
+			}
 			r.mu.Lock()
 			a := append(r.arrived[video], Arrival{At: time.Now(), RTPTime: p.Timestamp})
 			if len(a) > 500 {
@@ -139,6 +169,17 @@ func (r *Receiver) WaitTracks(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// countVideo keeps the video loss figures; on the video track's reader only.
+func (r *Receiver) countVideo(p *rtp.Packet) {
+	r.VideoBytes.Add(int64(len(p.Payload)) + int64(p.Header.PaddingSize))
+	if r.VideoExpected.Load() == 0 {
+		r.seqFirst, r.seqHigh = int64(p.SequenceNumber), int64(p.SequenceNumber)
+	} else if d := int16(p.SequenceNumber - uint16(r.seqHigh)); d > 0 {
+		r.seqHigh += int64(d)
+	}
+	r.VideoExpected.Store(r.seqHigh - r.seqFirst + 1)
 }
 
 // Arrival is when a packet with an RTP timestamp arrived.

@@ -1,0 +1,137 @@
+package rtcout
+
+import "time"
+
+// The ladder policy: which of the stream's video renditions one viewer gets, from
+// its Google Congestion Control estimate (pion/interceptor's gcc, fed by the
+// viewer's transport-wide CC feedback). It is a pure state machine — the clock and
+// the estimator's figures are handed in — so tests drive it without a network.
+//
+// Down is fast and up is slow, as in every adaptive player: a rung that does not
+// fit costs freezes at once, one that would fit costs nothing by waiting.
+//
+//   - Down: only on evidence of congestion (GCC's delay detector decreasing, or loss
+//     above lossCongested), and then to the best rung whose need fits the estimate.
+//     GCC's estimate alone is no evidence: while the viewer gets less than the link
+//     carries it only grows to 1.5× what is sent (pion/interceptor's rate
+//     controller), so on a clean path it sits below the rung above the one in use
+//     and says nothing about the link.
+//   - Up: by a probe, because of that same cap (the application-limited problem,
+//     pion/interceptor #299; a talking head sends far less than its rung's rate
+//     between key frames). While below the top, the viewer pads its video with RTP
+//     padding up to the next rung's need × upMargin for probeTime. If GCC sees no
+//     congestion meanwhile, the path carries the next rung and the viewer moves up;
+//     if it does, the probe stops at once and the next waits twice as long
+//     (probeBackoff doubling to maxBackoff), so a viewer on a link that really is
+//     narrow probes rarely. The padding ramps up over probeRamp rather than
+//     starting at full: on a link just wider than the rung in use, GCC sees the
+//     queue start to grow while the excess is still small, so a failed probe
+//     delays packets (a bottleneck's queue absorbs a few KB) rather than drops them.
+//   - After moving down, congestion is ignored for downSettle: the bottleneck's
+//     queue still holds what the higher rung sent, and GCC (its loss-based half
+//     above all) goes on decreasing while it drains, which would take the viewer a
+//     second rung down for nothing.
+//
+// A rung's need is its encoder bitrate plus audioBudget: 64 kbit/s of Opus and the
+// RTP/SRTP/UDP/IP headers of both tracks (≈50 + ≈40 packets a second).
+const (
+	audioBudget   = 100_000
+	downMargin    = 0.8 // congested and the estimate below 0.8 × need: move down
+	upMargin      = 1.15
+	lossCongested = 0.05 // GCC's average loss above which the path is congested
+	// congestedHold moves down also when congestion lasts this long, though the
+	// estimate stays above downMargin × need: a link a little narrower than the rung
+	// keeps GCC decreasing to 0.85 × what arrives without ever dropping below it.
+	congestedHold = 2 * time.Second
+	probeTime     = 1500 * time.Millisecond
+	probeRamp     = time.Second
+	downSettle    = 2 * time.Second
+	probeBackoff  = 3 * time.Second
+	maxBackoff    = 12 * time.Second
+)
+
+// rung is one rendition as the policy sees it.
+type rung struct {
+	name string
+	bps  int // encoder bitrate
+}
+
+func (r rung) need() int { return r.bps + audioBudget }
+
+// signal is what the estimator says at one instant.
+type signal struct {
+	estimate  int  // GCC target bitrate, bit/s
+	congested bool // decreasing on delay, or losing more than lossCongested
+}
+
+// policy is one viewer's position on the ladder.
+type policy struct {
+	rungs []rung // best first
+	cur   int
+
+	congestedSince time.Time // zero while not congested
+	probeStart     time.Time
+	probeUntil     time.Time // zero while not probing
+	lastDown       time.Time
+	nextProbe      time.Time
+	backoff        time.Duration
+}
+
+func newPolicy(rungs []rung, now time.Time) *policy {
+	return &policy{rungs: rungs, backoff: probeBackoff, nextProbe: now.Add(probeBackoff)}
+}
+
+// step takes the estimator's signal at now and returns the rung to be on and the
+// padding (bit/s) to send now: non-zero while probing.
+func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
+	if s.congested {
+		if p.congestedSince.IsZero() {
+			p.congestedSince = now
+		}
+		if !p.probeUntil.IsZero() { // the path does not carry the next rung
+			p.probeUntil = time.Time{}
+			p.backoff = min(2*p.backoff, maxBackoff)
+		}
+		p.nextProbe = now.Add(p.backoff)
+		if now.Sub(p.lastDown) < downSettle {
+			return p.cur, 0
+		}
+		need := p.rungs[p.cur].need()
+		if p.cur < len(p.rungs)-1 && (float64(s.estimate) < downMargin*float64(need) || now.Sub(p.congestedSince) >= congestedHold) {
+			i := p.cur + 1
+			for i < len(p.rungs)-1 && p.rungs[i].need() > s.estimate {
+				i++
+			}
+			p.cur, p.lastDown = i, now
+			p.congestedSince = time.Time{} // the new rung gets its own chance
+		}
+		return p.cur, 0
+	}
+	p.congestedSince = time.Time{}
+	if p.cur == 0 {
+		return 0, 0
+	}
+	if !p.probeUntil.IsZero() {
+		if now.Before(p.probeUntil) {
+			return p.cur, p.padding(now)
+		}
+		p.probeUntil = time.Time{}
+		p.cur--
+		p.backoff = probeBackoff
+		p.nextProbe = now.Add(probeBackoff)
+		return p.cur, 0
+	}
+	if !now.Before(p.nextProbe) {
+		p.probeStart, p.probeUntil = now, now.Add(probeTime)
+		return p.cur, p.padding(now)
+	}
+	return p.cur, 0
+}
+
+// padding is what brings the current rung's need up to the next rung's × upMargin,
+// ramped over probeRamp from the probe's start.
+func (p *policy) padding(now time.Time) int {
+	full := upMargin*float64(p.rungs[p.cur-1].need()) - float64(p.rungs[p.cur].need())
+	ramp := float64(now.Sub(p.probeStart)+adaptInterval) / float64(probeRamp)
+	return int(full * min(1, ramp))
+}

@@ -1,0 +1,114 @@
+package rtcout
+
+import (
+	"testing"
+	"time"
+)
+
+var testRungs = []rung{{"top", 1_500_000}, {"mid", 400_000}, {"low", 150_000}}
+
+// run steps p every 200 ms for d with signal s, returning the last rung and
+// whether any step padded (probed).
+func run(p *policy, now *time.Time, d time.Duration, s signal) (cur int, probed bool) {
+	for end := now.Add(d); now.Before(end); *now = now.Add(adaptInterval) {
+		var pad int
+		cur, pad = p.step(*now, s)
+		probed = probed || pad > 0
+	}
+	return cur, probed
+}
+
+func TestLadderPolicy(t *testing.T) {
+	t.Run("a clean path with an app-limited estimate stays on the top rung", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		if cur, probed := run(p, &now, time.Minute, signal{estimate: 900_000}); cur != 0 || probed {
+			t.Fatalf("rung %d, probed %v", cur, probed)
+		}
+	})
+	t.Run("one congested reading near the rung's rate does not move a viewer", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		if cur, _ := p.step(now, signal{estimate: 1_400_000, congested: true}); cur != 0 {
+			t.Fatalf("moved to rung %d on one decrease to 0.85× the sent rate", cur)
+		}
+	})
+	t.Run("congestion at a 600 kbit/s estimate moves down at once to the rung that fits", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		if cur, _ := p.step(now, signal{estimate: 510_000, congested: true}); cur != 1 {
+			t.Fatalf("rung %d, want mid", cur)
+		}
+		// The bottleneck's queue drains: GCC goes on decreasing for a while.
+		if cur, _ := run(p, &now, downSettle-adaptInterval, signal{estimate: 300_000, congested: true}); cur != 1 {
+			t.Fatalf("rung %d while the queue drains, want mid", cur)
+		}
+		if cur, _ := run(p, &now, 2*adaptInterval, signal{estimate: 200_000, congested: true}); cur != 2 {
+			t.Fatalf("rung %d after congestion outlasting %v, want low", cur, downSettle)
+		}
+	})
+	t.Run("congestion that lasts moves down though the estimate stays close", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		if cur, _ := run(p, &now, congestedHold+adaptInterval, signal{estimate: 1_400_000, congested: true}); cur != 1 {
+			t.Fatalf("rung %d after %v of congestion", cur, congestedHold)
+		}
+	})
+	t.Run("below the top a clean path probes and climbs back within 20 s", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		p.step(now, signal{estimate: 200_000, congested: true})
+		start := now
+		for p.cur != 0 && now.Sub(start) < time.Minute {
+			run(p, &now, adaptInterval, signal{estimate: 500_000})
+		}
+		if p.cur != 0 || now.Sub(start) > 20*time.Second {
+			t.Fatalf("rung %d after %v", p.cur, now.Sub(start))
+		}
+		t.Logf("low to top in %v", now.Sub(start))
+	})
+	t.Run("a probe ramps its padding up to the next rung's need", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		p.step(now, signal{estimate: 510_000, congested: true})
+		last := 0
+		for end := now.Add(time.Minute); now.Before(end); now = now.Add(adaptInterval) {
+			if _, pad := p.step(now, signal{estimate: 600_000}); pad < last {
+				t.Fatalf("padding fell from %d to %d within a probe", last, pad)
+			} else if last = pad; pad > 0 && now.Sub(p.probeStart) >= probeRamp {
+				break
+			}
+		}
+		if full := int(upMargin*1_600_000) - 500_000; last < full-1 || last > full {
+			t.Fatalf("padding %d after the ramp, want %d", last, full)
+		}
+	})
+	t.Run("a probe that meets congestion stops and the next waits longer", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		p.step(now, signal{estimate: 510_000, congested: true})
+		var probes []time.Time
+		for end := now.Add(time.Minute); now.Before(end); now = now.Add(adaptInterval) {
+			_, pad := p.step(now, signal{estimate: 550_000})
+			if pad > 0 {
+				if full := int(upMargin*1_600_000) - 500_000; pad <= 0 || pad > full/2 {
+					t.Fatalf("padding %d at the start of a probe (full: %d)", pad, full)
+				}
+				probes = append(probes, now)
+				now = now.Add(adaptInterval) // the feedback comes back congested
+				if cur, pad := p.step(now, signal{estimate: 500_000, congested: true}); cur != 1 || pad != 0 {
+					t.Fatalf("rung %d, padding %d after a failed probe", cur, pad)
+				}
+			}
+		}
+		if len(probes) < 3 {
+			t.Fatalf("%d probes in a minute", len(probes))
+		}
+		for i := 2; i < len(probes); i++ {
+			if gap, prev := probes[i].Sub(probes[i-1]), probes[i-1].Sub(probes[i-2]); gap < prev && gap < maxBackoff {
+				t.Errorf("probe gaps shrank: %v then %v", prev, gap)
+			}
+		}
+		t.Logf("failed probes at %v", probes)
+	})
+}

@@ -1,0 +1,373 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/avhost/avhost/internal/server"
+	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/webrtctest"
+	"github.com/avhost/avhost/pipelines"
+)
+
+// noisePipeline is the shipped session pipeline with its picture taken from
+// videotestsrc's snow instead of the session's frames: every frame is new noise, so
+// each rung's x264 reaches its bitrate (the demo avatar's face idles at ≈165
+// kbit/s, and would fit any bottleneck on the top rung).
+func noisePipeline(t *testing.T) string {
+	const src = "singleframesrc name=video width=${WIDTH} height=${HEIGHT} framerate=${FPS} format=${FORMAT}\n  max-queue-frames=${MAX_FRAMES} overflow=reject\n  ! videoconvert"
+	text := pipelines.Session()
+	if !strings.Contains(text, src) {
+		t.Fatal("session.pipeline no longer starts as this test expects: update noisePipeline")
+	}
+	return strings.Replace(text, src, "singleframesrc name=video width=${WIDTH} height=${HEIGHT} framerate=${FPS} format=${FORMAT}\n"+
+		"  max-queue-frames=${MAX_FRAMES} overflow=reject ! fakesink sync=false\n"+
+		"videotestsrc is-live=true pattern=snow ! video/x-raw,width=${WIDTH},height=${HEIGHT},framerate=${FPS} ! videoconvert", 1)
+}
+
+// ladderMetrics is what /metrics says of the demo session's ladder.
+type ladderMetrics struct {
+	on       map[string]int // connected viewers per rendition
+	encoding int
+}
+
+var renditionRE = regexp.MustCompile(`^avhost_webrtc_viewer_rendition\{rendition="(\w+)",session="demo"\} (\d+)`)
+
+func scrapeLadder(t *testing.T, web string) ladderMetrics {
+	t.Helper()
+	req, _ := http.NewRequest("GET", web+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m := ladderMetrics{on: map[string]int{}}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		l := sc.Text()
+		if g := renditionRE.FindStringSubmatch(l); g != nil {
+			m.on[g[1]], _ = strconv.Atoi(g[2])
+		}
+		if v, ok := strings.CutPrefix(l, `avhost_video_renditions_encoding{session="demo"} `); ok {
+			m.encoding, _ = strconv.Atoi(v)
+		}
+	}
+	return m
+}
+
+// inUse is the number of renditions with viewers.
+func (m ladderMetrics) inUse() int {
+	n := 0
+	for _, c := range m.on {
+		if c > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// logBuf keeps the host's log lines.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) lines(sub string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, s := range strings.Split(l.b.String(), "\n") {
+		if strings.Contains(s, sub) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestLadderUnderABottleneck: avhost in one network namespace, a Pion viewer that
+// sends transport-wide CC feedback (as browsers do) in another, joined by a veth; a
+// second viewer on the host's own clean path. The session sends noise, so the top
+// rung really is 1.5 Mbit/s. A tbf of 600 kbit/s on avhost's egress: the limited
+// viewer must be on a rung that fits within 5 s and then receive without sustained
+// loss; the limit lifted, it must be back on the top rung within 20 s; the clean
+// viewer stays on the top rung throughout; the session encodes exactly the renditions
+// in use. AVHOST_LADDER_KBIT sets the limit (make bench also runs 300).
+func TestLadderUnderABottleneck(t *testing.T) {
+	if !inPrivateNetns(t) {
+		return
+	}
+	if _, err := exec.LookPath("tc"); err != nil {
+		t.Skip("needs tc (iproute2)")
+	}
+	rate := 600
+	if s := os.Getenv("AVHOST_LADDER_KBIT"); s != "" {
+		rate, _ = strconv.Atoi(s)
+	}
+	v := netns(t, "lviewer")
+	run(t, "ip", "link", "add", "avhl-h", "type", "veth", "peer", "name", "avhl-v", "netns", v)
+	run(t, "ip", "addr", "add", "10.232.0.1/24", "dev", "avhl-h")
+	run(t, "ip", "link", "set", "avhl-h", "up")
+	run(t, "ip", "-n", v, "addr", "add", "10.232.0.2/24", "dev", "avhl-v")
+	run(t, "ip", "-n", v, "link", "set", "avhl-v", "up")
+
+	logs := &logBuf{}
+	h := startHost(t, func(c *server.Config) {
+		yes := true
+		c.Demo, c.DemoLoop = &yes, 0
+		c.Session = session.Config{Width: 256, Height: 256, Pipeline: noisePipeline(t)}
+		c.Listen = "10.232.0.1:18081"
+		c.WebRTC.ICEUDP, c.WebRTC.ICETCP = ":18190", ":18190"
+		c.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	url := h.web + "/whep/demo"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// The clean viewer: in this namespace, so its packets never cross the veth.
+	clean, err := webrtctest.JoinWHEPCC(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clean.Close()
+	limited := startLadderViewer(t, v, url)
+
+	// Both on the top rung, with the lower ones idle.
+	waitFor(t, 10*time.Second, func() bool {
+		m := scrapeLadder(t, h.web)
+		return m.on[pipelines.VideoSink] == 2 && m.encoding == 1
+	}, "both viewers on the top rung")
+	before := limited.last()
+	time.Sleep(2 * time.Second) // a clean stretch for the figures, not synchronisation
+	clean0 := limited.last()
+	t.Logf("limited viewer on the clean path before the limit: %.0f kbit/s video (%+v %+v)",
+		float64(clean0.bytes-before.bytes)*8/clean0.at.Sub(before.at).Seconds()/1000, before, clean0)
+	// What avhost offers the link: counted before the qdisc (nftables' output hook),
+	// so it includes what the tbf drops.
+	nft(t, "", `table inet avhl {
+	chain out { type filter hook output priority 0; oifname "avhl-h" counter; }
+}`)
+
+	run(t, "tc", "qdisc", "add", "dev", "avhl-h", "root", "tbf", "rate", fmt.Sprintf("%dkbit", rate), "burst", "16kb", "latency", "100ms")
+	limitedAt := time.Now()
+	fits := func(m ladderMetrics) string { // the limited viewer's rung, if one that fits
+		for _, r := range pipelines.Ladder[1:] {
+			if m.on[r.Sink] == 1 && (r.Kbps+100) <= rate {
+				return r.Sink
+			}
+		}
+		return ""
+	}
+	var rung string
+	waitFor(t, 5*time.Second, func() bool {
+		rung = fits(scrapeLadder(t, h.web))
+		return rung != ""
+	}, "the limited viewer on a rung that fits")
+	settled := time.Since(limitedAt)
+	t.Logf("tbf %d kbit/s: on %s after %v", rate, rung, settled.Round(10*time.Millisecond))
+
+	// From 5 s after the limit, it receives without sustained loss on a rung that
+	// fits, while the session encodes the top rung (the clean viewer's) and the
+	// limited one's only.
+	time.Sleep(time.Until(limitedAt.Add(5 * time.Second))) // the window's start, not synchronisation
+	start := limited.last()
+	tcBefore, offBefore := tcSent(t), offered(t)
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		m := scrapeLadder(t, h.web)
+		if m.on[pipelines.VideoSink] < 1 {
+			t.Errorf("no viewer on the top rung under the limit: the clean viewer left it (%v)", m.on)
+		}
+		if m.encoding != m.inUse() {
+			t.Errorf("%d renditions encoding, %d in use (%v)", m.encoding, m.inUse(), m.on)
+		}
+	}
+	end := limited.last()
+	tcAfter, offAfter := tcSent(t), offered(t)
+	if os.Getenv("AVHOST_LADDER_DEBUG") != "" {
+		out, _ := exec.Command("tc", "-s", "qdisc", "show", "dev", "avhl-h").CombinedOutput()
+		t.Logf("tbf: %s", out)
+	}
+	lost, exp := (end.expected-start.expected)-(end.packets-start.packets), end.expected-start.expected
+	secs := end.at.Sub(start.at).Seconds()
+	sent := float64(tcAfter-tcBefore) * 8 / secs / 1000
+	off := float64(offAfter-offBefore) * 8 / secs / 1000
+	t.Logf("limited viewer, %.0f s from 5 s after the limit: %d of %d video packets lost after NACK repair (%.2f %%), %.0f kbit/s video received; "+
+		"avhost offered the link %.0f kbit/s (%.2f× its rate), %.0f kbit/s went through; %v",
+		secs, lost, exp, 100*float64(lost)/float64(max(exp, 1)), float64(end.bytes-start.bytes)*8/secs/1000, off, off/float64(rate), sent, scrapeLadder(t, h.web).on)
+	if exp == 0 || float64(lost) > 0.01*float64(exp) {
+		t.Errorf("loss %d of %d after settling: more than 1 %%", lost, exp)
+	}
+	if off > 1.2*float64(rate) {
+		t.Errorf("offered %.0f kbit/s to a %d kbit/s link: more than 1.2×", off, rate)
+	}
+
+	run(t, "tc", "qdisc", "del", "dev", "avhl-h", "root")
+	liftedAt := time.Now()
+	waitFor(t, 20*time.Second, func() bool {
+		m := scrapeLadder(t, h.web)
+		return m.on[pipelines.VideoSink] == 2
+	}, "the limited viewer back on the top rung")
+	t.Logf("limit lifted: back on the top rung after %v", time.Since(liftedAt).Round(10*time.Millisecond))
+	waitFor(t, 3*time.Second, func() bool { return scrapeLadder(t, h.web).encoding == 1 }, "the lower rungs idle again")
+
+	if os.Getenv("AVHOST_LADDER_DEBUG") != "" {
+		for _, l := range logs.lines("viewer estimate") {
+			t.Log(l)
+		}
+	}
+	cleanID := path.Base(clean.Location)
+	for _, l := range logs.lines("viewer rendition") {
+		t.Log(l)
+		if strings.Contains(l, "viewer="+cleanID) {
+			t.Errorf("the clean viewer switched: %s", l)
+		}
+	}
+	if len(logs.lines("viewer rendition")) < 2 {
+		t.Error("fewer than two switches logged")
+	}
+}
+
+// tcSent is the bytes the tbf on avhl-h has sent so far (0 without one).
+func tcSent(t *testing.T) int64 {
+	out, err := exec.Command("tc", "-s", "qdisc", "show", "dev", "avhl-h").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tc -s qdisc: %v %s", err, out)
+	}
+	f := strings.Fields(string(out))
+	for i := range f {
+		if f[i] == "Sent" && i+1 < len(f) {
+			n, _ := strconv.ParseInt(f[i+1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// offered is the bytes this namespace has sent out of avhl-h (the nft counter).
+func offered(t *testing.T) int64 {
+	out, err := exec.Command("nft", "list", "table", "inet", "avhl").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list: %v %s", err, out)
+	}
+	f := strings.Fields(string(out))
+	for i := range f {
+		if f[i] == "bytes" && i+1 < len(f) {
+			n, _ := strconv.ParseInt(f[i+1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// ladderViewer is a viewer process in another namespace and the figures it prints.
+type ladderViewer struct {
+	mu    sync.Mutex
+	stats viewerStat
+}
+
+type viewerStat struct {
+	at                       time.Time
+	packets, expected, bytes int64
+}
+
+func (l *ladderViewer) last() viewerStat {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
+}
+
+// startLadderViewer runs TestLadderViewerHelper in namespace ns against url, and
+// keeps its figures until the test ends (closing its stdin ends it).
+func startLadderViewer(t *testing.T, ns, url string) *ladderViewer {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestLadderViewerHelper$", "-test.v")
+	cmd.Env = append(os.Environ(), "AVHOST_LADDER_URL="+url)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	l := &ladderViewer{}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "fail") {
+			t.Fatalf("viewer: %s\n%s", sc.Text(), stderr.String())
+		}
+		if sc.Text() == "ready" {
+			go func() { // until the process ends
+				for sc.Scan() {
+					var s viewerStat
+					var ms int64
+					if n, _ := fmt.Sscanf(sc.Text(), "stat %d %d %d %d", &ms, &s.packets, &s.expected, &s.bytes); n == 4 {
+						s.at = time.UnixMilli(ms)
+						l.mu.Lock()
+						l.stats = s
+						l.mu.Unlock()
+					}
+				}
+				io.Copy(io.Discard, out)
+			}()
+			return l
+		}
+	}
+	t.Fatalf("viewer ended before playing:\n%s", stderr.String())
+	return nil
+}
+
+// TestLadderViewerHelper is the limited viewer, run by TestLadderUnderABottleneck in
+// its namespace: it joins, prints "ready" once both tracks play, then its video
+// figures every 200 ms until stdin closes.
+func TestLadderViewerHelper(t *testing.T) {
+	url := os.Getenv("AVHOST_LADDER_URL")
+	if url == "" {
+		t.Skip("runs in the namespace TestLadderUnderABottleneck makes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	r, err := webrtctest.JoinWHEPCC(ctx, url)
+	if err != nil {
+		fmt.Println("fail", err)
+		return
+	}
+	defer r.Close()
+	if err := r.WaitTracks(ctx); err != nil {
+		fmt.Println("fail", err)
+		return
+	}
+	fmt.Println("ready")
+	done := make(chan struct{})
+	go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			fmt.Printf("stat %d %d %d %d\n", time.Now().UnixMilli(), r.VideoPackets.Load(), r.VideoExpected.Load(), r.VideoBytes.Load())
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avhost/avhost/internal/procstat"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
 	"github.com/avhost/avhost/internal/testsupport/webrtctest"
@@ -157,11 +158,12 @@ func TestLadderUnderABottleneck(t *testing.T) {
 		m := scrapeLadder(t, h.web)
 		return m.on[pipelines.VideoSink] == 2 && m.encoding == 1
 	}, "both viewers on the top rung")
-	before := limited.last()
+	waitFor(t, 5*time.Second, func() bool { return limited.last().packets > 0 }, "the limited viewer's first figures")
+	before, cpu0 := limited.last(), procstat.CPU()
 	time.Sleep(2 * time.Second) // a clean stretch for the figures, not synchronisation
-	clean0 := limited.last()
-	t.Logf("limited viewer on the clean path before the limit: %.0f kbit/s video (%+v %+v)",
-		float64(clean0.bytes-before.bytes)*8/clean0.at.Sub(before.at).Seconds()/1000, before, clean0)
+	clean0, cpuClean := limited.last(), procstat.CPU()-cpu0
+	t.Logf("limited viewer on the clean path before the limit: %.0f kbit/s video",
+		float64(clean0.bytes-before.bytes)*8/clean0.at.Sub(before.at).Seconds()/1000)
 	// What avhost offers the link: counted before the qdisc (nftables' output hook),
 	// so it includes what the tbf drops.
 	nft(t, "", `table inet avhl {
@@ -190,7 +192,7 @@ func TestLadderUnderABottleneck(t *testing.T) {
 	// fits, while the session encodes the top rung (the clean viewer's) and the
 	// limited one's only.
 	time.Sleep(time.Until(limitedAt.Add(5 * time.Second))) // the window's start, not synchronisation
-	start := limited.last()
+	start, cpu1 := limited.last(), procstat.CPU()
 	tcBefore, offBefore := tcSent(t), offered(t)
 	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
 		m := scrapeLadder(t, h.web)
@@ -201,7 +203,7 @@ func TestLadderUnderABottleneck(t *testing.T) {
 			t.Errorf("%d renditions encoding, %d in use (%v)", m.encoding, m.inUse(), m.on)
 		}
 	}
-	end := limited.last()
+	end, cpuTwo := limited.last(), procstat.CPU()-cpu1
 	tcAfter, offAfter := tcSent(t), offered(t)
 	if os.Getenv("AVHOST_LADDER_DEBUG") != "" {
 		out, _ := exec.Command("tc", "-s", "qdisc", "show", "dev", "avhl-h").CombinedOutput()
@@ -214,6 +216,12 @@ func TestLadderUnderABottleneck(t *testing.T) {
 	t.Logf("limited viewer, %.0f s from 5 s after the limit: %d of %d video packets lost after NACK repair (%.2f %%), %.0f kbit/s video received; "+
 		"avhost offered the link %.0f kbit/s (%.2f× its rate), %.0f kbit/s went through; %v",
 		secs, lost, exp, 100*float64(lost)/float64(max(exp, 1)), float64(end.bytes-start.bytes)*8/secs/1000, off, off/float64(rate), sent, scrapeLadder(t, h.web).on)
+	// This process is avhost and the clean viewer: the figure is an upper bound of
+	// the session's own ratio.
+	cleanRate := cpuClean.Seconds() / clean0.at.Sub(before.at).Seconds()
+	twoRate := cpuTwo.Seconds() / secs
+	t.Logf("CPU of this process (avhost + the clean viewer): %.0f %% of a core with both viewers on the top rung, %.0f %% with the viewers on two rungs (%.2f×)",
+		100*cleanRate, 100*twoRate, twoRate/cleanRate)
 	if exp == 0 || float64(lost) > 0.01*float64(exp) {
 		t.Errorf("loss %d of %d after settling: more than 1 %%", lost, exp)
 	}

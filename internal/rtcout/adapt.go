@@ -62,9 +62,9 @@ func negotiatedTWCC(s *webrtc.RTPSender) bool {
 
 const twccURI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
-// adapt runs the viewer's policy until done: it moves the reader between renditions
-// (Reader.Switch: at the new one's next key frame, which it asks for) and sets the
-// probe padding the writer sends.
+// runAdapt runs the viewer's policy until done: it moves the reader between
+// renditions (Reader.Switch: at the new one's next key frame, which it asks for)
+// and sets the probe padding the writer sends.
 func (v *viewer) runAdapt() {
 	defer v.wg.Done()
 	a := v.net
@@ -85,8 +85,13 @@ func (v *viewer) runAdapt() {
 		loss, _ := st["averageLoss"].(float64)
 		state, _ := st["state"].(string)
 		s.congested = state == "decrease" || loss > lossCongested
+		est, _ := st["delayEstimate"].(float64)
+		thr, _ := st["delayThreshold"].(float64)
+		// Twice the threshold: single readings of a clean path's trend reach 1.3× it,
+		// while a probe that overfills a bottleneck drives it to 10-40× within 200 ms.
+		s.rising = thr > 0 && est > 2*thr
 		a.estimate.Store(int64(s.estimate))
-		v.o.cfg.Log.Debug("viewer estimate", "viewer", v.id, "estimate", s.estimate, "state", state, "loss", loss, "rung", pol.cur, "pad", a.pad.Load())
+		v.o.cfg.Log.Debug("viewer estimate", "viewer", v.id, "estimate", s.estimate, "state", state, "loss", loss, "trend", est, "threshold", thr, "rung", pol.cur, "pad", a.pad.Load())
 		was := pol.cur
 		i, pad := pol.step(time.Now(), s)
 		a.pad.Store(int64(pad))
@@ -126,10 +131,15 @@ func (w *videoWriter) write(u *stream.Unit) {
 		}
 		w.cur = u.Rendition
 	}
+	now := time.Now()
+	g := w.v.gate
 	for _, p := range u.Packets {
 		w.seq++
 		h := p.Header // the unit's packets are shared: a copy of the header is changed
 		h.SequenceNumber = w.seq
+		if g != nil {
+			g.record(w.seq, h.MarshalSize()+len(p.Payload), false, now)
+		}
 		w.t.WriteRTP(&rtp.Packet{Header: h, Payload: p.Payload})
 		w.ts = h.Timestamp
 	}
@@ -138,7 +148,6 @@ func (w *videoWriter) write(u *stream.Unit) {
 		return
 	}
 	pad := a.pad.Load()
-	now := time.Now()
 	if pad <= 0 || w.last.IsZero() {
 		w.last, w.owed = now, 0
 		return
@@ -149,6 +158,9 @@ func (w *videoWriter) write(u *stream.Unit) {
 	w.last = now
 	for n := 0; w.owed >= padPacket && n < 64; n++ {
 		w.seq++
+		if g != nil {
+			g.record(w.seq, 12+padPacket, true, now)
+		}
 		w.t.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, PaddingSize: padPacket,
 			SequenceNumber: w.seq, Timestamp: w.ts}})
 		w.owed -= padPacket
@@ -192,11 +204,16 @@ type NetStats struct {
 	Estimates []int64
 	// Ups and Downs count rendition switches since the session started.
 	Ups, Downs uint64
+	// NACKed counts video sequence numbers viewers asked to be resent, Refused those
+	// the gate did not let through (too old, padding, over budget), ResentBytes an
+	// upper bound of the bytes resent; since the session started.
+	NACKed, Refused, ResentBytes uint64
 }
 
 // NetStats reads every connected viewer's figures.
 func (o *Output) NetStats() NetStats {
-	ns := NetStats{ByRendition: map[string]int{}, Ups: o.ups.Load(), Downs: o.downs.Load()}
+	ns := NetStats{ByRendition: map[string]int{}, Ups: o.ups.Load(), Downs: o.downs.Load(),
+		NACKed: o.nacked.Load(), Refused: o.refused.Load(), ResentBytes: o.resent.Load()}
 	o.mu.Lock()
 	vs := make([]*viewer, 0, len(o.viewers))
 	for _, v := range o.viewers {
@@ -204,6 +221,11 @@ func (o *Output) NetStats() NetStats {
 	}
 	o.mu.Unlock()
 	for _, v := range vs {
+		if g := v.gate; g != nil && !v.gone.Load() {
+			ns.NACKed += g.nacked.Load()
+			ns.Refused += g.refused.Load()
+			ns.ResentBytes += g.resent.Load()
+		}
 		if !v.connected.Load() {
 			continue
 		}
@@ -237,4 +259,25 @@ func (e *estimators) get() cc.BandwidthEstimator {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.est
+}
+
+// logNet writes the network figures of a connected viewer that leaves: its last
+// estimate and rung, its switches, and what its NACKs asked for and got.
+func (v *viewer) logNet() {
+	if g := v.gate; g != nil { // the session's totals keep what the viewer counted
+		v.o.nacked.Add(g.nacked.Load())
+		v.o.refused.Add(g.refused.Load())
+		v.o.resent.Add(g.resent.Load())
+		v.gone.Store(true)
+	}
+	if !v.connected.Load() || v.gate == nil {
+		return
+	}
+	args := []any{"viewer", v.id, "watched", time.Since(v.joined).Round(time.Second),
+		"nacked", v.gate.nacked.Load(), "nacks_refused", v.gate.refused.Load(), "resent_bytes_max", v.gate.resent.Load()}
+	if a := v.net; a != nil {
+		args = append(args, "estimate_kbps", a.estimate.Load()/1000, "rendition", a.rungs[a.rendition.Load()].name,
+			"ups", a.ups.Load(), "downs", a.downs.Load())
+	}
+	v.o.cfg.Log.Info("viewer left", args...)
 }

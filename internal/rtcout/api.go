@@ -83,7 +83,7 @@ func newAPI(o Options) (*webrtc.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.api(nil)
+	return b.api(nil, nil)
 }
 
 // apiBase is what every PeerConnection of one kind shares: codecs, header
@@ -153,10 +153,11 @@ func newAPIBase(o Options, cc bool) (*apiBase, error) {
 }
 
 // api is an API over b; with bwe, its PeerConnection runs a GCC estimator of its
-// own and hands it to bwe as NewPeerConnection builds it. One API per viewer, so
-// that the estimator cannot be handed to another viewer's handshake running at the
-// same time (the callback only has Pion's PeerConnection id to go by).
-func (b *apiBase) api(bwe func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+// own and hands it to bwe as NewPeerConnection builds it; with gate, the NACKs it
+// answers pass the gate first. One API per viewer, so that the estimator cannot be
+// handed to another viewer's handshake running at the same time (the callback only
+// has Pion's PeerConnection id to go by).
+func (b *apiBase) api(bwe func(cc.BandwidthEstimator), gate *nackGate) (*webrtc.API, error) {
 	ir := &interceptor.Registry{}
 	if bwe != nil && b.twcc != nil {
 		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
@@ -174,6 +175,9 @@ func (b *apiBase) api(bwe func(cc.BandwidthEstimator)) (*webrtc.API, error) {
 		// estimate (pion/interceptor's cc passes its target to the responder).
 		ir.Add(f)
 		ir.Add(b.twcc)
+	}
+	if gate != nil { // inside the responder: RTCP reaches it first
+		ir.Add(gate)
 	}
 	ir.Add(b.nack)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(b.m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(b.se)), nil

@@ -19,14 +19,17 @@ import "time"
 //   - Up: by a probe, because of that same cap (the application-limited problem,
 //     pion/interceptor #299; a talking head sends far less than its rung's rate
 //     between key frames). While below the top, the viewer pads its video with RTP
-//     padding up to the next rung's need × upMargin for probeTime. If GCC sees no
-//     congestion meanwhile, the path carries the next rung and the viewer moves up;
-//     if it does, the probe stops at once and the next waits twice as long
+//     padding, ramped over probeRamp to the next rung's need × upMargin and held
+//     until probeTime. If GCC sees no congestion meanwhile, the path carries the
+//     next rung and the viewer moves up. If it does, or its delay trend jumps (twice
+//     GCC's overuse threshold, before GCC's own state machine confirms the
+//     overuse), the probe stops at once and the next waits twice as long
 //     (probeBackoff doubling to maxBackoff), so a viewer on a link that really is
-//     narrow probes rarely. The padding ramps up over probeRamp rather than
-//     starting at full: on a link just wider than the rung in use, GCC sees the
-//     queue start to grow while the excess is still small, so a failed probe
+//     narrow probes rarely. Ramping rather than starting at full, GCC sees the queue
+//     start to grow while the excess is still small, so a failed probe mostly
 //     delays packets (a bottleneck's queue absorbs a few KB) rather than drops them.
+//     The congestion a failed probe caused is its own, not the rung's: it does not
+//     move the viewer down (downSettle again).
 //   - After moving down, congestion is ignored for downSettle: the bottleneck's
 //     queue still holds what the higher rung sent, and GCC (its loss-based half
 //     above all) goes on decreasing while it drains, which would take the viewer a
@@ -43,11 +46,14 @@ const (
 	// estimate stays above downMargin × need: a link a little narrower than the rung
 	// keeps GCC decreasing to 0.85 × what arrives without ever dropping below it.
 	congestedHold = 2 * time.Second
-	probeTime     = 1500 * time.Millisecond
-	probeRamp     = time.Second
+	probeTime     = 2500 * time.Millisecond
+	probeRamp     = 2 * time.Second
 	downSettle    = 2 * time.Second
 	probeBackoff  = 3 * time.Second
-	maxBackoff    = 12 * time.Second
+	maxBackoff    = 8 * time.Second
+	// probeAgain is the wait for the next probe after one succeeded: the path had
+	// room to spare, so the rung above may fit too.
+	probeAgain = time.Second
 )
 
 // rung is one rendition as the policy sees it.
@@ -62,6 +68,7 @@ func (r rung) need() int { return r.bps + audioBudget }
 type signal struct {
 	estimate  int  // GCC target bitrate, bit/s
 	congested bool // decreasing on delay, or losing more than lossCongested
+	rising    bool // the delay trend far above the overuse threshold: a probe stops
 }
 
 // policy is one viewer's position on the ladder.
@@ -72,7 +79,7 @@ type policy struct {
 	congestedSince time.Time // zero while not congested
 	probeStart     time.Time
 	probeUntil     time.Time // zero while not probing
-	lastDown       time.Time
+	quietUntil     time.Time // congestion moves no one down before (after a down move or a failed probe)
 	nextProbe      time.Time
 	backoff        time.Duration
 }
@@ -84,16 +91,19 @@ func newPolicy(rungs []rung, now time.Time) *policy {
 // step takes the estimator's signal at now and returns the rung to be on and the
 // padding (bit/s) to send now: non-zero while probing.
 func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
+	if !p.probeUntil.IsZero() && (s.congested || s.rising) { // the path does not carry the next rung
+		p.probeUntil = time.Time{}
+		p.backoff = min(2*p.backoff, maxBackoff)
+		p.nextProbe = now.Add(p.backoff)
+		p.quietUntil = now.Add(downSettle)
+		return p.cur, 0
+	}
 	if s.congested {
 		if p.congestedSince.IsZero() {
 			p.congestedSince = now
 		}
-		if !p.probeUntil.IsZero() { // the path does not carry the next rung
-			p.probeUntil = time.Time{}
-			p.backoff = min(2*p.backoff, maxBackoff)
-		}
 		p.nextProbe = now.Add(p.backoff)
-		if now.Sub(p.lastDown) < downSettle {
+		if now.Before(p.quietUntil) {
 			return p.cur, 0
 		}
 		need := p.rungs[p.cur].need()
@@ -102,7 +112,7 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 			for i < len(p.rungs)-1 && p.rungs[i].need() > s.estimate {
 				i++
 			}
-			p.cur, p.lastDown = i, now
+			p.cur, p.quietUntil = i, now.Add(downSettle)
 			p.congestedSince = time.Time{} // the new rung gets its own chance
 		}
 		return p.cur, 0
@@ -118,7 +128,7 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 		p.probeUntil = time.Time{}
 		p.cur--
 		p.backoff = probeBackoff
-		p.nextProbe = now.Add(probeBackoff)
+		p.nextProbe = now.Add(probeAgain)
 		return p.cur, 0
 	}
 	if !now.Before(p.nextProbe) {

@@ -83,6 +83,29 @@ func TestLadderPolicy(t *testing.T) {
 			t.Fatalf("padding %d after the ramp, want %d", last, full)
 		}
 	})
+	t.Run("a failed probe does not move the viewer down", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		p.step(now, signal{estimate: 510_000, congested: true})
+		for pad := 0; pad == 0; now = now.Add(adaptInterval) {
+			_, pad = p.step(now, signal{estimate: 600_000})
+		}
+		// The probe overfills the link: GCC decreases well below the rung's need.
+		if cur, _ := run(p, &now, downSettle-adaptInterval, signal{estimate: 300_000, congested: true}); cur != 1 {
+			t.Fatalf("rung %d after a failed probe, want mid", cur)
+		}
+	})
+	t.Run("a rising delay trend stops a probe", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		p.step(now, signal{estimate: 510_000, congested: true})
+		for pad := 0; pad == 0; now = now.Add(adaptInterval) {
+			_, pad = p.step(now, signal{estimate: 600_000})
+		}
+		if cur, pad := p.step(now, signal{estimate: 600_000, rising: true}); cur != 1 || pad != 0 {
+			t.Fatalf("rung %d, padding %d with the delay rising", cur, pad)
+		}
+	})
 	t.Run("a probe that meets congestion stops and the next waits longer", func(t *testing.T) {
 		now := time.Unix(0, 0)
 		p := newPolicy(testRungs, now)

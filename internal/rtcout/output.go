@@ -28,6 +28,8 @@ type Output struct {
 	st   *stream.Stream
 
 	ups, downs atomic.Uint64 // rendition switches of the session's viewers
+	// What departed viewers' NACK gates counted (NetStats adds the present ones').
+	nacked, refused, resent atomic.Uint64
 
 	mu      sync.Mutex
 	viewers map[string]*viewer

@@ -33,6 +33,7 @@ type viewer struct {
 	slot   *viewers.Slot // its hold on the host's caps (nil for a WHIP publication)
 
 	connected atomic.Bool
+	gone      atomic.Bool // its NACK figures are in the Output's totals
 	reap      *time.Timer // frees a viewer that never connects
 
 	mu     sync.Mutex
@@ -45,6 +46,9 @@ type viewer struct {
 	// viewer sends no transport-wide CC feedback. Set before its goroutines start.
 	net *adapter
 	est cc.BandwidthEstimator // the viewer's GCC estimator (nil for a WHIP publication)
+	// gate budgets its NACK answers (nil for a WHIP publication); set before its
+	// PeerConnection exists.
+	gate *nackGate
 }
 
 // AddViewer answers an SDP offer with the session's two tracks. The answer carries
@@ -87,7 +91,11 @@ func (o *Output) AddViewer(ctx context.Context, offer string, c viewers.Client) 
 func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription) (webrtc.SessionDescription, error) {
 	o := v.o
 	var est estimators
-	api, err := o.base.api(est.set)
+	v.gate = &nackGate{}
+	api, err := o.base.api(func(e cc.BandwidthEstimator) {
+		est.set(e)
+		v.gate.setEstimate(e.GetTargetBitrate)
+	}, v.gate)
 	if err != nil {
 		return webrtc.SessionDescription{}, err
 	}
@@ -284,6 +292,7 @@ func (v *viewer) close() {
 			pc.Close() // ends the RTCP readers
 		}
 		v.wg.Wait()
+		v.logNet()
 	})
 }
 

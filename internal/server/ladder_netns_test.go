@@ -141,6 +141,18 @@ func TestLadderUnderABottleneck(t *testing.T) {
 		c.WebRTC.ICEUDP, c.WebRTC.ICETCP = ":18190", ":18190"
 		c.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
+	// The switches (and with AVHOST_LADDER_DEBUG, the estimator's every reading)
+	// are the test's figures, also when it fails.
+	t.Cleanup(func() {
+		for _, l := range logs.lines("viewer rendition") {
+			t.Log(l)
+		}
+		if os.Getenv("AVHOST_LADDER_DEBUG") != "" {
+			for _, l := range logs.lines("viewer estimate") {
+				t.Log(l)
+			}
+		}
+	})
 	url := h.web + "/whep/demo"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -238,14 +250,8 @@ func TestLadderUnderABottleneck(t *testing.T) {
 	t.Logf("limit lifted: back on the top rung after %v", time.Since(liftedAt).Round(10*time.Millisecond))
 	waitFor(t, 3*time.Second, func() bool { return scrapeLadder(t, h.web).encoding == 1 }, "the lower rungs idle again")
 
-	if os.Getenv("AVHOST_LADDER_DEBUG") != "" {
-		for _, l := range logs.lines("viewer estimate") {
-			t.Log(l)
-		}
-	}
 	cleanID := path.Base(clean.Location)
 	for _, l := range logs.lines("viewer rendition") {
-		t.Log(l)
 		if strings.Contains(l, "viewer="+cleanID) {
 			t.Errorf("the clean viewer switched: %s", l)
 		}

@@ -1,0 +1,66 @@
+package rtcout
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+func nackOf(seqs ...uint16) *rtcp.TransportLayerNack {
+	return &rtcp.TransportLayerNack{Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)}
+}
+
+func seqsOf(n *rtcp.TransportLayerNack) []uint16 {
+	var out []uint16
+	for _, p := range n.Nacks {
+		out = append(out, p.PacketList()...)
+	}
+	return out
+}
+
+func TestNACKGate(t *testing.T) {
+	now := time.Unix(100, 0)
+	t.Run("recent media is resent; old packets, padding and unknown ones are not", func(t *testing.T) {
+		g := &nackGate{}
+		g.record(10, 1200, false, now.Add(-time.Second)) // older than maxNackAge
+		g.record(11, 1200, false, now.Add(-100*time.Millisecond))
+		g.record(12, 267, true, now.Add(-100*time.Millisecond))
+		n := nackOf(10, 11, 12, 13)
+		g.trim(n, now)
+		if got := seqsOf(n); !slices.Equal(got, []uint16{11}) {
+			t.Fatalf("resent %v, want [11]", got)
+		}
+		if g.nacked.Load() != 4 || g.refused.Load() != 3 || g.resent.Load() != 1200 {
+			t.Fatalf("nacked %d refused %d resent %d", g.nacked.Load(), g.refused.Load(), g.resent.Load())
+		}
+	})
+	t.Run("resends stay within a fifth of the estimate", func(t *testing.T) {
+		g := &nackGate{}
+		g.setEstimate(func() int { return 400_000 }) // 10 kB/s of resends, 2.5 kB at once
+		var all []uint16
+		for s := uint16(0); s < 100; s++ {
+			g.record(s, 1000, false, now.Add(-50*time.Millisecond))
+			all = append(all, s)
+		}
+		g.trim(nackOf(), now.Add(-time.Second)) // starts the bucket a second ago
+		n := nackOf(all...)
+		g.trim(n, now)
+		if got := len(seqsOf(n)); got != 2 {
+			t.Fatalf("%d of 100 resent at once, want 2 (2.5 kB of 1 kB packets)", got)
+		}
+		// A burst a second later (new packets): the bucket refilled to its cap only.
+		later := now.Add(time.Second)
+		all = all[:0]
+		for s := uint16(100); s < 200; s++ {
+			g.record(s, 1000, false, later.Add(-50*time.Millisecond))
+			all = append(all, s)
+		}
+		n = nackOf(all...)
+		g.trim(n, later)
+		if got := len(seqsOf(n)); got != 2 {
+			t.Fatalf("%d of 100 resent a second later, want 2", got)
+		}
+	})
+}

@@ -1,0 +1,131 @@
+package rtcout
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+)
+
+// nackGate decides which of a viewer's NACKed video packets (RFC 4585 §6.2.1) the
+// NACK responder may resend, so that repair can never become a storm on a narrow
+// link: measured before it, a viewer that lost a burst at a bottleneck kept NACKing
+// it, and the resends (Pion budgets them at the whole estimate, on top of the
+// media) kept the link losing for 12 s after the viewer had moved to a rung that
+// fit. A NACKed packet is resent only if
+//
+//   - it is media: padding (a probe's) is never worth resending;
+//   - it was sent less than maxNackAge ago: an older one would reach the browser
+//     after its frame's playout, and a PLI mends that loss better;
+//   - the viewer's retransmission budget has room: resendShare of its estimate,
+//     a token bucket holding at most resendBurst of it.
+//
+// It is an interceptor placed before (inside) the NACK responder: it trims the
+// NACKs in the parsed RTCP that interceptor.Attributes hands on, which is what the
+// responder reads (Attributes.GetRTCPPackets parses once per compound packet).
+type nackGate struct {
+	interceptor.NoOp
+
+	mu     sync.Mutex
+	sent   [sentRing]sentPacket // by sequence number mod sentRing
+	tokens float64              // bytes
+	last   time.Time
+	est    func() int // the viewer's estimate (bit/s); nil: no budget known
+
+	nacked, refused atomic.Uint64 // sequence numbers asked for; those not resent
+	resent          atomic.Uint64 // bytes let through (an upper bound of the resends)
+}
+
+const (
+	// sentRing covers maxNackAge at any rung: 1024 packets are 0.6 s of 1.5 Mbit/s
+	// video in 1200-byte packets, or of a probe's padding.
+	sentRing    = 1024
+	maxNackAge  = 400 * time.Millisecond
+	resendShare = 0.2
+	resendBurst = 250 * time.Millisecond
+)
+
+type sentPacket struct {
+	seq     uint16
+	padding bool
+	size    int32
+	at      int64 // unix ns; 0: never sent
+}
+
+// NewInterceptor is the gate itself: one per viewer (interceptor.Factory).
+func (g *nackGate) NewInterceptor(string) (interceptor.Interceptor, error) { return g, nil }
+
+// setEstimate hands the gate the viewer's estimator.
+func (g *nackGate) setEstimate(f func() int) {
+	g.mu.Lock()
+	g.est = f
+	g.mu.Unlock()
+}
+
+// record notes a video packet as the viewer's writer sends it.
+func (g *nackGate) record(seq uint16, size int, padding bool, now time.Time) {
+	g.mu.Lock()
+	g.sent[seq%sentRing] = sentPacket{seq: seq, padding: padding, size: int32(size), at: now.UnixNano()}
+	g.mu.Unlock()
+}
+
+// BindRTCPReader trims the NACKs of each RTCP packet read to what may be resent.
+func (g *nackGate) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
+	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n, attr, err := r.Read(b, a)
+		if err != nil {
+			return n, attr, err
+		}
+		if attr == nil {
+			attr = interceptor.Attributes{}
+		}
+		pkts, err := attr.GetRTCPPackets(b[:n]) // cached in attr for the responder
+		if err != nil {
+			return n, attr, err
+		}
+		for _, p := range pkts {
+			if nack, ok := p.(*rtcp.TransportLayerNack); ok {
+				g.trim(nack, time.Now())
+			}
+		}
+		return n, attr, nil
+	})
+}
+
+// trim rewrites nack's pairs to the sequence numbers that may be resent.
+func (g *nackGate) trim(nack *rtcp.TransportLayerNack, now time.Time) {
+	var keep []uint16
+	var asked uint64
+	g.mu.Lock()
+	if g.est != nil {
+		rate := resendShare * float64(g.est()) / 8 // bytes per second
+		if !g.last.IsZero() {
+			g.tokens = min(g.tokens+rate*now.Sub(g.last).Seconds(), rate*resendBurst.Seconds())
+		}
+		g.last = now
+	}
+	for _, pair := range nack.Nacks {
+		pair.Range(func(seq uint16) bool {
+			asked++
+			s := g.sent[seq%sentRing]
+			if s.at == 0 || s.seq != seq || s.padding || now.Sub(time.Unix(0, s.at)) > maxNackAge {
+				return true
+			}
+			if g.est != nil {
+				if g.tokens < float64(s.size) {
+					return true
+				}
+				g.tokens -= float64(s.size)
+			}
+			keep = append(keep, seq)
+			g.resent.Add(uint64(s.size))
+			return true
+		})
+	}
+	g.mu.Unlock()
+	g.nacked.Add(asked)
+	g.refused.Add(asked - uint64(len(keep)))
+	nack.Nacks = rtcp.NackPairsFromSequenceNumbers(keep)
+}

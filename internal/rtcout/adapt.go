@@ -1,6 +1,8 @@
 package rtcout
 
 import (
+	"context"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -91,7 +93,10 @@ func (v *viewer) runAdapt() {
 		// while a probe that overfills a bottleneck drives it to 10-40× within 200 ms.
 		s.rising = thr > 0 && est > 2*thr
 		a.estimate.Store(int64(s.estimate))
-		v.o.cfg.Log.Debug("viewer estimate", "viewer", v.id, "estimate", s.estimate, "state", state, "loss", loss, "trend", est, "threshold", thr, "rung", pol.cur, "pad", a.pad.Load())
+		if v.o.cfg.Log.Enabled(context.Background(), slog.LevelDebug) { // 5 a second per viewer: built only when wanted
+			v.o.cfg.Log.Debug("viewer estimate", "viewer", v.id, "estimate", s.estimate, "state", state, "loss", loss,
+				"trend", est, "threshold", thr, "rung", pol.cur, "pad", a.pad.Load())
+		}
 		was := pol.cur
 		i, pad := pol.step(time.Now(), s)
 		a.pad.Store(int64(pad))

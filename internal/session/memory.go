@@ -28,7 +28,8 @@ const (
 )
 
 // Cost estimates the memory a session of c takes at its worst: the measured base and
-// per-pixel encoder cost, plus its frame and audio queues full to their caps.
+// per-pixel encoder cost (the ladder's lower encoders too when it is on, all of them
+// running), plus its frame and audio queues full to their caps.
 func Cost(c Config) (int64, error) {
 	if err := c.fill(); err != nil {
 		return 0, err

@@ -118,8 +118,9 @@ func (r *Reader) Rendition() string {
 }
 
 // Switch moves the reader to video rendition name ("" is the default) at that
-// rendition's next key frame, which it asks for; until then the current rendition
-// goes on. Sequence numbers are per rendition: a consumer that needs one run of them
+// rendition's next key frame, which it asks for (a gated rendition's encoder starts
+// now); until then the current rendition goes on, and a pending switch to a third
+// rendition is dropped. Sequence numbers are per rendition: a consumer that needs one run of them
 // renumbers at the change of Unit.Rendition.
 func (r *Reader) Switch(name string) error {
 	t, err := r.s.rendition(name)

@@ -7,10 +7,12 @@
 // parameters (SPS/PPS) and the key-frame requests, and hands each sample to every
 // reader through that reader's own bounded queue.
 //
-// A stream has renditions: video encodes of one picture (today one, appsink vout;
-// an encode ladder adds more) and one audio track (appsink aout). A reader picks a
-// video rendition and may switch; the switch takes effect at the new rendition's next
-// key frame, so the reader's decoder never sees a picture it cannot decode.
+// A stream has renditions: video encodes of one picture (a session's encode ladder,
+// appsinks vout, vout1, vout2, or vout alone) and one audio track (appsink aout). A
+// reader picks a video rendition and may switch; the switch takes effect at the new
+// rendition's next key frame, so the reader's decoder never sees a picture it cannot
+// decode. A rendition may be gated (Config.Gates): its encoder runs only while a
+// reader takes it.
 //
 // What a reader gets it owns with every other reader: a Unit is copied once out of
 // the appsink buffer and never changed afterwards. Readers share it read-only; one
@@ -32,7 +34,7 @@ import (
 	"github.com/avhost/avhost/pipelines"
 )
 
-// Lock order: Stream.mu, then Reader.mu. The pumps take no lock of the stream's: they
+// Lock order: Stream.mu, then Reader.mu, then a rendition's gate.mu (a leaf). The pumps take no lock of the stream's: they
 // read the reader list from an atomic snapshot and hand units over with non-blocking
 // sends, so no reader can stall a pump, whatever it does with its units.
 

@@ -65,6 +65,7 @@ type Session struct {
 	watchers   map[int]func()
 	nwatch     int
 	closers    []func()
+	clip       idleClip // idle_clip.go
 
 	stop chan struct{}
 	done chan struct{}
@@ -339,6 +340,7 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.releasePendingClipLocked()
 	if s.utt != nil {
 		s.pl.Interrupt()
 		s.utt = nil

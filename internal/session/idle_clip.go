@@ -44,9 +44,16 @@ type idleClip struct {
 }
 
 // BeginIdleClip starts the upload of an idle clip of n frames, dropping one still
-// uploading. The frames come through IdleClipFrame; the clip is shown when the last
+// uploading (also when it refuses n). The frames come through IdleClipFrame; the clip is shown when the last
 // one is in.
 func (s *Session) BeginIdleClip(n int) error {
+	// The upload this one replaces goes first, refused or not: its bytes must not
+	// count twice, and after a refusal no upload is in progress.
+	s.mu.Lock()
+	old := s.clip.pending
+	s.clip.pending = nil
+	s.mu.Unlock()
+	s.dropClip(old)
 	if n < 1 || n > s.MaxIdleClip() {
 		return withKind(ErrLimit, fmt.Errorf("idle clip of %d frames (this session takes 1-%d)", n, s.MaxIdleClip()))
 	}
@@ -69,7 +76,7 @@ func (s *Session) BeginIdleClip(n int) error {
 		s.reserve(-bytes)
 		return ErrClosed
 	}
-	old := s.clip.pending
+	old = s.clip.pending // a concurrent BeginIdleClip's: the last one wins
 	s.clip.pending = c
 	s.mu.Unlock()
 	s.dropClip(old)
@@ -77,46 +84,46 @@ func (s *Session) BeginIdleClip(n int) error {
 }
 
 // IdleClipFrame sets frame i of the idle clip being uploaded (raw in the session's
-// format, or JPEG/PNG). done reports that it was the last frame missing: the clip is
-// then shown, from the next idle frame on.
-func (s *Session) IdleClipFrame(i int, data []byte) (done bool, err error) {
+// format, or JPEG/PNG). When it was the last frame missing, the clip is shown from
+// the next idle frame on and shown is its frame count; otherwise shown is 0.
+func (s *Session) IdleClipFrame(i int, data []byte) (shown int, err error) {
 	s.mu.Lock()
 	c := s.clip.pending
 	s.mu.Unlock()
 	if c == nil {
-		return false, errNoIdleClip
+		return 0, errNoIdleClip
 	}
 	if i < 0 || i >= c.Len() {
-		return false, fmt.Errorf("idle clip frame %d of %d", i, c.Len())
+		return 0, fmt.Errorf("idle clip frame %d of %d", i, c.Len())
 	}
 	if data, err = s.decode(data); err != nil {
-		return false, err
+		return 0, err
 	}
 	s.mu.Lock()
 	if s.closed || s.clip.pending != c { // closed, or a new upload began meanwhile
 		s.mu.Unlock()
-		return false, errNoIdleClip
+		return 0, errNoIdleClip
 	}
 	if err := c.Set(i, data); err != nil {
 		s.mu.Unlock()
-		return false, classify(err)
+		return 0, classify(err)
 	}
 	if !c.Complete() {
 		s.mu.Unlock()
-		return false, nil
+		return 0, nil
 	}
 	s.clip.pending = nil
-	bytes := int(c.Bytes()) // before ShowIdleClip empties c
+	n, bytes := c.Len(), int(c.Bytes()) // before ShowIdleClip empties c
 	if err := s.pl.ShowIdleClip(c); err != nil {
 		s.mu.Unlock()
 		s.dropClip(c)
-		return false, classify(err)
+		return 0, classify(err)
 	}
 	old := s.clip.shown
 	s.clip.shown = bytes
 	s.mu.Unlock()
 	s.reserve(-int64(old)) // the clip replaced gives its bytes back
-	return true, nil
+	return n, nil
 }
 
 // SetIdleClip uploads a whole clip at once: BeginIdleClip and every frame.

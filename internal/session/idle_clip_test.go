@@ -58,9 +58,9 @@ func TestIdleClipIsCountedAgainstTheBudgetAndTheCaps(t *testing.T) {
 		t.Fatalf("an upload of 20 frames reserves %d bytes, want %d", got, 20*fb)
 	}
 	for i := 0; i < 20; i++ {
-		done, err := s.IdleClipFrame(i, frame)
-		if err != nil || done != (i == 19) {
-			t.Fatalf("frame %d: done %v, %v", i, done, err)
+		shown, err := s.IdleClipFrame(i, frame)
+		if err != nil || (shown == 20) != (i == 19) {
+			t.Fatalf("frame %d: shown %d, %v", i, shown, err)
 		}
 	}
 	if _, err := s.IdleClipFrame(0, frame); err == nil {

@@ -67,6 +67,24 @@ func (c *IdleClip) Set(i int, data []byte) error {
 	return nil
 }
 
+// Share makes frame i the same buffer as frame j (set already): a picture the loop
+// shows more than once is held once.
+func (c *IdleClip) Share(i, j int) error {
+	if i < 0 || i >= len(c.frames) || j < 0 || j >= len(c.frames) || c.frames[j] == nil {
+		return fmt.Errorf("singleframesrc: idle clip frame %d as %d of %d", i, j, len(c.frames))
+	}
+	if c.pool == nil {
+		return ErrClipDone
+	}
+	if old := c.frames[i]; old != nil {
+		old.Release()
+	} else {
+		c.filled++
+	}
+	c.frames[i] = c.frames[j].Ref()
+	return nil
+}
+
 // Release drops the frames of a clip not shown (or not complete); idempotent.
 func (c *IdleClip) Release() {
 	for i, h := range c.frames {
@@ -103,14 +121,20 @@ func (s *Src) ShowIdleClip(c *IdleClip) error {
 }
 
 // SetIdleClip copies frames in as the idle clip and shows it: ShowIdleClip for a clip
-// at hand.
+// at hand. A frame that is the same slice as an earlier one shares its buffer.
 func (s *Src) SetIdleClip(frames [][]byte) error {
 	c, err := s.NewIdleClip(len(frames))
 	if err != nil {
 		return err
 	}
 	for i, f := range frames {
-		if err := c.Set(i, f); err != nil {
+		var err error
+		if j := sameAs(frames, i); j >= 0 {
+			err = c.Share(i, j)
+		} else {
+			err = c.Set(i, f)
+		}
+		if err != nil {
 			c.Release()
 			return err
 		}
@@ -120,4 +144,18 @@ func (s *Src) SetIdleClip(frames [][]byte) error {
 		return err
 	}
 	return nil
+}
+
+// sameAs is the index of an earlier frame that is the same slice as frames[i], or -1.
+func sameAs(frames [][]byte, i int) int {
+	f := frames[i]
+	if len(f) == 0 {
+		return -1
+	}
+	for j := 0; j < i; j++ {
+		if g := frames[j]; len(g) == len(f) && &g[0] == &f[0] {
+			return j
+		}
+	}
+	return -1
 }

@@ -108,31 +108,54 @@ func (s *Session) IdleClipFrame(i int, data []byte) (shown int, err error) {
 		s.mu.Unlock()
 		return 0, classify(err)
 	}
-	if !c.Complete() {
-		s.mu.Unlock()
+	complete := c.Complete()
+	s.mu.Unlock()
+	if !complete {
 		return 0, nil
 	}
+	n := c.Len()
+	if err := s.showPendingClip(c); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// showPendingClip shows the complete upload c if it is still the one in progress.
+func (s *Session) showPendingClip(c *singleframesrc.IdleClip) error {
+	s.mu.Lock()
+	if s.closed || s.clip.pending != c {
+		s.mu.Unlock()
+		return errNoIdleClip
+	}
 	s.clip.pending = nil
-	n, bytes := c.Len(), int(c.Bytes()) // before ShowIdleClip empties c
+	bytes := int(c.Bytes()) // before ShowIdleClip empties c
 	if err := s.pl.ShowIdleClip(c); err != nil {
 		s.mu.Unlock()
 		s.dropClip(c)
-		return 0, classify(err)
+		return classify(err)
 	}
 	old := s.clip.shown
 	s.clip.shown = bytes
 	s.mu.Unlock()
 	s.reserve(-int64(old)) // the clip replaced gives its bytes back
-	return n, nil
+	return nil
 }
 
-// SetIdleClip uploads a whole clip at once: BeginIdleClip and every frame.
+// SetIdleClip uploads a whole clip at once: BeginIdleClip and every frame. A frame
+// that is the same slice as an earlier one shares its buffer (the demo's loop repeats
+// a few pictures); the budget still counts every frame.
 func (s *Session) SetIdleClip(frames [][]byte) error {
 	if err := s.BeginIdleClip(len(frames)); err != nil {
 		return err
 	}
 	for i, f := range frames {
-		if _, err := s.IdleClipFrame(i, f); err != nil {
+		var err error
+		if j := sameSlice(frames, i); j >= 0 && j != i {
+			err = s.shareClipFrame(i, j)
+		} else {
+			_, err = s.IdleClipFrame(i, f)
+		}
+		if err != nil {
 			s.mu.Lock()
 			c := s.clip.pending
 			s.clip.pending = nil
@@ -142,6 +165,34 @@ func (s *Session) SetIdleClip(frames [][]byte) error {
 		}
 	}
 	return nil
+}
+
+// sameSlice is the index of the first frame that is the same slice as frames[i].
+func sameSlice(frames [][]byte, i int) int {
+	f := frames[i]
+	for j := 0; j < i && len(f) > 0; j++ {
+		if g := frames[j]; len(g) == len(f) && &g[0] == &f[0] {
+			return j
+		}
+	}
+	return -1
+}
+
+// shareClipFrame makes frame i of the upload frame j's buffer, and shows the clip if
+// that completed it.
+func (s *Session) shareClipFrame(i, j int) error {
+	s.mu.Lock()
+	c := s.clip.pending
+	if c == nil || s.closed {
+		s.mu.Unlock()
+		return errNoIdleClip
+	}
+	err := c.Share(i, j)
+	s.mu.Unlock()
+	if err != nil || !c.Complete() {
+		return err
+	}
+	return s.showPendingClip(c)
 }
 
 // dropClip releases an upload taken out of the session and its reservation; nil-safe.

@@ -179,9 +179,10 @@ func uploadIdleClip(t *testing.T, h *host, id string, clip [][]byte) {
 // (loop → utterance, utterance → loop) no frame stays on screen longer than two frame
 // periods, the loop comes back on the clip frame after the last one shown before the
 // utterance (the documented phase rule: it resumes where it stopped; a frame Chromium
-// skips may make that two or three on; a skip is mostly at the loop's frame 0, which
-// the 2 s key-frame interval puts on a large IDR frame), its phase never goes back, and the
-// utterances' flash/beep offset stays within the lip-sync test's bound.
+// skips may make that two or three on), its phase never goes back, and the
+// utterances' flash/beep offset stays within the lip-sync test's bound. Chromium skips
+// a loop frame now and then away from the seams too, mostly the loop's frame 0: the
+// 2 s key-frame interval puts it on a large IDR frame.
 func TestIdleLoopSeamsInChromium(t *testing.T) {
 	testenv.RequireBrowser(t)
 	h := startHost(t, func(c *server.Config) {

@@ -195,6 +195,15 @@ func (s *Session) shareClipFrame(i, j int) error {
 	return s.showPendingClip(c)
 }
 
+// clipReplaced gives back the bytes of the clip shown: a still idle frame replaced it.
+func (s *Session) clipReplaced() {
+	s.mu.Lock()
+	old := s.clip.shown
+	s.clip.shown = 0
+	s.mu.Unlock()
+	s.reserve(-int64(old))
+}
+
 // dropClip releases an upload taken out of the session and its reservation; nil-safe.
 // Not under Session.mu (the budget takes Manager.mu, which comes first).
 func (s *Session) dropClip(c *singleframesrc.IdleClip) {

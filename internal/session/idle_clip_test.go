@@ -87,6 +87,15 @@ func TestIdleClipIsCountedAgainstTheBudgetAndTheCaps(t *testing.T) {
 	if got := m.Reserved() - cost; got != 10*fb {
 		t.Fatalf("after the replacement %d bytes reserved, want %d", got, 10*fb)
 	}
+	if err := s.Idle(frame); err != nil { // a still frame replaces the clip
+		t.Fatal(err)
+	}
+	if got := m.Reserved(); got != cost {
+		t.Fatalf("after a still idle frame replaced the clip, %d bytes still reserved", got-cost)
+	}
+	if err := s.SetIdleClip(clip); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.BeginIdleClip(5); err != nil { // left pending at close
 		t.Fatal(err)
 	}

@@ -260,13 +260,17 @@ func (s *Session) Frame(id uint32, i int64, data []byte) error {
 	return classify(s.pl.OfferFrame(u, i, data))
 }
 
-// Idle replaces the idle frame.
+// Idle replaces the idle frame (or idle clip).
 func (s *Session) Idle(data []byte) error {
 	data, err := s.decode(data)
 	if err != nil {
 		return err
 	}
-	return classify(s.pl.SetIdle(data))
+	if err := s.pl.SetIdle(data); err != nil {
+		return classify(err)
+	}
+	s.clipReplaced()
+	return nil
 }
 
 // End says utterance id has no more audio.

@@ -232,6 +232,8 @@ func (c *conn) text(data []byte) {
 		}
 		c.send(ingestproto.Message{Type: ingestproto.TypeInterrupted, Session: m.Session, Utterance: id,
 			PlayedSamples: pos.Samples, PlayedMS: ms(pos.Played)})
+	case ingestproto.TypeIdleClip:
+		c.idleClip(s, m)
 	case ingestproto.TypeClose:
 		c.mu.Lock()
 		delete(c.sessions, m.Session)
@@ -344,6 +346,8 @@ func (c *conn) binary(data []byte) {
 		}
 	case ingestproto.KindIdle:
 		err = s.Idle(b.Payload)
+	case ingestproto.KindIdleClip:
+		err = c.idleClipFrame(s, b)
 	}
 	if err != nil {
 		c.fail(b.Session, b.Utterance, code(err), err)

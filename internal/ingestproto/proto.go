@@ -108,7 +108,7 @@ func DecodeBinary(b []byte) (Binary, error) {
 		return Binary{}, fmt.Errorf("%w: %d bytes", ErrMalformed, len(b))
 	}
 	m := Binary{Kind: b[0]}
-	if m.Kind < KindAudio || m.Kind > KindIdle {
+	if m.Kind < KindAudio || m.Kind > KindIdleClip {
 		return Binary{}, fmt.Errorf("%w: kind %d", ErrMalformed, m.Kind)
 	}
 	n := int(b[1])
@@ -159,7 +159,7 @@ func DecodeText(b []byte) (Message, error) {
 		return m, fmt.Errorf("ingestproto: bad JSON: %w", err)
 	}
 	switch m.Type {
-	case TypeCreate, TypeBegin, TypeEnd, TypeInterrupt, TypeClose, TypeResume:
+	case TypeCreate, TypeBegin, TypeEnd, TypeInterrupt, TypeClose, TypeResume, TypeIdleClip:
 	default:
 		return m, fmt.Errorf("ingestproto: unknown message type %q", m.Type)
 	}

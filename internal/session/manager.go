@@ -70,6 +70,9 @@ func (m *Manager) Create(cfg Config) (*Session, error) {
 		log = slog.Default()
 	}
 	s, err := newSession(cfg, log)
+	if err == nil {
+		s.clip.reserve = m.reserveFor(cfg.ID) // idle clips count against the budget
+	}
 	if err == nil && m.OnCreate != nil {
 		if err = m.OnCreate(s); err != nil {
 			s.Close()

@@ -65,6 +65,7 @@ type Session struct {
 	watchers   map[int]func()
 	nwatch     int
 	closers    []func()
+	clip       idleClip // idle_clip.go
 
 	stop chan struct{}
 	done chan struct{}
@@ -259,13 +260,17 @@ func (s *Session) Frame(id uint32, i int64, data []byte) error {
 	return classify(s.pl.OfferFrame(u, i, data))
 }
 
-// Idle replaces the idle frame.
+// Idle replaces the idle frame (or idle clip).
 func (s *Session) Idle(data []byte) error {
 	data, err := s.decode(data)
 	if err != nil {
 		return err
 	}
-	return classify(s.pl.SetIdle(data))
+	if err := s.pl.SetIdle(data); err != nil {
+		return classify(err)
+	}
+	s.clipReplaced()
+	return nil
 }
 
 // End says utterance id has no more audio.
@@ -339,6 +344,7 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.releasePendingClipLocked()
 	if s.utt != nil {
 		s.pl.Interrupt()
 		s.utt = nil

@@ -18,13 +18,15 @@ import (
 // the path to it cut) is a stream missing everywhere until it publishes anew, so it
 // checks consent (RFC 7675) every publishKeepalive and reports the connection
 // disconnected (whip.PeerSilent) after publishDisconnected without a packet from the
-// endpoint: its consent answers and its RTCP. The whip publisher gives that
-// whip.Config.Silence before it starts anew; Pion's own failure, publishFailed later,
-// is the backstop.
+// endpoint (consent answers, RTCP; MediaMTX sends a PLI every 2 s and receiver
+// reports). The whip publisher gives that whip.Config.Silence before it starts anew.
+// Pion's own failure comes publishFailed later; the sum also bounds ICE checking
+// (Pion fails a connection still checking after disconnected + failed), 10 s as for
+// viewers (Options.ConnectTimeout), enough for a path through TURN.
 const (
 	publishKeepalive    = 500 * time.Millisecond
 	publishDisconnected = time.Second
-	publishFailed       = 4 * time.Second
+	publishFailed       = 9 * time.Second
 )
 
 func publishTimeouts(se *webrtc.SettingEngine) {

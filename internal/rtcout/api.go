@@ -73,8 +73,9 @@ func (o Options) connectTimeout() time.Duration {
 
 // newAPI builds the Pion API: H.264 (constrained baseline, packetization-mode 1) and
 // Opus, NACK responses, and no automatic Sender Reports — avhost sends its own, from
-// the pipeline clock.
-func newAPI(o Options) (*webrtc.API, error) {
+// the pipeline clock. tune, if any, adjusts the setting engine last (the WHIP
+// publisher's shorter ICE timeouts).
+func newAPI(o Options, tune ...func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: videoCap, PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, err
@@ -115,6 +116,9 @@ func newAPI(o Options) (*webrtc.API, error) {
 		se.SetInterfaceFilter(f)
 	}
 	o.Mux.apply(&se)
+	for _, f := range tune {
+		f(&se)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 

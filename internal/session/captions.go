@@ -57,6 +57,15 @@ type SpeechEvent struct {
 	Played    timeline.Position // SpeechFinished, SpeechInterrupted
 }
 
+// Words are told at most wordLookahead ahead of the played position, and at most
+// wordsPerPoll per pass of the watch loop (every ≤ 50 ms, so 320 a second): a page
+// gets them well before their audio (the network and its jitter buffer take 60 ms or
+// more), and an utterance's 4096 words never land on a viewer's queue at once.
+const (
+	wordLookahead = time.Second
+	wordsPerPoll  = 16
+)
+
 // MaxUtteranceWords caps the words one utterance may carry over all its captions.
 const MaxUtteranceWords = 4096
 
@@ -138,20 +147,27 @@ func (s *Session) tell(e SpeechEvent) {
 // speechProgress tells what the utterance's audio has reached; s.mu is held. A
 // moment in the utterance (a word's start) is told once its sample has arrived
 // (played or queued): an underrun only ever inserts silence after the queued audio,
-// so from then on the sample's running time is T0 + Delay + offset for good.
-func (s *Session) speechProgress(u *timeline.Utterance, id uint32, queued int64) {
+// so from then on the sample's running time is T0 + Delay + offset for good. T0 itself
+// is final once the stream has emitted a chunk (a live source moves a queued
+// utterance's anchor only at its start, timeline.Audio.SeekTo).
+func (s *Session) speechProgress(u *timeline.Utterance, id uint32, st timeline.AudioStats) {
+	if st.Chunks == 0 {
+		return
+	}
+	queued := st.QueuedSamples
 	pos := u.Position()
 	have := pos.Samples + queued
 	rate := time.Duration(s.cfg.Rate)
+	ahead := min(have, pos.Samples+int64(wordLookahead*rate/time.Second))
 	if !s.sp.started && have > 0 {
 		s.sp.started = true
 		s.tell(SpeechEvent{Kind: SpeechStarted, Utterance: id, At: u.T0() + u.Delay()})
 	}
 	if s.sp.started {
 		base := u.T0() + u.Delay()
-		for ; s.sp.sent < len(s.sp.words); s.sp.sent++ {
+		for n := 0; n < wordsPerPoll && s.sp.sent < len(s.sp.words); n, s.sp.sent = n+1, s.sp.sent+1 {
 			w := s.sp.words[s.sp.sent]
-			if int64(w.Start*rate/time.Second) >= have {
+			if int64(w.Start*rate/time.Second) >= ahead {
 				break
 			}
 			s.tell(SpeechEvent{Kind: SpeechWord, Utterance: id, At: base + w.Start, Index: s.sp.sent, Word: w})

@@ -46,6 +46,11 @@ func TestSpeechEventsCarryTheRunningTimeOfTheirAudio(t *testing.T) {
 	rate := s.Config().Rate
 	f := pcm.Format{Type: pcm.S16, Rate: rate, Channels: 1}
 	log := speechLog(t, s)
+	// A live source moves a queued utterance's anchor once, when it starts: begin
+	// after that, so T0 read at Begin is final.
+	for s.Stats().Audio.Chunks == 0 {
+		time.Sleep(5 * time.Millisecond) // polling the pipeline's start
+	}
 
 	t.Run("words are told at their offsets from the utterance's anchor, in order", func(t *testing.T) {
 		if err := s.Begin(1, f, -1); err != nil {

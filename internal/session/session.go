@@ -406,7 +406,7 @@ func (s *Session) progress(lastPos *time.Time) {
 			evs = append(evs, Event{Kind: EventUnderrun, Utterance: id, Underruns: st.Audio.Underruns - s.underruns})
 			s.underruns = st.Audio.Underruns
 		}
-		s.speechProgress(u, id, st.Audio.QueuedSamples)
+		s.speechProgress(u, id, st.Audio)
 		switch u.State() {
 		case timeline.Finished:
 			evs = append(evs, Event{Kind: EventFinished, Utterance: id, Played: pos})

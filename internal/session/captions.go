@@ -119,7 +119,10 @@ func (s *Session) Caption(id uint32, words []Word) error {
 	}
 	last := s.sp.last
 	for i, w := range words {
-		if w.End < w.Start || w.Start < last {
+		if w.End < w.Start {
+			return fmt.Errorf("%w: word %d ends before it starts", ErrCaption, i)
+		}
+		if w.Start < last {
 			return fmt.Errorf("%w: word %d starts before the word ahead of it", ErrCaption, i)
 		}
 		last = w.Start

@@ -4,12 +4,45 @@ Standard library plus python3-websockets (Debian package). One persistent WebSoc
 carries any number of sessions; never open a connection per utterance.
 """
 import asyncio
+import inspect
 import json
 import struct
 
 import websockets
 
 KIND_AUDIO, KIND_FRAME, KIND_IDLE = 1, 2, 3
+
+# Caption bounds (docs/ingest.md, Captions): checked here so a mistake fails at the call.
+MAX_CAPTION_WORDS, MAX_WORD_BYTES, MAX_OFFSET_MS = 256, 256, 3_600_000
+
+
+def _header_kwarg():
+    # websockets 14 renamed connect()'s extra_headers to additional_headers (its new
+    # asyncio implementation); Debian 12 ships 10.4. Ask the signature which it takes.
+    try:
+        params = inspect.signature(websockets.connect).parameters
+    except (TypeError, ValueError):
+        params = {}
+    return "additional_headers" if "additional_headers" in params else "extra_headers"
+
+
+def caption_words(words, after=-1):
+    """Check words — (text, start_ms, end_ms) tuples or {"text", "start_ms", "end_ms"}
+    dicts — against avhost's caption bounds and return them as dicts."""
+    out = []
+    for i, w in enumerate(words):
+        text, start, end = (w["text"], w["start_ms"], w["end_ms"]) if isinstance(w, dict) else w
+        if not isinstance(text, str) or not 1 <= len(text.encode()) <= MAX_WORD_BYTES:
+            raise ValueError(f"word {i}: text must be 1-{MAX_WORD_BYTES} bytes of UTF-8")
+        if any(ord(ch) < 0x20 or 0x7f <= ord(ch) < 0xa0 or 0x202a <= ord(ch) <= 0x202e or 0x2066 <= ord(ch) <= 0x2069
+               for ch in text):
+            raise ValueError(f"word {i}: control or bidi character in text")
+        start, end = int(start), int(end)
+        if not 0 <= start <= end <= MAX_OFFSET_MS or start < after:
+            raise ValueError(f"word {i}: want {max(after, 0)} <= start_ms <= end_ms <= {MAX_OFFSET_MS}")
+        after = start
+        out.append({"text": text, "start_ms": start, "end_ms": end})
+    return out
 
 
 def binary(kind, session, utterance, index, payload):
@@ -34,8 +67,8 @@ class Client:
 
     @classmethod
     async def connect(cls, url, token):
-        ws = await websockets.connect(url, extra_headers={"Authorization": f"Bearer {token}"},
-                                      max_size=None, ping_interval=20)
+        headers = {_header_kwarg(): {"Authorization": f"Bearer {token}"}}
+        ws = await websockets.connect(url, max_size=None, ping_interval=20, **headers)
         return cls(ws)
 
     async def _read(self):
@@ -99,20 +132,34 @@ class Session:
     async def send_frame(self, utt, i, frame):
         await self.c.ws.send(binary(KIND_FRAME, self.name, utt, i, frame))
 
+    async def caption(self, utt, words):
+        """Send the text of utterance utt (after begin): words with their offsets in its
+        audio, as (text, start_ms, end_ms) or dicts. Viewers see each word when its
+        audio plays. Refusals come back as a bad_caption error event."""
+        words = caption_words(words)
+        if not words:
+            raise ValueError("no words")
+        for i in range(0, len(words), MAX_CAPTION_WORDS):
+            await self.c.ws.send(json.dumps({"type": "caption", "session": self.name, "utterance": utt,
+                                             "words": words[i:i + MAX_CAPTION_WORDS]}))
+
     async def end(self, utt):
         await self.c.ws.send(json.dumps({"type": "end", "session": self.name, "utterance": utt}))
 
     async def interrupt(self):
         return await self.c._request({"type": "interrupt", "session": self.name}, "interrupted")
 
-    async def play(self, utt, pcm, frames, ahead=1.0):
+    async def play(self, utt, pcm, frames, ahead=1.0, words=None):
         """Stream a waveform (s16 in the session's format) and its frames, at most
-        `ahead` seconds ahead of real time, as a speech model produces them."""
+        `ahead` seconds ahead of real time, as a speech model produces them; words, if
+        given, go as its caption right after begin."""
         rate, ch = self.audio["rate"], self.audio["channels"]
         n, d = (list(map(int, self.video["fps"].split("/"))) + [1])[:2]
         bps = rate * ch * 2
         step = bps // 10  # 100 ms slices
         await self.begin(utt, len(frames))
+        if words:
+            await self.caption(utt, words)
         loop = asyncio.get_running_loop()
         start, fi = loop.time(), 0
         for pos in range(0, len(pcm), step):

@@ -7,9 +7,15 @@ a second (barge-in): the demo of the aiortc streamer avhost replaced, on avhost.
 import argparse
 import asyncio
 import math
+import os
 import struct
+import sys
 
-from avhost_client import Client
+try:
+    from avhost_client import Client  # pip install --no-build-isolation ./clients/python
+except ImportError:  # or straight from the checkout
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+    from avhost_client import Client
 
 W, H, FPS, RATE = 64, 64, 25, 24000
 

@@ -1,6 +1,7 @@
 """A small client for avhost's ingest API (docs/ingest.md).
 
-Standard library plus python3-websockets (Debian package). One persistent WebSocket
+Standard library plus websockets (Debian's python3-websockets 10, or 14+); numpy
+arrays are taken where numpy is installed, never required. One persistent WebSocket
 carries any number of sessions; never open a connection per utterance.
 """
 import asyncio
@@ -43,6 +44,34 @@ def caption_words(words, after=-1):
         after = start
         out.append({"text": text, "start_ms": start, "end_ms": end})
     return out
+
+
+def pcm_bytes(pcm):
+    """s16 little-endian bytes of pcm: bytes as they are, or a numpy array of float
+    (clipped to [-1, 1]: a plain astype(int16) would wrap loud samples) or int16."""
+    if isinstance(pcm, (bytes, bytearray, memoryview)):
+        return bytes(pcm)
+    dtype = getattr(pcm, "dtype", None)
+    if dtype is None:
+        raise TypeError("audio must be bytes or a numpy array")
+    if dtype.kind == "f":
+        import numpy as np
+        if not np.isfinite(pcm).all():
+            raise ValueError("audio has NaN or Inf")
+        return (np.clip(pcm, -1.0, 1.0) * 32767).round().astype("<i2").tobytes()
+    if dtype.kind == "i" and dtype.itemsize == 2:
+        return pcm.astype("<i2", copy=False).tobytes()
+    raise TypeError(f"audio array must be float or int16, not {dtype}")
+
+
+def frame_bytes(frame):
+    """Bytes of a frame: bytes as they are, or a numpy uint8 array (H×W×3 for BGR/RGB)."""
+    if isinstance(frame, (bytes, bytearray, memoryview)):
+        return bytes(frame)
+    dtype = getattr(frame, "dtype", None)
+    if dtype is None or dtype.kind != "u" or dtype.itemsize != 1:
+        raise TypeError("a frame must be bytes or a uint8 numpy array")
+    return frame.tobytes()  # C order whatever the array's strides
 
 
 def binary(kind, session, utterance, index, payload):
@@ -127,10 +156,11 @@ class Session:
         await self.c.ws.send(json.dumps({"type": "begin", "session": self.name, "utterance": utt, "frames": frames}))
 
     async def send_audio(self, utt, pcm):
-        await self.c.ws.send(binary(KIND_AUDIO, self.name, utt, 0, pcm))
+        """Send a PCM slice: s16 bytes in the session's format, or a numpy array."""
+        await self.c.ws.send(binary(KIND_AUDIO, self.name, utt, 0, pcm_bytes(pcm)))
 
     async def send_frame(self, utt, i, frame):
-        await self.c.ws.send(binary(KIND_FRAME, self.name, utt, i, frame))
+        await self.c.ws.send(binary(KIND_FRAME, self.name, utt, i, frame_bytes(frame)))
 
     async def caption(self, utt, words):
         """Send the text of utterance utt (after begin): words with their offsets in its
@@ -153,6 +183,7 @@ class Session:
         """Stream a waveform (s16 in the session's format) and its frames, at most
         `ahead` seconds ahead of real time, as a speech model produces them; words, if
         given, go as its caption right after begin."""
+        pcm = pcm_bytes(pcm)
         rate, ch = self.audio["rate"], self.audio["channels"]
         n, d = (list(map(int, self.video["fps"].split("/"))) + [1])[:2]
         bps = rate * ch * 2

@@ -186,10 +186,13 @@ func (s *Session) speechProgress(u *timeline.Utterance, id uint32, st timeline.A
 // speechCut tells an interrupt (or, when the utterance had just finished, its end);
 // s.mu is held.
 func (s *Session) speechCut(u *timeline.Utterance, id uint32, pos timeline.Position, cut bool) {
-	end, _ := u.End()
 	k := SpeechInterrupted
 	if !cut {
 		k, pos = SpeechFinished, u.Position()
+	}
+	end, ok := u.End()
+	if !ok { // the sources could not be reached: where its audio would have stopped
+		end = u.T0() + u.Delay() + pos.Played
 	}
 	s.tell(SpeechEvent{Kind: k, Utterance: id, At: end, Played: pos})
 	s.sp.words = nil

@@ -196,7 +196,7 @@ func (c *conn) writePump(done chan struct{}) {
 func (c *conn) text(data []byte) {
 	m, err := ingestproto.DecodeText(data)
 	if err != nil {
-		c.fail(m.Session, m.Utterance, "bad_message", err)
+		c.fail(m.Session, m.Utterance, decodeCode(err), err)
 		return
 	}
 	if m.Type == ingestproto.TypeCreate || m.Type == ingestproto.TypeResume {
@@ -220,6 +220,8 @@ func (c *conn) text(data []byte) {
 		if err != nil {
 			c.fail(m.Session, m.Utterance, code(err), err)
 		}
+	case ingestproto.TypeCaption:
+		c.caption(s, m)
 	case ingestproto.TypeEnd:
 		if err := s.End(m.Utterance); err != nil {
 			c.fail(m.Session, m.Utterance, code(err), err)

@@ -64,6 +64,8 @@ type Message struct {
 	Backend string `json:"backend,omitempty"`
 	// ViewerToken (create) gates who may watch the session over WebRTC.
 	ViewerToken string `json:"viewer_token,omitempty"`
+	// Words (caption) are text with offsets in the utterance's audio (caption.go).
+	Words Words `json:"words,omitempty"`
 
 	// Events.
 	Version       int     `json:"version,omitempty"`
@@ -160,6 +162,10 @@ func DecodeText(b []byte) (Message, error) {
 	}
 	switch m.Type {
 	case TypeCreate, TypeBegin, TypeEnd, TypeInterrupt, TypeClose, TypeResume, TypeIdleClip:
+	case TypeCaption:
+		if err := ValidWords(m.Words, -1); err != nil {
+			return m, err
+		}
 	default:
 		return m, fmt.Errorf("ingestproto: unknown message type %q", m.Type)
 	}

@@ -40,6 +40,7 @@ type viewer struct {
 	video  *webrtc.RTPSender
 	audio  *webrtc.RTPSender
 	feed   *stream.Reader // its subscription to the session's stream
+	speech *speechChannel // its data channel for speech events, if it opened one (speech.go)
 }
 
 // AddViewer answers an SDP offer with the session's two tracks. The answer carries
@@ -105,6 +106,7 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 	if err != nil {
 		return webrtc.SessionDescription{}, err
 	}
+	pc.OnDataChannel(v.onDataChannel)
 	if err := pc.SetRemoteDescription(offer); err != nil {
 		return webrtc.SessionDescription{}, fmt.Errorf("%w: %v", viewers.ErrBadOffer, err)
 	}

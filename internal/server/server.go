@@ -118,7 +118,7 @@ func New(cfg Config) (*Server, error) {
 	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed, IsHost: s.isHostToken, Credentialed: s.credentialed,
 		ICEServers: func() []viewers.ICEServer { return viewerICEServers(viewerICE()) }}).Register(mux)
 	mux.Handle("GET /ws", &signaling.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval,
-		Credential: s.wsCredential, Authorize: s.viewerAllowed, Credentialed: s.credentialed, OnInterrupt: s.onInterrupt, Limits: cfg.WS,
+		Credential: s.wsCredential, Authorize: s.viewerAllowed, Credentialed: s.credentialed, OnInterrupt: s.onInterrupt, OnSpeech: s.onSpeech, Limits: cfg.WS,
 		ICEServers: func() []signalproto.ICEServer { return wsICEServers(viewerICE()) }})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
 	s.http = newHTTPServer(securityHeaders(mux), cfg.HTTP)
@@ -156,6 +156,7 @@ func (s *Server) attach(sess *session.Session) error {
 	s.hmu.Lock()
 	s.hosted[sess.ID] = h
 	s.hmu.Unlock()
+	s.attachSpeech(sess, h)
 	if s.rtsp != nil {
 		if err := s.rtsp.Attach(sess.ID, st, rtspout.Access{ViewerToken: sess.Config().ViewerToken}); err != nil {
 			log.Warn("not served over RTSP", "err", err)

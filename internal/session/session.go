@@ -66,6 +66,7 @@ type Session struct {
 	nwatch     int
 	closers    []func()
 	clip       idleClip // idle_clip.go
+	sp         speech   // captions and speech-event watchers (captions.go)
 
 	stop chan struct{}
 	done chan struct{}
@@ -190,6 +191,7 @@ func (s *Session) Begin(id uint32, f pcm.Format, frames int64) error {
 		return classify(err)
 	}
 	s.utt, s.uttID, s.started = u, id, false
+	s.speechBegin()
 	s.underruns = s.pl.Stats().Audio.Underruns
 	s.utterances++
 	return nil
@@ -291,6 +293,7 @@ func (s *Session) Interrupt() (id uint32, pos timeline.Position, ok bool) {
 	}
 	pos, ok = s.pl.Interrupt()
 	id = s.uttID
+	s.speechCut(s.utt, id, pos, ok)
 	s.utt = nil
 	s.interrupts++
 	for _, f := range s.watchers {
@@ -409,6 +412,7 @@ func (s *Session) progress(lastPos *time.Time) {
 			evs = append(evs, Event{Kind: EventUnderrun, Utterance: id, Underruns: st.Audio.Underruns - s.underruns})
 			s.underruns = st.Audio.Underruns
 		}
+		s.speechProgress(u, id, st.Audio)
 		switch u.State() {
 		case timeline.Finished:
 			evs = append(evs, Event{Kind: EventFinished, Utterance: id, Played: pos})

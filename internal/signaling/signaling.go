@@ -74,6 +74,10 @@ type Handler struct {
 	// OnInterrupt, if set, registers f to run at each interrupt of session; a
 	// connection watching the session then sends "interrupted".
 	OnInterrupt func(session string, f func()) (cancel func())
+	// OnSpeech, if set, registers f to get the session's speech events
+	// (signalproto/speech.go), interrupted included; a connection watching the
+	// session sends each, and OnInterrupt is not used. f must not block.
+	OnSpeech func(session string, f func(signalproto.Message)) (cancel func())
 	// Limits caps and times connections (defaults in Limits).
 	Limits Limits
 	// ICEServers, if set, gives the ICE servers for one viewer, called once per
@@ -266,11 +270,15 @@ func (c *conn) handle(m signalproto.Message) {
 		c.mu.Lock()
 		c.offering = false // with the insert, so the idle check never sees neither
 		c.viewers[id] = out
-		if c.h.OnInterrupt != nil && c.watches[m.Session] == nil {
-			sid := m.Session
-			c.watches[sid] = c.h.OnInterrupt(sid, func() {
-				c.send(signalproto.Message{Type: signalproto.TypeInterrupted, Session: sid})
-			})
+		if sid := m.Session; c.watches[sid] == nil {
+			switch {
+			case c.h.OnSpeech != nil:
+				c.watches[sid] = c.h.OnSpeech(sid, c.send)
+			case c.h.OnInterrupt != nil:
+				c.watches[sid] = c.h.OnInterrupt(sid, func() {
+					c.send(signalproto.Message{Type: signalproto.TypeInterrupted, Session: sid})
+				})
+			}
 		}
 		c.mu.Unlock()
 		c.send(signalproto.Message{Type: signalproto.TypeAnswer, Session: m.Session, Viewer: id, SDP: ans, ICEServers: c.h.iceServers()})

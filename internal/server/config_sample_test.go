@@ -38,10 +38,10 @@ func TestConfigSampleLoadsAndSaysTheDefaults(t *testing.T) {
 	}
 	c.WebRTC.ICEServers, c.Publish = nil, nil
 	d := DefaultConfig()
-	if len(c.AllowedOrigins)+len(c.PublishAllow)+len(c.WebRTC.NAT1To1IPs) > 0 {
-		t.Fatal("allowed_origins, publish_allow and webrtc.nat_1to1_ips default to none: the sample sets some")
+	if len(c.AllowedOrigins)+len(c.PublishAllow)+len(c.WebRTC.NAT1To1IPs)+len(c.Record.Sessions) > 0 {
+		t.Fatal("allowed_origins, publish_allow, webrtc.nat_1to1_ips and record.sessions default to none: the sample sets some")
 	}
-	c.AllowedOrigins, c.PublishAllow, c.WebRTC.NAT1To1IPs = nil, nil, nil // [] in the file, nil in code
+	c.AllowedOrigins, c.PublishAllow, c.WebRTC.NAT1To1IPs, c.Record.Sessions = nil, nil, nil, nil // [] in the file, nil in code
 	if !reflect.DeepEqual(c, d) {
 		ys, _ := yaml.Marshal(c)
 		yd, _ := yaml.Marshal(d)

@@ -54,8 +54,30 @@ func openSegment(root *os.Root, id string, start time.Time, rt time.Duration, ch
 		sg.f.Close()
 		return nil, err
 	}
+	if _, err := sg.bw.Write(nullPackets); err != nil {
+		sg.f.Close()
+		return nil, err
+	}
 	return sg, nil
 }
+
+// nullPackets lead every segment. ffmpeg takes a file for MPEG-TS only when it
+// holds at least 10 × 204 bytes (libavformat/mpegts.c, CHECK_COUNT); a shorter one,
+// a segment cut a few units in by a kill or a stop, is probed as MPEG-PS and its Opus
+// read as MP2. Null packets (PID 0x1FFF, ISO/IEC 13818-1 §2.4.3.3), which every
+// demuxer skips, make every segment long enough, for 2 KiB each.
+var nullPackets = func() []byte {
+	const n = 11
+	b := make([]byte, n*188)
+	for i := range n {
+		p := b[i*188 : (i+1)*188]
+		p[0], p[1], p[2], p[3] = 0x47, 0x1F, 0xFF, 0x10 // sync, PID 0x1FFF, payload only
+		for j := 4; j < len(p); j++ {
+			p[j] = 0xFF
+		}
+	}
+	return b
+}()
 
 // fileCounter writes to the segment's file and counts the bytes.
 type fileCounter struct{ sg *segment }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -108,4 +109,44 @@ func TestRecordAPIRefusesWithoutTheHostToken(t *testing.T) {
 		}
 	}
 	t.Logf("%d segments of 1 s, %d bytes, all play with H.264 and Opus", st.Segments, st.Bytes)
+}
+
+// TestRecordEndsWithTheSession: a session recorded from its creation (record.all)
+// and closed by its ingest client leaves its segments finished and playable, and no
+// recording behind.
+func TestRecordEndsWithTheSession(t *testing.T) {
+	dir := t.TempDir()
+	h := startHost(t, func(c *server.Config) {
+		c.Session = session.Config{Width: 64, Height: 64}
+		c.Record.Dir, c.Record.All, c.Record.Segment = dir, true, time.Second
+	})
+	c := dial(t, h)
+	s := create(t, c, "talk")
+	url := h.web + "/api/sessions/talk/record"
+	var st record.Status
+	for deadline := time.Now().Add(15 * time.Second); st.Segments < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no second segment: %+v", st)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the status the API serves; bounded
+		_, body := recordCall(t, "GET", url, token, "")
+		json.Unmarshal([]byte(body), &st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := recordCall(t, "GET", url, token, ""); code != http.StatusNotFound {
+		t.Fatalf("a closed session's recording: %d, want 404", code)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "talk", "talk-*.ts"))
+	if len(files) < 2 {
+		t.Fatalf("%d files", len(files))
+	}
+	for _, f := range files {
+		if got := probeStreams(t, f); got != "h264,opus" {
+			t.Fatalf("%s: streams %q", filepath.Base(f), got)
+		}
+	}
 }

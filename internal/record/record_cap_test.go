@@ -58,8 +58,9 @@ func TestRecordByteCapDeletesOldestSegmentsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := waitStatus(t, rec, func(s record.Status) bool { return s.Segments >= 1 })
-	rec.Close()
+	waitStatus(t, rec, func(s record.Status) bool { return s.Segments >= 1 })
+	got := rec.Close() // the final status: the rotation's cap enforcement is done
+
 	for i, f := range old {
 		_, err := os.Stat(filepath.Join(sd, f))
 		if gone := errors.Is(err, os.ErrNotExist); gone != (i < 2) {

@@ -32,6 +32,7 @@ func recordHost(t *testing.T) (*host, string) {
 func recordCall(t *testing.T, method, url, tok, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Close = true // no kept-alive connection that the server's idle timeout may close under a later call
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}

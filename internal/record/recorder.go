@@ -195,6 +195,9 @@ func (rec *Recorder) handle(u *stream.Unit) {
 		return // before the first key frame: nothing would decode
 	}
 	pts := u.RT - rec.origin + tsBase
+	if pts < 0 {
+		return // audio from over a second before the first key frame: no place in the files
+	}
 	before := sg.n
 	var err error
 	if u.Video {

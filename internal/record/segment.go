@@ -61,10 +61,9 @@ func openSegment(root *os.Root, id string, start time.Time, rt time.Duration, ch
 	return sg, nil
 }
 
-// nullPackets lead every segment. ffmpeg takes a file for MPEG-TS only when it
-// holds at least 10 × 204 bytes (libavformat/mpegts.c, CHECK_COUNT); a shorter one,
-// a segment cut a few units in by a kill or a stop, is probed as MPEG-PS and its Opus
-// read as MP2. Null packets (PID 0x1FFF, ISO/IEC 13818-1 §2.4.3.3), which every
+// nullPackets lead every segment. ffmpeg's MPEG-TS probe wants some ten packets
+// (libavformat/mpegts.c); a segment cut a few units in by a kill or a stop (four
+// packets, in a test) was probed as MPEG-PS and its Opus read as MP2. Null packets (PID 0x1FFF, ISO/IEC 13818-1 §2.4.3.3), which every
 // demuxer skips, make every segment long enough, for 2 KiB each.
 var nullPackets = func() []byte {
 	const n = 11

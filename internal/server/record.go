@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/avhost/avhost/internal/record"
@@ -43,10 +44,13 @@ func (s *Server) recordsFromStart(id string) bool {
 	return s.cfg.Record.All || slices.Contains(s.cfg.Record.Sessions, id)
 }
 
-// startRecording records sess in segments of seg (0: record.segment). hmu is
-// held across record.Start (a directory made, a reader subscribed: no wait on the
-// pipeline), so that two starts cannot both pass the check; lock order hmu, then the
-// stream's.
+// recordStarts serialises the starts of recordings (of every server in the process),
+// so that two cannot both find a session unrecorded, while record.Start's disk work
+// (a directory made, a root opened) runs outside hmu: a slow disk holds up other
+// starts, never the lookups of viewers.
+var recordStarts sync.Mutex
+
+// startRecording records sess in segments of seg (0: record.segment).
 func (s *Server) startRecording(sess *session.Session, seg time.Duration) (record.Status, error) {
 	id := sess.ID
 	if err := record.CheckName(id); err != nil {
@@ -55,21 +59,34 @@ func (s *Server) startRecording(sess *session.Session, seg time.Duration) (recor
 	if seg == 0 {
 		seg = s.cfg.Record.Segment
 	}
+	recordStarts.Lock()
+	defer recordStarts.Unlock()
 	s.hmu.Lock()
-	defer s.hmu.Unlock()
 	h := s.hosted[id]
+	var cur *record.Recorder
+	if h != nil {
+		cur = h.rec
+	}
+	s.hmu.Unlock()
 	switch {
 	case h == nil:
 		return record.Status{}, session.ErrNotFound
-	case h.rec != nil:
-		return h.rec.Status(), errRecording
+	case cur != nil:
+		return cur.Status(), errRecording
 	}
 	rec, err := record.Start(h.stream, record.Config{Dir: s.cfg.Record.Dir, Session: id, Segment: seg,
 		MaxBytes: s.cfg.Record.MaxBytes, Channels: sess.Config().Channels, Log: s.cfg.Log.With("session", id)})
 	if err != nil {
 		return record.Status{}, err
 	}
+	s.hmu.Lock()
+	if s.hosted[id] != h { // the session closed meanwhile: nothing would stop rec
+		s.hmu.Unlock()
+		rec.Close()
+		return record.Status{}, session.ErrNotFound
+	}
 	h.rec = rec
+	s.hmu.Unlock()
 	return rec.Status(), nil
 }
 

@@ -151,3 +151,34 @@ func TestRecordEndsWithTheSession(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordConcurrentStartsMakeOneRecording: eight starts at once make one
+// recording (201) and seven refusals (409).
+func TestRecordConcurrentStartsMakeOneRecording(t *testing.T) {
+	h, _ := recordHost(t)
+	url := h.web + "/api/sessions/demo/record"
+	codes := make(chan int, 8)
+	for range 8 {
+		go func() { // recordCall's t.Fatal belongs to the test's goroutine: a failure here is code 0
+			req, _ := http.NewRequest("POST", url, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			res.Body.Close()
+			codes <- res.StatusCode
+		}()
+	}
+	got := map[int]int{}
+	for range 8 {
+		got[<-codes]++
+	}
+	if got[http.StatusCreated] != 1 || got[http.StatusConflict] != 7 {
+		t.Fatalf("answers %v, want one 201 and seven 409", got)
+	}
+	if code, _ := recordCall(t, "DELETE", url, token, ""); code != http.StatusOK {
+		t.Fatalf("stop: %d", code)
+	}
+}

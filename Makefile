@@ -56,6 +56,7 @@ bench: deps ## print throughput, allocation and CPU figures
 	$(GO) build -o $(BIN) ./cmd/avhost && scripts/idle50k.sh
 	AVHOST_PULSES=60 $(GO) test -count=1 -run 'LipSync|InterruptSilence' -v ./internal/server 2>&1 | grep -E 'offset|alignment|latency|silence|speech start|fine sync'
 	AVHOST_FLOOD_SECONDS=60 $(GO) test -count=1 -run '^TestFlood$$' -v -timeout 10m ./internal/server 2>&1 | grep -E 'flood_bench|^(--- |ok|FAIL)'
+	AVHOST_RECORD_BENCH=1 $(GO) test -count=1 -run '^TestRecordBench$$' -v -timeout 10m ./internal/server 2>&1 | grep -E 'record_bench|^(--- |ok|FAIL)'
 
 soak: deps ## create and tear down 500 720p sessions; RSS must stay flat
 	AVHOST_SOAK=500 $(GO) test -count=1 -run Soak -v -timeout 20m ./internal/session

@@ -230,14 +230,15 @@ func (s *Session) reserve(delta int64) error {
 	return s.clip.reserve(delta)
 }
 
-// reserveFor returns the budget hook of session id: it moves delta bytes between the
-// host's budget and the session's reservation, refusing growth past the budget. The
-// session's whole reservation goes back when it is released.
-func (m *Manager) reserveFor(id string) func(int64) error {
+// reserveFor returns the budget hook of session id, created with account acct: it
+// moves delta bytes between the host's budget and the session's reservation, refusing
+// growth past the budget. The session's whole reservation goes back when it is
+// released; from then on the hook moves nothing, even once a new session holds id.
+func (m *Manager) reserveFor(id string, acct *byte) func(int64) error {
 	return func(delta int64) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if _, ok := m.cost[id]; !ok {
+		if m.account[id] != acct {
 			return ErrClosed
 		}
 		if delta > 0 && m.MemoryBudget > 0 && m.reserved+delta > m.MemoryBudget {

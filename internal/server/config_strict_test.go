@@ -39,6 +39,10 @@ func TestConfigStrictDecodingNamesTheLine(t *testing.T) {
 			"webrtc:\n  ice_servers:\n    - urls: [\"http://t.example.net\"]\n", "is not a stun:"},
 		{"an ICE URL with an angle bracket is refused",
 			"webrtc:\n  ice_servers:\n    - urls: [\"stun:a>; rel=x\"]\n", "angle bracket"},
+		{"a TURN credential good for years is refused",
+			"webrtc:\n  turn:\n    urls: [\"turn:t.example.net\"]\n    secret: s\n    ttl: 8760h\n", "webrtc.turn.ttl: 8760h0m0s (1m to 24h0m0s)"},
+		{"a TURN credential dead on arrival is refused",
+			"webrtc:\n  turn:\n    urls: [\"turn:t.example.net\"]\n    secret: s\n    ttl: 500ms\n", "webrtc.turn.ttl: 500ms"},
 		{"a non-string ICE credential is refused",
 			"webrtc:\n  ice_servers:\n    - urls: [\"turn:t.example.net\"]\n      credential: 1234\n", "credential: not a string"},
 	} {

@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -33,6 +34,13 @@ const (
 	DefaultIdleWithoutViewer = 30 * time.Second
 	DefaultMaxViewersPerConn = 4
 )
+
+// MaxCandidatesPerViewer caps the remote ICE candidates one viewer may trickle. Each
+// costs the host candidate pairs, connectivity checks sent wherever it points and,
+// on the shared ICE port, the port's routing for that address; a browser trickles a
+// few dozen (host addresses per interface and family, UDP and TCP, server
+// reflexive, one relay per TURN URL).
+const MaxCandidatesPerViewer = 100
 
 // Limits are /ws's caps and deadlines; zero fields take the defaults.
 type Limits struct {
@@ -124,7 +132,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		idle = DefaultIdleWithoutViewer
 	}
 	c := &conn{h: h, ws: ws, cred: cred, addr: r.RemoteAddr, out: make(chan signalproto.Message, 64), quit: make(chan struct{}),
-		viewers: map[string]viewers.Backend{}, watches: map[string]func(){}}
+		viewers: map[string]viewers.Backend{}, cands: map[string]int{}, watches: map[string]func(){}}
 	go c.writePump(ping, idle)
 	c.readPump(first, 3*ping)
 }
@@ -181,6 +189,7 @@ type conn struct {
 
 	mu       sync.Mutex
 	viewers  map[string]viewers.Backend
+	cands    map[string]int    // viewer → remote candidates it trickled (MaxCandidatesPerViewer)
 	watches  map[string]func() // session → cancel of its interrupt watch
 	offering bool              // an offer is being answered: it counts as holding a viewer
 }
@@ -285,9 +294,17 @@ func (c *conn) handle(m signalproto.Message) {
 	case signalproto.TypeCandidate:
 		c.mu.Lock()
 		out := c.viewers[m.Viewer]
+		n := c.cands[m.Viewer]
+		if out != nil && n < MaxCandidatesPerViewer {
+			c.cands[m.Viewer] = n + 1
+		}
 		c.mu.Unlock()
 		if out == nil || m.Candidate == nil {
 			fail("candidate for an unknown viewer")
+			return
+		}
+		if n >= MaxCandidatesPerViewer {
+			fail(fmt.Sprintf("too many candidates: at most %d per viewer", MaxCandidatesPerViewer))
 			return
 		}
 		if err := out.AddICECandidate(m.Viewer, viewers.Candidate{Candidate: m.Candidate.Candidate,
@@ -298,6 +315,7 @@ func (c *conn) handle(m signalproto.Message) {
 		c.mu.Lock()
 		out := c.viewers[m.Viewer]
 		delete(c.viewers, m.Viewer)
+		delete(c.cands, m.Viewer)
 		c.mu.Unlock()
 		if out != nil {
 			out.RemoveViewer(m.Viewer)

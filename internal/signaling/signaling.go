@@ -35,13 +35,6 @@ const (
 	DefaultMaxViewersPerConn = 4
 )
 
-// MaxCandidatesPerViewer caps the remote ICE candidates one viewer may trickle. Each
-// costs the host candidate pairs, connectivity checks sent wherever it points and,
-// on the shared ICE port, the port's routing for that address; a browser trickles a
-// few dozen (host addresses per interface and family, UDP and TCP, server
-// reflexive, one relay per TURN URL).
-const MaxCandidatesPerViewer = 100
-
 // Limits are /ws's caps and deadlines; zero fields take the defaults.
 type Limits struct {
 	// MaxConns caps open connections (503 past it); defaults to 1000.
@@ -189,7 +182,7 @@ type conn struct {
 
 	mu       sync.Mutex
 	viewers  map[string]viewers.Backend
-	cands    map[string]int    // viewer → remote candidates it trickled (MaxCandidatesPerViewer)
+	cands    map[string]int    // viewer → remote candidates it trickled (viewers.MaxCandidates)
 	watches  map[string]func() // session → cancel of its interrupt watch
 	offering bool              // an offer is being answered: it counts as holding a viewer
 }
@@ -262,6 +255,10 @@ func (c *conn) handle(m signalproto.Message) {
 			fail(noSession)
 			return
 		}
+		if err := viewers.CheckOffer(m.SDP); err != nil {
+			fail(err.Error())
+			return
+		}
 		if !c.roomForViewer() {
 			fail("too many viewers on this connection")
 			return
@@ -295,7 +292,7 @@ func (c *conn) handle(m signalproto.Message) {
 		c.mu.Lock()
 		out := c.viewers[m.Viewer]
 		n := c.cands[m.Viewer]
-		if out != nil && n < MaxCandidatesPerViewer {
+		if out != nil && n < viewers.MaxCandidates {
 			c.cands[m.Viewer] = n + 1
 		}
 		c.mu.Unlock()
@@ -303,8 +300,8 @@ func (c *conn) handle(m signalproto.Message) {
 			fail("candidate for an unknown viewer")
 			return
 		}
-		if n >= MaxCandidatesPerViewer {
-			fail(fmt.Sprintf("too many candidates: at most %d per viewer", MaxCandidatesPerViewer))
+		if n >= viewers.MaxCandidates {
+			fail(fmt.Sprintf("too many candidates: at most %d per viewer", viewers.MaxCandidates))
 			return
 		}
 		if err := out.AddICECandidate(m.Viewer, viewers.Candidate{Candidate: m.Candidate.Candidate,

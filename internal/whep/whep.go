@@ -102,6 +102,10 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "offer larger than 64 KiB", http.StatusRequestEntityTooLarge)
 		return
 	}
+	if err := viewers.CheckOffer(string(body)); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	c := viewers.Client{Owner: cred, Addr: r.RemoteAddr, Credentialed: h.Credentialed != nil && h.Credentialed(cred, id)}

@@ -2,8 +2,10 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A file that says something avhost would not do as written stops it, with the line.
@@ -58,6 +60,26 @@ func TestConfigStrictDecodingNamesTheLine(t *testing.T) {
 				t.Fatalf("error %q; want one that wraps ErrConfig and says %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A file whose merge keys would take exponential work to walk is refused at once: each
+// mapping merges the one before twice, 2^26 mappings from 27 lines.
+func TestConfigMergeKeysCannotExplode(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("publish:\n  x0: &x0 {url: \"https://a.example/whip\"}\n")
+	for i := 1; i <= 26; i++ {
+		fmt.Fprintf(&b, "  x%d: &x%d {<<: *x%d, <<: *x%d}\n", i, i, i-1, i-1)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := LoadConfig([]byte(b.String())); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `line 3: key "publish.x1.<<" twice`) {
+			t.Fatalf("error %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("LoadConfig still walking 27 lines after 5 s")
 	}
 }
 

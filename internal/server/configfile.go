@@ -79,8 +79,16 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 	switch {
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
 		keys := structKeys(t)
+		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			// A key twice is refused here, as the decoder would, before it is walked:
+			// a mapping that merges the same anchor twice, each merging the one before
+			// twice, would otherwise cost this walk 2^depth (26 lines took minutes).
+			if seen[k.Value] {
+				return fmt.Errorf("%w: line %d: key %q twice", ErrConfig, k.Line, join(path, k.Value))
+			}
+			seen[k.Value] = true
 			if k.Value == "<<" { // a merge key: its mapping(s) fill this one
 				if err := checkKeys(v, t, path); err != nil {
 					return err

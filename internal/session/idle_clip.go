@@ -88,13 +88,16 @@ func (s *Session) BeginIdleClip(n int) error {
 // the next idle frame on and shown is its frame count; otherwise shown is 0.
 func (s *Session) IdleClipFrame(i int, data []byte) (shown int, err error) {
 	s.mu.Lock()
-	c := s.clip.pending
+	c, n := s.clip.pending, 0
+	if c != nil {
+		n = c.Len() // under the lock: showing the clip empties it
+	}
 	s.mu.Unlock()
 	if c == nil {
 		return 0, errNoIdleClip
 	}
-	if i < 0 || i >= c.Len() {
-		return 0, fmt.Errorf("idle clip frame %d of %d", i, c.Len())
+	if i < 0 || i >= n {
+		return 0, fmt.Errorf("idle clip frame %d of %d", i, n)
 	}
 	if data, err = s.decode(data); err != nil {
 		return 0, err
@@ -113,7 +116,6 @@ func (s *Session) IdleClipFrame(i int, data []byte) (shown int, err error) {
 	if !complete {
 		return 0, nil
 	}
-	n := c.Len()
 	if err := s.showPendingClip(c); err != nil {
 		return 0, err
 	}
@@ -188,8 +190,9 @@ func (s *Session) shareClipFrame(i, j int) error {
 		return errNoIdleClip
 	}
 	err := c.Share(i, j)
+	complete := c.Complete()
 	s.mu.Unlock()
-	if err != nil || !c.Complete() {
+	if err != nil || !complete {
 		return err
 	}
 	return s.showPendingClip(c)

@@ -256,7 +256,7 @@ func (c *conn) handle(m signalproto.Message) {
 			return
 		}
 		if err := viewers.CheckOffer(m.SDP); err != nil {
-			fail(err.Error())
+			fail(viewers.Reason(err))
 			return
 		}
 		if !c.roomForViewer() {
@@ -270,7 +270,7 @@ func (c *conn) handle(m signalproto.Message) {
 		id, ans, err := out.AddViewer(ctx, m.SDP, cl)
 		if err != nil {
 			c.setOffering(false)
-			fail(err.Error())
+			fail(viewers.Reason(err))
 			return
 		}
 		c.mu.Lock()
@@ -306,7 +306,7 @@ func (c *conn) handle(m signalproto.Message) {
 		}
 		if err := out.AddICECandidate(m.Viewer, viewers.Candidate{Candidate: m.Candidate.Candidate,
 			SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}); err != nil {
-			fail(err.Error())
+			fail(viewers.Reason(err))
 		}
 	case signalproto.TypeBye:
 		c.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,10 +109,26 @@ func (c *conn) goAway() {
 	}
 }
 
+// fail refuses a message. What goes back is bounded whatever the client sent: the
+// session id only if it is no longer than one may be (a client matches the error to
+// its request by it, also when the id was refused), and the reason cut at maxReason
+// bytes (a decode error quotes the value it refused, a number or a type of
+// megabytes). Echoed whole, 256 of them queued for a client that does not read held
+// gigabytes.
 func (c *conn) fail(sess string, utt uint32, code string, err error) {
-	c.send(ingestproto.Message{Type: ingestproto.TypeError, Session: sess, Utterance: utt, Code: code, Error: err.Error()})
+	if len(sess) > ingestproto.MaxSessionID {
+		sess = ""
+	}
+	reason := err.Error()
+	if len(reason) > maxReason {
+		reason = strings.ToValidUTF8(reason[:maxReason], "") + "…"
+	}
+	c.send(ingestproto.Message{Type: ingestproto.TypeError, Session: sess, Utterance: utt, Code: code, Error: reason})
 	c.refusals.wait()
 }
+
+// maxReason bounds the text of an error message.
+const maxReason = 256
 
 func (c *conn) run() {
 	cfg := c.srv.cfg

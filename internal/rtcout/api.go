@@ -115,12 +115,31 @@ func newAPI(o Options, tune ...func(*webrtc.SettingEngine)) (*webrtc.API, error)
 	if f := interfaceFilter(o.ICEInterfaces); f != nil {
 		se.SetInterfaceFilter(f)
 	}
+	// A viewer's data channel carries a few tiny messages to avhost (speech.go).
+	// Pion's defaults advertise 1 GiB messages (a=max-message-size, RFC 8841), let
+	// the association buffer 1 MiB and grow a channel's read buffer to its largest
+	// message for the channel's life (Pion's read loop does not hold a message to the
+	// max message size): a peer could make the host hold megabytes per viewer. Now
+	// the answer asks for maxDataChannelBytes at most, and a peer ignoring it gets
+	// no more than sctpReceiveBuffer of a message in: a larger one never completes.
+	se.SetSCTPMaxMessageSize(maxDataChannelBytes)
+	se.SetSCTPMaxReceiveBufferSize(sctpReceiveBuffer)
 	o.Mux.apply(&se)
 	for _, f := range tune {
 		f(&se)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
+
+// maxDataChannelBytes is the largest message avhost asks for on a data channel: far
+// over signalproto.MaxDataChannelMessage (what it reads of one), and under Pion's
+// first read buffer (64 KiB). sctpReceiveBuffer bounds what a viewer's SCTP
+// association buffers (a message still arriving, or out of order), and so the
+// largest message it can take.
+const (
+	maxDataChannelBytes = 16 << 10
+	sctpReceiveBuffer   = 128 << 10
+)
 
 var (
 	videoCap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,

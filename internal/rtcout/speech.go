@@ -67,19 +67,28 @@ func (o *Output) Tell(msg []byte) {
 	}
 }
 
+// maxRefusedChannels is how many channels a viewer may open that avhost closes (of
+// another label, or a second speech channel) before it is dropped. A closed channel
+// stays half-open in the host's SCTP association until the peer resets its side,
+// which a hostile peer never does: 3000 of them held megabytes, and a peer may open
+// 32768. A page opens one.
+const maxRefusedChannels = 4
+
 // onDataChannel takes the viewer's first channel labelled DataChannelLabel and
-// closes any other, so a peer cannot make avhost hold channels without end. It runs
-// on Pion's goroutine and does not wait.
+// closes any other; past maxRefusedChannels of those the viewer is dropped, so a
+// peer cannot make avhost hold channels without end. It runs on Pion's goroutine and
+// does not wait.
 func (v *viewer) onDataChannel(dc *webrtc.DataChannel) {
-	if dc.Label() != signalproto.DataChannelLabel {
-		dc.Close()
-		return
-	}
 	ch := &speechChannel{dc: dc, q: make(chan []byte, speechQueue)}
 	v.mu.Lock()
-	if v.closed || v.speech != nil {
+	if v.closed || v.speech != nil || dc.Label() != signalproto.DataChannelLabel {
+		v.refused++
+		drop := v.refused == maxRefusedChannels+1
 		v.mu.Unlock()
 		dc.Close()
+		if drop {
+			go v.o.RemoveViewer(v.id) // not on Pion's goroutine: closing waits for it
+		}
 		return
 	}
 	v.speech = ch

@@ -34,13 +34,14 @@ type viewer struct {
 	connected atomic.Bool
 	reap      *time.Timer // frees a viewer that never connects
 
-	mu     sync.Mutex
-	closed bool
-	pc     *webrtc.PeerConnection // nil while the handshake is being set up
-	video  *webrtc.RTPSender
-	audio  *webrtc.RTPSender
-	feed   *stream.Reader // its subscription to the session's stream
-	speech *speechChannel // its data channel for speech events, if it opened one (speech.go)
+	mu      sync.Mutex
+	closed  bool
+	pc      *webrtc.PeerConnection // nil while the handshake is being set up
+	video   *webrtc.RTPSender
+	audio   *webrtc.RTPSender
+	feed    *stream.Reader // its subscription to the session's stream
+	speech  *speechChannel // its data channel for speech events, if it opened one (speech.go)
+	refused int            // channels it opened that were closed (speech.go)
 }
 
 // AddViewer answers an SDP offer with the session's two tracks. The answer carries

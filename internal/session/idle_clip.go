@@ -88,13 +88,16 @@ func (s *Session) BeginIdleClip(n int) error {
 // the next idle frame on and shown is its frame count; otherwise shown is 0.
 func (s *Session) IdleClipFrame(i int, data []byte) (shown int, err error) {
 	s.mu.Lock()
-	c := s.clip.pending
+	c, n := s.clip.pending, 0
+	if c != nil {
+		n = c.Len() // under the lock: showing the clip empties it
+	}
 	s.mu.Unlock()
 	if c == nil {
 		return 0, errNoIdleClip
 	}
-	if i < 0 || i >= c.Len() {
-		return 0, fmt.Errorf("idle clip frame %d of %d", i, c.Len())
+	if i < 0 || i >= n {
+		return 0, fmt.Errorf("idle clip frame %d of %d", i, n)
 	}
 	if data, err = s.decode(data); err != nil {
 		return 0, err
@@ -113,7 +116,6 @@ func (s *Session) IdleClipFrame(i int, data []byte) (shown int, err error) {
 	if !complete {
 		return 0, nil
 	}
-	n := c.Len()
 	if err := s.showPendingClip(c); err != nil {
 		return 0, err
 	}
@@ -188,8 +190,9 @@ func (s *Session) shareClipFrame(i, j int) error {
 		return errNoIdleClip
 	}
 	err := c.Share(i, j)
+	complete := c.Complete()
 	s.mu.Unlock()
-	if err != nil || !c.Complete() {
+	if err != nil || !complete {
 		return err
 	}
 	return s.showPendingClip(c)
@@ -230,14 +233,15 @@ func (s *Session) reserve(delta int64) error {
 	return s.clip.reserve(delta)
 }
 
-// reserveFor returns the budget hook of session id: it moves delta bytes between the
-// host's budget and the session's reservation, refusing growth past the budget. The
-// session's whole reservation goes back when it is released.
-func (m *Manager) reserveFor(id string) func(int64) error {
+// reserveFor returns the budget hook of session id, created with account acct: it
+// moves delta bytes between the host's budget and the session's reservation, refusing
+// growth past the budget. The session's whole reservation goes back when it is
+// released; from then on the hook moves nothing, even once a new session holds id.
+func (m *Manager) reserveFor(id string, acct *byte) func(int64) error {
 	return func(delta int64) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if _, ok := m.cost[id]; !ok {
+		if m.account[id] != acct {
 			return ErrClosed
 		}
 		if delta > 0 && m.MemoryBudget > 0 && m.reserved+delta > m.MemoryBudget {

@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -124,7 +125,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		idle = DefaultIdleWithoutViewer
 	}
 	c := &conn{h: h, ws: ws, cred: cred, addr: r.RemoteAddr, out: make(chan signalproto.Message, 64), quit: make(chan struct{}),
-		viewers: map[string]viewers.Backend{}, watches: map[string]func(){}}
+		viewers: map[string]viewers.Backend{}, cands: map[string]int{}, watches: map[string]func(){}}
 	go c.writePump(ping, idle)
 	c.readPump(first, 3*ping)
 }
@@ -181,6 +182,7 @@ type conn struct {
 
 	mu       sync.Mutex
 	viewers  map[string]viewers.Backend
+	cands    map[string]int    // viewer → remote candidates it trickled (viewers.MaxCandidates)
 	watches  map[string]func() // session → cancel of its interrupt watch
 	offering bool              // an offer is being answered: it counts as holding a viewer
 }
@@ -253,6 +255,10 @@ func (c *conn) handle(m signalproto.Message) {
 			fail(noSession)
 			return
 		}
+		if err := viewers.CheckOffer(m.SDP); err != nil {
+			fail(viewers.Reason(err))
+			return
+		}
 		if !c.roomForViewer() {
 			fail("too many viewers on this connection")
 			return
@@ -264,7 +270,7 @@ func (c *conn) handle(m signalproto.Message) {
 		id, ans, err := out.AddViewer(ctx, m.SDP, cl)
 		if err != nil {
 			c.setOffering(false)
-			fail(err.Error())
+			fail(viewers.Reason(err))
 			return
 		}
 		c.mu.Lock()
@@ -285,19 +291,28 @@ func (c *conn) handle(m signalproto.Message) {
 	case signalproto.TypeCandidate:
 		c.mu.Lock()
 		out := c.viewers[m.Viewer]
+		n := c.cands[m.Viewer]
+		if out != nil && n < viewers.MaxCandidates {
+			c.cands[m.Viewer] = n + 1
+		}
 		c.mu.Unlock()
 		if out == nil || m.Candidate == nil {
 			fail("candidate for an unknown viewer")
 			return
 		}
+		if n >= viewers.MaxCandidates {
+			fail(fmt.Sprintf("too many candidates: at most %d per viewer", viewers.MaxCandidates))
+			return
+		}
 		if err := out.AddICECandidate(m.Viewer, viewers.Candidate{Candidate: m.Candidate.Candidate,
 			SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}); err != nil {
-			fail(err.Error())
+			fail(viewers.Reason(err))
 		}
 	case signalproto.TypeBye:
 		c.mu.Lock()
 		out := c.viewers[m.Viewer]
 		delete(c.viewers, m.Viewer)
+		delete(c.cands, m.Viewer)
 		c.mu.Unlock()
 		if out != nil {
 			out.RemoveViewer(m.Viewer)

@@ -5,7 +5,7 @@ PLUGIN    := build/plugin/libgstavhost.so
 DEB_PKGS  := pkg-config gcc libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
              gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
              gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg \
-             python3-websockets chromium gstreamer1.0-rtsp iproute2 \
+             python3-websockets python3-numpy python3-pip python3-setuptools chromium gstreamer1.0-rtsp iproute2 \
              libgstreamer-plugins-bad1.0-dev gstreamer1.0-nice nftables coturn
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED := 1
@@ -20,7 +20,7 @@ deps: ## install GStreamer, ffmpeg and headers with apt-get when missing
 	   && command -v gst-launch-1.0 >/dev/null && command -v ffprobe >/dev/null \
 	   && gst-inspect-1.0 x264enc >/dev/null 2>&1 && gst-inspect-1.0 opusenc >/dev/null 2>&1 && gst-inspect-1.0 rtspclientsink >/dev/null 2>&1 \
 	   && gst-inspect-1.0 nicesrc >/dev/null 2>&1 \
-	   && /usr/bin/python3 -c "import websockets" 2>/dev/null && command -v chromium >/dev/null && command -v ip >/dev/null \
+	   && /usr/bin/python3 -c "import websockets, numpy, pip, setuptools" 2>/dev/null && command -v chromium >/dev/null && command -v ip >/dev/null \
 	   && command -v nft >/dev/null && command -v turnserver >/dev/null; then :; else \
 	   echo "installing: $(DEB_PKGS)"; \
 	   $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEB_PKGS); fi
@@ -57,6 +57,7 @@ bench: deps ## print throughput, allocation and CPU figures
 	$(GO) build -o $(BIN) ./cmd/avhost && scripts/idle50k.sh
 	AVHOST_PULSES=60 $(GO) test -count=1 -run 'LipSync|InterruptSilence' -v ./internal/server 2>&1 | grep -E 'offset|alignment|latency|silence|speech start|fine sync'
 	AVHOST_FLOOD_SECONDS=60 $(GO) test -count=1 -run '^TestFlood$$' -v -timeout 10m ./internal/server 2>&1 | grep -E 'flood_bench|^(--- |ok|FAIL)'
+	AVHOST_RECORD_BENCH=1 $(GO) test -count=1 -run '^TestRecordBench$$' -v -timeout 10m ./internal/server 2>&1 | grep -E 'record_bench|^(--- |ok|FAIL)'
 
 soak: deps ## create and tear down 500 720p sessions; RSS must stay flat
 	AVHOST_SOAK=500 $(GO) test -count=1 -run Soak -v -timeout 20m ./internal/session

@@ -13,3 +13,6 @@ var (
 	// ErrNotElement is returned by FromElement for an element of another kind.
 	ErrNotElement = errors.New("singleframesrc: element is not a singleframesrc")
 )
+
+// ErrClipDone is returned for a frame set into an idle clip already shown or released.
+var ErrClipDone = errors.New("singleframesrc: idle clip already shown or released")

@@ -57,6 +57,10 @@ func Start(s *session.Session, loop time.Duration) (*Avatar, error) {
 	if err := s.Idle(face(cfg.Width, cfg.Height, 0)); err != nil {
 		return nil, err
 	}
+	// Then the idle loop: the face breathes and blinks between utterances.
+	if err := s.SetIdleClip(idleClip(cfg.Width, cfg.Height, fpsN, fpsD)); err != nil {
+		return nil, err
+	}
 	go a.loop(loop)
 	return a, nil
 }
@@ -196,10 +200,14 @@ func speech(env syllables, rate int) []byte {
 }
 
 // face draws a BGR frame: a face with eyes and a mouth opened by open (0..1).
-func face(w, h int, open float64) []byte {
+func face(w, h int, open float64) []byte { return drawFace(w, h, open, 1, 0) }
+
+// drawFace is face with the eyes open by eye (0: shut) and the face lower pixels lower.
+func drawFace(w, h int, open, eye float64, lower int) []byte {
 	stride := (w*3 + 3) &^ 3
 	img := make([]byte, stride*h)
-	cx, cy, r := float64(w)/2, float64(h)/2, 0.38*float64(min(w, h))
+	cx, cy, r := float64(w)/2, float64(h)/2+float64(lower), 0.38*float64(min(w, h))
+	eyeRY := max(0.06*r*eye, 0.008*r) // a shut eye is the line of its lids
 	set := func(x, y int, b, g, rr byte) {
 		o := y*stride + 3*x
 		img[o], img[o+1], img[o+2] = b, g, rr
@@ -210,7 +218,7 @@ func face(w, h int, open float64) []byte {
 			switch {
 			case dx*dx+dy*dy > r*r:
 				set(x, y, 60, 40, 30) // background
-			case inEllipse(dx+0.35*r, dy+0.25*r, 0.09*r, 0.06*r) || inEllipse(dx-0.35*r, dy+0.25*r, 0.09*r, 0.06*r):
+			case inEllipse(dx+0.35*r, dy+0.25*r, 0.09*r, eyeRY) || inEllipse(dx-0.35*r, dy+0.25*r, 0.09*r, eyeRY):
 				set(x, y, 40, 30, 20) // eyes
 			case inEllipse(dx, dy-0.4*r, 0.32*r, 0.02*r+0.22*r*open):
 				set(x, y, 40, 30, 140) // mouth

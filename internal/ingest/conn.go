@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,10 +109,26 @@ func (c *conn) goAway() {
 	}
 }
 
+// fail refuses a message. What goes back is bounded whatever the client sent: the
+// session id only if it is no longer than one may be (a client matches the error to
+// its request by it, also when the id was refused), and the reason cut at maxReason
+// bytes (a decode error quotes the value it refused, a number or a type of
+// megabytes). Echoed whole, 256 of them queued for a client that does not read held
+// gigabytes.
 func (c *conn) fail(sess string, utt uint32, code string, err error) {
-	c.send(ingestproto.Message{Type: ingestproto.TypeError, Session: sess, Utterance: utt, Code: code, Error: err.Error()})
+	if len(sess) > ingestproto.MaxSessionID {
+		sess = ""
+	}
+	reason := err.Error()
+	if len(reason) > maxReason {
+		reason = strings.ToValidUTF8(reason[:maxReason], "") + "…"
+	}
+	c.send(ingestproto.Message{Type: ingestproto.TypeError, Session: sess, Utterance: utt, Code: code, Error: reason})
 	c.refusals.wait()
 }
+
+// maxReason bounds the text of an error message.
+const maxReason = 256
 
 func (c *conn) run() {
 	cfg := c.srv.cfg
@@ -196,7 +213,7 @@ func (c *conn) writePump(done chan struct{}) {
 func (c *conn) text(data []byte) {
 	m, err := ingestproto.DecodeText(data)
 	if err != nil {
-		c.fail(m.Session, m.Utterance, "bad_message", err)
+		c.fail(m.Session, m.Utterance, decodeCode(err), err)
 		return
 	}
 	if m.Type == ingestproto.TypeCreate || m.Type == ingestproto.TypeResume {
@@ -220,6 +237,8 @@ func (c *conn) text(data []byte) {
 		if err != nil {
 			c.fail(m.Session, m.Utterance, code(err), err)
 		}
+	case ingestproto.TypeCaption:
+		c.caption(s, m)
 	case ingestproto.TypeEnd:
 		if err := s.End(m.Utterance); err != nil {
 			c.fail(m.Session, m.Utterance, code(err), err)
@@ -232,6 +251,8 @@ func (c *conn) text(data []byte) {
 		}
 		c.send(ingestproto.Message{Type: ingestproto.TypeInterrupted, Session: m.Session, Utterance: id,
 			PlayedSamples: pos.Samples, PlayedMS: ms(pos.Played)})
+	case ingestproto.TypeIdleClip:
+		c.idleClip(s, m)
 	case ingestproto.TypeClose:
 		c.mu.Lock()
 		delete(c.sessions, m.Session)
@@ -344,6 +365,8 @@ func (c *conn) binary(data []byte) {
 		}
 	case ingestproto.KindIdle:
 		err = s.Idle(b.Payload)
+	case ingestproto.KindIdleClip:
+		err = c.idleClipFrame(s, b)
 	}
 	if err != nil {
 		c.fail(b.Session, b.Utterance, code(err), err)

@@ -63,6 +63,7 @@ var codes = []struct {
 	{session.ErrBadAudio, "bad_audio"},
 	{session.ErrBadFrame, "bad_frame"},
 	{session.ErrPipeline, "pipeline"},
+	{session.ErrCaption, "bad_caption"},
 }
 
 // code maps an error to the protocol's error code (docs/ingest.md, Error codes).

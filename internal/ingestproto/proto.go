@@ -64,6 +64,8 @@ type Message struct {
 	Backend string `json:"backend,omitempty"`
 	// ViewerToken (create) gates who may watch the session over WebRTC.
 	ViewerToken string `json:"viewer_token,omitempty"`
+	// Words (caption) are text with offsets in the utterance's audio (caption.go).
+	Words Words `json:"words,omitempty"`
 
 	// Events.
 	Version       int     `json:"version,omitempty"`
@@ -108,7 +110,7 @@ func DecodeBinary(b []byte) (Binary, error) {
 		return Binary{}, fmt.Errorf("%w: %d bytes", ErrMalformed, len(b))
 	}
 	m := Binary{Kind: b[0]}
-	if m.Kind < KindAudio || m.Kind > KindIdle {
+	if m.Kind < KindAudio || m.Kind > KindIdleClip {
 		return Binary{}, fmt.Errorf("%w: kind %d", ErrMalformed, m.Kind)
 	}
 	n := int(b[1])
@@ -159,7 +161,11 @@ func DecodeText(b []byte) (Message, error) {
 		return m, fmt.Errorf("ingestproto: bad JSON: %w", err)
 	}
 	switch m.Type {
-	case TypeCreate, TypeBegin, TypeEnd, TypeInterrupt, TypeClose, TypeResume:
+	case TypeCreate, TypeBegin, TypeEnd, TypeInterrupt, TypeClose, TypeResume, TypeIdleClip:
+	case TypeCaption:
+		if err := ValidWords(m.Words, -1); err != nil {
+			return m, err
+		}
 	default:
 		return m, fmt.Errorf("ingestproto: unknown message type %q", m.Type)
 	}

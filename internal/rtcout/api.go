@@ -77,11 +77,15 @@ func (o Options) connectTimeout() time.Duration {
 
 // newAPI builds the Pion API of WHIP publishing and tests: H.264 (constrained
 // baseline, packetization-mode 1) and Opus, NACK responses, and no automatic Sender
-// Reports — avhost sends its own, from the pipeline clock.
-func newAPI(o Options) (*webrtc.API, error) {
+// Reports — avhost sends its own, from the pipeline clock. tune, if any, adjusts the
+// setting engine last (the WHIP publisher's shorter ICE timeouts).
+func newAPI(o Options, tune ...func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 	b, err := newAPIBase(o, false)
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range tune {
+		f(&b.se)
 	}
 	return b.api(nil, nil)
 }
@@ -147,6 +151,15 @@ func newAPIBase(o Options, cc bool) (*apiBase, error) {
 	if f := interfaceFilter(o.ICEInterfaces); f != nil {
 		se.SetInterfaceFilter(f)
 	}
+	// A viewer's data channel carries a few tiny messages to avhost (speech.go).
+	// Pion's defaults advertise 1 GiB messages (a=max-message-size, RFC 8841), let
+	// the association buffer 1 MiB and grow a channel's read buffer to its largest
+	// message for the channel's life (Pion's read loop does not hold a message to the
+	// max message size): a peer could make the host hold megabytes per viewer. Now
+	// the answer asks for maxDataChannelBytes at most, and a peer ignoring it gets
+	// no more than sctpReceiveBuffer of a message in: a larger one never completes.
+	se.SetSCTPMaxMessageSize(maxDataChannelBytes)
+	se.SetSCTPMaxReceiveBufferSize(sctpReceiveBuffer)
 	o.Mux.apply(&se)
 	b.se = se
 	return b, nil
@@ -182,6 +195,16 @@ func (b *apiBase) api(bwe func(cc.BandwidthEstimator), gate *nackGate) (*webrtc.
 	ir.Add(b.nack)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(b.m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(b.se)), nil
 }
+
+// maxDataChannelBytes is the largest message avhost asks for on a data channel: far
+// over signalproto.MaxDataChannelMessage (what it reads of one), and under Pion's
+// first read buffer (64 KiB). sctpReceiveBuffer bounds what a viewer's SCTP
+// association buffers (a message still arriving, or out of order), and so the
+// largest message it can take.
+const (
+	maxDataChannelBytes = 16 << 10
+	sctpReceiveBuffer   = 128 << 10
+)
 
 // GCC's bounds for a viewer: it starts where the top rendition fits (the viewer
 // starts on it, as before the ladder) and never reports more than twice that, which

@@ -86,8 +86,8 @@ func NewICEMux(c ICEMuxConfig) (*ICEMux, error) {
 			ln = c.WrapTCP(ln)
 		}
 		m.tcp = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: ln, Logger: log,
-			ReadBufferSize:       8,       // packets queued per connection, as webrtc.NewICETCPMux's callers use
-			WriteBufferSize:      4 << 20, // a bound, not an allocation: what webrtc.NewICETCPMux sets
+			ReadBufferSize:       8, // packets queued per connection, as webrtc.NewICETCPMux's callers use
+			WriteBufferSize:      tcpWriteBuffer,
 			FirstStunBindTimeout: firstSTUNTimeout, AliveDurationForConnFromStun: unknownUfragAlive})
 	}
 	if m.udp == nil && m.tcp == nil {
@@ -188,3 +188,11 @@ func (f filteredUDPMux) GetListenAddresses() []net.Addr {
 	}
 	return out
 }
+
+// tcpWriteBuffer bounds what the mux holds for one ICE-TCP connection beyond what the
+// kernel takes: a path slower than the stream fills it, and past it packets drop as
+// they would over UDP. A viewer that stops reading (and keeps its ICE alive by
+// sending) holds it full for as long as it likes; Pion's callers' 4 MiB made that
+// 800 MiB for 200 viewers. 1 MiB is over 5 s of the default 1.5 Mb/s stream (2 s at
+// 4 Mb/s), longer than any delay a live picture is worth.
+const tcpWriteBuffer = 1 << 20

@@ -34,6 +34,7 @@ type Output struct {
 	mu      sync.Mutex
 	viewers map[string]*viewer
 	closed  bool
+	speech  SpeechControl // what viewers' data channels may do (speech.go)
 }
 
 var _ viewers.Backend = (*Output)(nil)

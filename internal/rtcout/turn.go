@@ -24,7 +24,8 @@ type TURN struct {
 	URLs []string `yaml:"urls"`
 	// Secret is coturn's static-auth-secret. Empty: no TURN.
 	Secret string `yaml:"secret"`
-	// TTL is how long a minted credential is good for; defaults to 1 h. A viewer needs
+	// TTL is how long a minted credential is good for; defaults to 1 h (a
+	// configuration file takes 1 min to 24 h). A viewer needs
 	// it only to allocate and refresh: an allocation outlives the credential's expiry
 	// only if refreshed, which the viewer's ICE agent does with the same credential,
 	// so a session longer than TTL keeps its relay only if the server does not check

@@ -36,12 +36,14 @@ type viewer struct {
 	gone      atomic.Bool // its NACK figures are in the Output's totals
 	reap      *time.Timer // frees a viewer that never connects
 
-	mu     sync.Mutex
-	closed bool
-	pc     *webrtc.PeerConnection // nil while the handshake is being set up
-	video  *webrtc.RTPSender
-	audio  *webrtc.RTPSender
-	feed   *stream.Reader // its subscription to the session's stream
+	mu      sync.Mutex
+	closed  bool
+	pc      *webrtc.PeerConnection // nil while the handshake is being set up
+	video   *webrtc.RTPSender
+	audio   *webrtc.RTPSender
+	feed    *stream.Reader // its subscription to the session's stream
+	speech  *speechChannel // its data channel for speech events, if it opened one (speech.go)
+	refused int            // channels it opened that were closed (speech.go)
 	// net is its congestion control, nil when the stream has one rendition or the
 	// viewer sends no transport-wide CC feedback. Set before its goroutines start.
 	net *adapter
@@ -123,6 +125,7 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 	if err != nil {
 		return webrtc.SessionDescription{}, err
 	}
+	pc.OnDataChannel(v.onDataChannel)
 	if err := pc.SetRemoteDescription(offer); err != nil {
 		return webrtc.SessionDescription{}, fmt.Errorf("%w: %v", viewers.ErrBadOffer, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/avhost/avhost/internal/netopt"
+	"github.com/avhost/avhost/internal/record"
 	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/session"
@@ -100,9 +101,30 @@ type Config struct {
 	// Admission bounds handshakes in flight and reclaims memory after bursts, so
 	// floods do not reach established viewers (defaults in AdmissionConfig).
 	Admission AdmissionConfig `yaml:"admission"`
+	// Record records sessions live to disk (docs/recording.md).
+	Record RecordConfig `yaml:"record"`
 	// Session holds defaults for sessions (size, fps, rate, pipeline template).
 	Session session.Config `yaml:"session"`
 	Log     *slog.Logger   `yaml:"-"`
+}
+
+// RecordConfig is the record section: where recordings go and which sessions are
+// recorded from their start. POST /api/sessions/{id}/record starts others; a request
+// may set the segment length (within record.MinSegment…MaxSegment), never a path.
+type RecordConfig struct {
+	// Dir holds the recordings, a directory per session; defaults to "recordings"
+	// (relative to avhost's working directory).
+	Dir string `yaml:"dir"`
+	// Segment is a segment's length; defaults to 60 s (1 s to 1 h).
+	Segment time.Duration `yaml:"segment"`
+	// MaxBytes caps each session's recordings on disk, the oldest segments deleted
+	// first; defaults to 1 GiB (at least 4 MiB). The disk used is at most
+	// max_sessions × max_bytes.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// Sessions are recorded from their creation, by id; defaults to none.
+	Sessions []string `yaml:"sessions"`
+	// All records every session from its creation; defaults to false.
+	All bool `yaml:"all"`
 }
 
 // DefaultMaxViewers and DefaultMaxPendingViewersPerAddr are Config's defaults.
@@ -224,6 +246,12 @@ func (c *Config) fillStatic() {
 
 	dur(&c.Admission.QueueWait, 2*time.Second)
 	dur(&c.Admission.ReclaimPeriod, 10*time.Second)
+
+	str(&c.Record.Dir, "recordings")
+	dur(&c.Record.Segment, record.DefaultSegment)
+	if c.Record.MaxBytes == 0 {
+		c.Record.MaxBytes = record.DefaultMaxBytes
+	}
 
 	s := &c.Session
 	num(&s.Width, 512)

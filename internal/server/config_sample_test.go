@@ -38,11 +38,11 @@ func TestConfigSampleLoadsAndSaysTheDefaults(t *testing.T) {
 	}
 	c.WebRTC.ICEServers, c.Publish = nil, nil
 	d := DefaultConfig()
-	if len(c.AllowedOrigins)+len(c.PublishAllow)+len(c.WebRTC.NAT1To1IPs)+len(c.WebRTC.ICEInterfaces)+len(c.WebRTC.TURN.URLs) > 0 {
-		t.Fatal("allowed_origins, publish_allow, webrtc.nat_1to1_ips, ice_interfaces and turn.urls default to none: the sample sets some")
+	if len(c.AllowedOrigins)+len(c.PublishAllow)+len(c.WebRTC.NAT1To1IPs)+len(c.WebRTC.ICEInterfaces)+len(c.WebRTC.TURN.URLs)+len(c.Record.Sessions) > 0 {
+		t.Fatal("allowed_origins, publish_allow, webrtc.nat_1to1_ips, ice_interfaces, turn.urls and record.sessions default to none: the sample sets some")
 	}
 	// [] in the file, nil in code
-	c.AllowedOrigins, c.PublishAllow, c.WebRTC.NAT1To1IPs, c.WebRTC.ICEInterfaces, c.WebRTC.TURN.URLs = nil, nil, nil, nil, nil
+	c.AllowedOrigins, c.PublishAllow, c.WebRTC.NAT1To1IPs, c.WebRTC.ICEInterfaces, c.WebRTC.TURN.URLs, c.Record.Sessions = nil, nil, nil, nil, nil, nil
 	if !reflect.DeepEqual(c, d) {
 		ys, _ := yaml.Marshal(c)
 		yd, _ := yaml.Marshal(d)

@@ -2,8 +2,10 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A file that says something avhost would not do as written stops it, with the line.
@@ -39,6 +41,10 @@ func TestConfigStrictDecodingNamesTheLine(t *testing.T) {
 			"webrtc:\n  ice_servers:\n    - urls: [\"http://t.example.net\"]\n", "is not a stun:"},
 		{"an ICE URL with an angle bracket is refused",
 			"webrtc:\n  ice_servers:\n    - urls: [\"stun:a>; rel=x\"]\n", "angle bracket"},
+		{"a TURN credential good for years is refused",
+			"webrtc:\n  turn:\n    urls: [\"turn:t.example.net\"]\n    secret: s\n    ttl: 8760h\n", "webrtc.turn.ttl: 8760h0m0s (1m to 24h0m0s)"},
+		{"a TURN credential dead on arrival is refused",
+			"webrtc:\n  turn:\n    urls: [\"turn:t.example.net\"]\n    secret: s\n    ttl: 500ms\n", "webrtc.turn.ttl: 500ms"},
 		{"a non-string ICE credential is refused",
 			"webrtc:\n  ice_servers:\n    - urls: [\"turn:t.example.net\"]\n      credential: 1234\n", "credential: not a string"},
 	} {
@@ -54,6 +60,26 @@ func TestConfigStrictDecodingNamesTheLine(t *testing.T) {
 				t.Fatalf("error %q; want one that wraps ErrConfig and says %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A file whose merge keys would take exponential work to walk is refused at once: each
+// mapping merges the one before twice, 2^26 mappings from 27 lines.
+func TestConfigMergeKeysCannotExplode(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("publish:\n  x0: &x0 {url: \"https://a.example/whip\"}\n")
+	for i := 1; i <= 26; i++ {
+		fmt.Fprintf(&b, "  x%d: &x%d {<<: *x%d, <<: *x%d}\n", i, i, i-1, i-1)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := LoadConfig([]byte(b.String())); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `line 3: key "publish.x1.<<" twice`) {
+			t.Fatalf("error %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("LoadConfig still walking 27 lines after 5 s")
 	}
 }
 

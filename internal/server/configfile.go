@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 	"gopkg.in/yaml.v3"
@@ -78,8 +79,16 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 	switch {
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
 		keys := structKeys(t)
+		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			// A key twice is refused here, as the decoder would, before it is walked:
+			// a mapping that merges the same anchor twice, each merging the one before
+			// twice, would otherwise cost this walk 2^depth (26 lines took minutes).
+			if seen[k.Value] {
+				return fmt.Errorf("%w: line %d: key %q twice", ErrConfig, k.Line, join(path, k.Value))
+			}
+			seen[k.Value] = true
 			if k.Value == "<<" { // a merge key: its mapping(s) fill this one
 				if err := checkKeys(v, t, path); err != nil {
 					return err
@@ -197,14 +206,20 @@ func checkICEURLs(at string, urls []string) error {
 	return nil
 }
 
+// maxTURNTTL is the longest webrtc.turn.ttl.
+const maxTURNTTL = 24 * time.Hour
+
 // checkTURN: TURN URLs need the secret to mint with, and a secret needs URLs; a
 // half-set turn section would silently hand viewers nothing.
 func checkTURN(t rtcout.TURN) error {
 	if len(t.URLs) > 0 != (t.Secret != "") {
 		return fmt.Errorf("%w: webrtc.turn: urls and secret go together (one is set, the other empty)", ErrConfig)
 	}
-	if t.TTL < 0 {
-		return fmt.Errorf("%w: webrtc.turn.ttl: negative", ErrConfig)
+	// A credential is good until a whole second (the username's expiry), so one of
+	// less than a minute may be dead by the time the viewer allocates; one of more
+	// than a day is a relay anyone who saw it keeps (the REST draft's TTL is a day).
+	if t.TTL != 0 && (t.TTL < time.Minute || t.TTL > maxTURNTTL) { // 0: the default
+		return fmt.Errorf("%w: webrtc.turn.ttl: %s (1m to %s)", ErrConfig, t.TTL, maxTURNTTL)
 	}
 	return checkICEURLs("webrtc.turn", t.URLs)
 }

@@ -21,7 +21,7 @@ func TestPythonExampleAgainstALiveServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("python example: %v\n%s", err, out)
 	}
-	for _, want := range []string{"finished utterance 1: played 2000 ms", "interrupted utterance 2"} {
+	for _, want := range []string{"captioned utterance 1: 8 words", "finished utterance 1: played 2000 ms", "interrupted utterance 2"} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("output lacks %q:\n%s", want, out)
 		}

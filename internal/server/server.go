@@ -21,6 +21,7 @@ import (
 	"github.com/avhost/avhost/internal/demo"
 	"github.com/avhost/avhost/internal/ingest"
 	"github.com/avhost/avhost/internal/netopt"
+	"github.com/avhost/avhost/internal/record"
 	"github.com/avhost/avhost/internal/rtcout"
 	"github.com/avhost/avhost/internal/rtspout"
 	"github.com/avhost/avhost/internal/session"
@@ -59,9 +60,10 @@ type Server struct {
 // appsinks: its stream and the outputs that read it.
 type hosted struct {
 	stream *stream.Stream
-	pion   *rtcout.Output  // Pion viewers; also the WebRTC side of WHIP publishing
-	wb     *wbout.Output   // webrtcbin viewers, for a webrtcbin session; else nil
-	pub    *whip.Publisher // guarded by Server.hmu; nil when not publishing
+	pion   *rtcout.Output   // Pion viewers; also the WebRTC side of WHIP publishing
+	wb     *wbout.Output    // webrtcbin viewers, for a webrtcbin session; else nil
+	pub    *whip.Publisher  // guarded by Server.hmu; nil when not publishing
+	rec    *record.Recorder // guarded by Server.hmu; nil when not recording
 }
 
 // backend is what serves the session's WebRTC viewers.
@@ -76,6 +78,9 @@ func (h *hosted) backend() viewers.Backend {
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.WithDefaults()
 	if err := checkPublishConfig(cfg); err != nil {
+		return nil, err
+	}
+	if err := checkRecordConfig(cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Log == nil {
@@ -113,12 +118,15 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /api/sessions/{id}/whip", s.authed(s.startPublish))
 	mux.HandleFunc("DELETE /api/sessions/{id}/whip", s.authed(s.stopPublish))
 	mux.HandleFunc("GET /api/sessions/{id}/whip", s.authed(s.publishStatus))
+	mux.HandleFunc("POST /api/sessions/{id}/record", s.authed(s.startRecord))
+	mux.HandleFunc("DELETE /api/sessions/{id}/record", s.authed(s.stopRecord))
+	mux.HandleFunc("GET /api/sessions/{id}/record", s.authed(s.recordStatus))
 	// Each answer gets the static servers and a TURN credential of its own.
 	viewerICE := func() []webrtc.ICEServer { return cfg.WebRTC.ICEServersFor(time.Now()) }
 	(&whep.Handler{Outputs: s, Authorize: s.viewerAllowed, IsHost: s.isHostToken, Credentialed: s.credentialed,
 		ICEServers: func() []viewers.ICEServer { return viewerICEServers(viewerICE()) }}).Register(mux)
 	mux.Handle("GET /ws", &signaling.Handler{Outputs: s, CheckOrigin: s.ingestOrigin, PingInterval: cfg.PingInterval,
-		Credential: s.wsCredential, Authorize: s.viewerAllowed, Credentialed: s.credentialed, OnInterrupt: s.onInterrupt, Limits: cfg.WS,
+		Credential: s.wsCredential, Authorize: s.viewerAllowed, Credentialed: s.credentialed, OnInterrupt: s.onInterrupt, OnSpeech: s.onSpeech, Limits: cfg.WS,
 		ICEServers: func() []signalproto.ICEServer { return wsICEServers(viewerICE()) }})
 	mux.Handle("GET /", http.FileServerFS(mustSub(web, "web")))
 	s.http = newHTTPServer(securityHeaders(mux), cfg.HTTP)
@@ -156,6 +164,7 @@ func (s *Server) attach(sess *session.Session) error {
 	s.hmu.Lock()
 	s.hosted[sess.ID] = h
 	s.hmu.Unlock()
+	s.attachSpeech(sess, h)
 	if s.rtsp != nil {
 		if err := s.rtsp.Attach(sess.ID, st, rtspout.Access{ViewerToken: sess.Config().ViewerToken}); err != nil {
 			log.Warn("not served over RTSP", "err", err)
@@ -164,14 +173,22 @@ func (s *Server) attach(sess *session.Session) error {
 	if pc, ok := s.cfg.Publish[sess.ID]; ok {
 		s.publish(sess.ID, pc)
 	}
+	if s.recordsFromStart(sess.ID) {
+		if _, err := s.startRecording(sess, 0); err != nil {
+			log.Error("not recorded", "err", err)
+		}
+	}
 	sess.OnClose(func() {
 		s.hmu.Lock()
 		delete(s.hosted, sess.ID)
-		pub := h.pub
-		h.pub = nil
+		pub, rec := h.pub, h.rec
+		h.pub, h.rec = nil, nil
 		s.hmu.Unlock()
 		if pub != nil {
 			pub.Stop()
+		}
+		if rec != nil {
+			rec.Close() // finishes the current segment, before the stream ends
 		}
 		if h.wb != nil {
 			h.wb.Close()

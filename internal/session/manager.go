@@ -25,6 +25,10 @@ type Manager struct {
 	creating map[string]bool
 	cost     map[string]int64 // estimated memory of each live or starting session
 	reserved int64            // their sum
+	// account tells apart the sessions that held one id in turn: a session's budget
+	// hook (reserveFor) moves bytes only while its own account is the id's, so one
+	// closed and replaced under its id cannot move its successor's.
+	account map[string]*byte
 }
 
 // Create starts a session. The pipeline is built outside the lock: a slow start does
@@ -39,6 +43,7 @@ func (m *Manager) Create(cfg Config) (*Session, error) {
 	m.mu.Lock()
 	if m.sessions == nil {
 		m.sessions, m.creating, m.cost = map[string]*Session{}, map[string]bool{}, map[string]int64{}
+		m.account = map[string]*byte{}
 	}
 	if m.MaxSessions == 0 {
 		m.MaxSessions = 16
@@ -63,6 +68,8 @@ func (m *Manager) Create(cfg Config) (*Session, error) {
 	m.creating[cfg.ID] = true
 	m.cost[cfg.ID] = cost
 	m.reserved += cost
+	acct := new(byte)
+	m.account[cfg.ID] = acct
 	m.mu.Unlock()
 
 	log := m.Log
@@ -70,6 +77,9 @@ func (m *Manager) Create(cfg Config) (*Session, error) {
 		log = slog.Default()
 	}
 	s, err := newSession(cfg, log)
+	if err == nil {
+		s.clip.reserve = m.reserveFor(cfg.ID, acct) // idle clips count against the budget
+	}
 	if err == nil && m.OnCreate != nil {
 		if err = m.OnCreate(s); err != nil {
 			s.Close()
@@ -130,6 +140,7 @@ func (m *Manager) Close(id string) error {
 func (m *Manager) release(id string) {
 	m.reserved -= m.cost[id]
 	delete(m.cost, id)
+	delete(m.account, id)
 }
 
 // Reserved is the estimated memory of the live and starting sessions, in bytes.

@@ -65,6 +65,8 @@ type Session struct {
 	watchers   map[int]func()
 	nwatch     int
 	closers    []func()
+	clip       idleClip // idle_clip.go
+	sp         speech   // captions and speech-event watchers (captions.go)
 
 	stop chan struct{}
 	done chan struct{}
@@ -189,6 +191,7 @@ func (s *Session) Begin(id uint32, f pcm.Format, frames int64) error {
 		return classify(err)
 	}
 	s.utt, s.uttID, s.started = u, id, false
+	s.speechBegin()
 	s.underruns = s.pl.Stats().Audio.Underruns
 	s.utterances++
 	return nil
@@ -259,13 +262,17 @@ func (s *Session) Frame(id uint32, i int64, data []byte) error {
 	return classify(s.pl.OfferFrame(u, i, data))
 }
 
-// Idle replaces the idle frame.
+// Idle replaces the idle frame (or idle clip).
 func (s *Session) Idle(data []byte) error {
 	data, err := s.decode(data)
 	if err != nil {
 		return err
 	}
-	return classify(s.pl.SetIdle(data))
+	if err := s.pl.SetIdle(data); err != nil {
+		return classify(err)
+	}
+	s.clipReplaced()
+	return nil
 }
 
 // End says utterance id has no more audio.
@@ -286,6 +293,7 @@ func (s *Session) Interrupt() (id uint32, pos timeline.Position, ok bool) {
 	}
 	pos, ok = s.pl.Interrupt()
 	id = s.uttID
+	s.speechCut(s.utt, id, pos, ok)
 	s.utt = nil
 	s.interrupts++
 	for _, f := range s.watchers {
@@ -339,6 +347,7 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.releasePendingClipLocked()
 	if s.utt != nil {
 		s.pl.Interrupt()
 		s.utt = nil
@@ -403,6 +412,7 @@ func (s *Session) progress(lastPos *time.Time) {
 			evs = append(evs, Event{Kind: EventUnderrun, Utterance: id, Underruns: st.Audio.Underruns - s.underruns})
 			s.underruns = st.Audio.Underruns
 		}
+		s.speechProgress(u, id, st.Audio)
 		switch u.State() {
 		case timeline.Finished:
 			evs = append(evs, Event{Kind: EventFinished, Utterance: id, Played: pos})

@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -74,6 +75,10 @@ type Handler struct {
 	// OnInterrupt, if set, registers f to run at each interrupt of session; a
 	// connection watching the session then sends "interrupted".
 	OnInterrupt func(session string, f func()) (cancel func())
+	// OnSpeech, if set, registers f to get the session's speech events
+	// (signalproto/speech.go), interrupted included; a connection watching the
+	// session sends each, and OnInterrupt is not used. f must not block.
+	OnSpeech func(session string, f func(signalproto.Message)) (cancel func())
 	// Limits caps and times connections (defaults in Limits).
 	Limits Limits
 	// ICEServers, if set, gives the ICE servers for one viewer, called once per
@@ -120,7 +125,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		idle = DefaultIdleWithoutViewer
 	}
 	c := &conn{h: h, ws: ws, cred: cred, addr: r.RemoteAddr, out: make(chan signalproto.Message, 64), quit: make(chan struct{}),
-		viewers: map[string]viewers.Backend{}, watches: map[string]func(){}}
+		viewers: map[string]viewers.Backend{}, cands: map[string]int{}, watches: map[string]func(){}}
 	go c.writePump(ping, idle)
 	c.readPump(first, 3*ping)
 }
@@ -177,6 +182,7 @@ type conn struct {
 
 	mu       sync.Mutex
 	viewers  map[string]viewers.Backend
+	cands    map[string]int    // viewer → remote candidates it trickled (viewers.MaxCandidates)
 	watches  map[string]func() // session → cancel of its interrupt watch
 	offering bool              // an offer is being answered: it counts as holding a viewer
 }
@@ -249,6 +255,10 @@ func (c *conn) handle(m signalproto.Message) {
 			fail(noSession)
 			return
 		}
+		if err := viewers.CheckOffer(m.SDP); err != nil {
+			fail(viewers.Reason(err))
+			return
+		}
 		if !c.roomForViewer() {
 			fail("too many viewers on this connection")
 			return
@@ -260,36 +270,49 @@ func (c *conn) handle(m signalproto.Message) {
 		id, ans, err := out.AddViewer(ctx, m.SDP, cl)
 		if err != nil {
 			c.setOffering(false)
-			fail(err.Error())
+			fail(viewers.Reason(err))
 			return
 		}
 		c.mu.Lock()
 		c.offering = false // with the insert, so the idle check never sees neither
 		c.viewers[id] = out
-		if c.h.OnInterrupt != nil && c.watches[m.Session] == nil {
-			sid := m.Session
-			c.watches[sid] = c.h.OnInterrupt(sid, func() {
-				c.send(signalproto.Message{Type: signalproto.TypeInterrupted, Session: sid})
-			})
+		if sid := m.Session; c.watches[sid] == nil {
+			switch {
+			case c.h.OnSpeech != nil:
+				c.watches[sid] = c.h.OnSpeech(sid, c.send)
+			case c.h.OnInterrupt != nil:
+				c.watches[sid] = c.h.OnInterrupt(sid, func() {
+					c.send(signalproto.Message{Type: signalproto.TypeInterrupted, Session: sid})
+				})
+			}
 		}
 		c.mu.Unlock()
 		c.send(signalproto.Message{Type: signalproto.TypeAnswer, Session: m.Session, Viewer: id, SDP: ans, ICEServers: c.h.iceServers()})
 	case signalproto.TypeCandidate:
 		c.mu.Lock()
 		out := c.viewers[m.Viewer]
+		n := c.cands[m.Viewer]
+		if out != nil && n < viewers.MaxCandidates {
+			c.cands[m.Viewer] = n + 1
+		}
 		c.mu.Unlock()
 		if out == nil || m.Candidate == nil {
 			fail("candidate for an unknown viewer")
 			return
 		}
+		if n >= viewers.MaxCandidates {
+			fail(fmt.Sprintf("too many candidates: at most %d per viewer", viewers.MaxCandidates))
+			return
+		}
 		if err := out.AddICECandidate(m.Viewer, viewers.Candidate{Candidate: m.Candidate.Candidate,
 			SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}); err != nil {
-			fail(err.Error())
+			fail(viewers.Reason(err))
 		}
 	case signalproto.TypeBye:
 		c.mu.Lock()
 		out := c.viewers[m.Viewer]
 		delete(c.viewers, m.Viewer)
+		delete(c.cands, m.Viewer)
 		c.mu.Unlock()
 		if out != nil {
 			out.RemoveViewer(m.Viewer)

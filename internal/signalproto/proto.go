@@ -10,7 +10,8 @@ const (
 	TypeBye       = "bye"       // client → server: leave
 	TypeError     = "error"     // server → client
 	// TypeInterrupted (server → client): the session's utterance was cut; the page
-	// may silence the audio still in flight.
+	// may silence the audio still in flight. With speech events (speech.go) it also
+	// carries seq, utterance, rtp and played_ms.
 	TypeInterrupted = "interrupted"
 )
 
@@ -25,6 +26,16 @@ type Message struct {
 	// ICEServers (in an answer) are the host's STUN/TURN servers, for the viewer's
 	// RTCPeerConnection; the /ws twin of WHEP's Link headers (RFC 9725 §4.6).
 	ICEServers []ICEServer `json:"ice_servers,omitempty"`
+
+	// Speech events (speech.go).
+	Seq       uint64  `json:"seq,omitempty"`
+	Utterance uint32  `json:"utterance,omitempty"`
+	RTP       *uint32 `json:"rtp,omitempty"`
+	Index     int     `json:"index,omitempty"`
+	Text      string  `json:"text,omitempty"`
+	StartMS   int64   `json:"start_ms,omitempty"`
+	EndMS     int64   `json:"end_ms,omitempty"`
+	PlayedMS  float64 `json:"played_ms,omitempty"`
 }
 
 // ICEServer is RTCIceServer (W3C WebRTC §4.2.2), with password credentials only: a

@@ -3,6 +3,7 @@ package stream
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Reader is one subscriber of a stream: a video rendition and the audio track,
@@ -14,6 +15,8 @@ type Reader struct {
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
+	// every, when set, batches delivery (SubscribeEvery).
+	every time.Duration
 
 	drops atomic.Uint64
 
@@ -35,6 +38,14 @@ type Reader struct {
 // counted (Drops), and after a dropped video unit video resumes at the next key
 // frame. f must not call the reader's Close (Close waits for f to return).
 func (s *Stream) Subscribe(rendition string, queue int, f func(*Unit)) (*Reader, error) {
+	return s.SubscribeEvery(rendition, queue, 0, f)
+}
+
+// SubscribeEvery is Subscribe for a consumer that needs no low latency (a
+// recording): the reader wakes every period and hands f what its queue holds, so it
+// costs a wakeup per period instead of one per unit (a pump's send to a reader not
+// waiting readies no goroutine). The queue must hold a period's units. 0 is Subscribe.
+func (s *Stream) SubscribeEvery(rendition string, queue int, every time.Duration, f func(*Unit)) (*Reader, error) {
 	t, err := s.rendition(rendition)
 	if err != nil {
 		return nil, err
@@ -42,7 +53,7 @@ func (s *Stream) Subscribe(rendition string, queue int, f func(*Unit)) (*Reader,
 	if queue <= 0 {
 		queue = DefaultQueue
 	}
-	r := &Reader{s: s, f: f, cur: t, q: make(chan *Unit, queue), stop: make(chan struct{}), done: make(chan struct{})}
+	r := &Reader{s: s, f: f, cur: t, q: make(chan *Unit, queue), stop: make(chan struct{}), done: make(chan struct{}), every: every}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -60,12 +71,37 @@ func (s *Stream) Subscribe(rendition string, queue int, f func(*Unit)) (*Reader,
 
 func (r *Reader) run() {
 	defer close(r.done)
+	if r.every > 0 {
+		r.runEvery()
+		return
+	}
 	for {
 		select {
 		case <-r.stop:
 			return
 		case u := <-r.q:
 			r.f(u)
+		}
+	}
+}
+
+// runEvery drains the queue every r.every.
+func (r *Reader) runEvery() {
+	tk := time.NewTicker(r.every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-tk.C:
+		}
+		for n := len(r.q); n > 0; n-- {
+			select {
+			case <-r.stop:
+				return
+			case u := <-r.q:
+				r.f(u)
+			}
 		}
 	}
 }

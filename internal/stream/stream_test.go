@@ -49,6 +49,16 @@ func (c *collector) add(u *Unit) {
 	c.mu.Unlock()
 }
 
+func ofTrack(units []*Unit, video bool) []*Unit {
+	var out []*Unit
+	for _, u := range units {
+		if u.Video == video {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 func (c *collector) got() []*Unit {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -135,12 +145,21 @@ func TestSlowReaderDropsAndNeverStallsTheOthers(t *testing.T) {
 		}
 	}
 	a, b := fast1.got(), fast2.got()
-	if len(a) != len(b) {
-		t.Errorf("the fast readers got %d and %d units", len(a), len(b))
-	} else {
-		for i := range a {
-			if a[i] != b[i] { // shared, not copied per reader
-				t.Fatalf("unit %d differs between the fast readers", i)
+	// Per track, both fast readers got the very same units (shared, not copied per
+	// reader) in the same order. Across tracks the order may differ: the video and
+	// audio pumps hand out concurrently. The readers were closed one after the other,
+	// so the later one may hold a unit or two more at the end.
+	for _, video := range []bool{true, false} {
+		ta, tb := ofTrack(a, video), ofTrack(b, video)
+		if len(ta) > len(tb) {
+			ta, tb = tb, ta
+		}
+		if len(tb)-len(ta) > 2 {
+			t.Errorf("the fast readers got %d and %d units (video %v)", len(ta), len(tb), video)
+		}
+		for i := range ta {
+			if ta[i] != tb[i] {
+				t.Fatalf("unit %d (video %v) differs between the fast readers", i, video)
 			}
 		}
 	}

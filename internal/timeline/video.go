@@ -39,6 +39,9 @@ type Frame[F any] struct {
 	Data          F
 	Utterance     bool // from an utterance, not the idle frame
 	Index         int64
+	// Loop is the idle clip's frame shown (0 for a still idle frame); -1 for an
+	// utterance frame.
+	Loop int
 }
 
 type videoUtt[F any] struct {
@@ -54,11 +57,15 @@ type videoUtt[F any] struct {
 // anchor + i/fps; an utterance re-anchors the grid at its T0 so that its frame i is at
 // exactly T0 + i/fps. A frame not there when due holds the previous one; a frame that
 // comes after its time is dropped, so a slow frame producer never holds anything up.
+//
+// The idle picture may be a clip (idle_clip.go): its frames loop on the same grid,
+// one per frame time, and an utterance pauses the loop where it is.
 type Video[F any] struct {
 	cfg    VideoConfig[F]
 	mu     sync.Mutex
 	room   *sync.Cond
-	idle   F
+	idle   []F   // the idle clip: one frame for a still picture, never empty
+	loop   int64 // idle frames emitted since the clip was set: the loop's phase
 	anchor time.Duration
 	idx    int64
 	utt    *videoUtt[F]
@@ -87,7 +94,7 @@ func NewVideo[F any](cfg VideoConfig[F], idle F) (*Video[F], error) {
 	if cfg.Ref == nil {
 		cfg.Ref = func(f F) F { return f }
 	}
-	v := &Video[F]{cfg: cfg, idle: idle}
+	v := &Video[F]{cfg: cfg, idle: []F{idle}}
 	v.room = sync.NewCond(&v.mu)
 	v.frame = sync.NewCond(&v.mu)
 	return v, nil
@@ -126,19 +133,14 @@ func (v *Video[F]) Close() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.dropLocked()
-	v.cfg.Release(v.idle)
-	var zero F
-	v.idle = zero
+	for _, f := range v.idle {
+		v.cfg.Release(f)
+	}
+	v.idle = nil
 }
 
-// SetIdle replaces the frame shown outside utterances.
-func (v *Video[F]) SetIdle(f F) {
-	v.mu.Lock()
-	old := v.idle
-	v.idle = f
-	v.mu.Unlock()
-	v.cfg.Release(old)
-}
+// SetIdle replaces the picture shown outside utterances with a still frame f.
+func (v *Video[F]) SetIdle(f F) { v.SetIdleClip([]F{f}) }
 
 // Begin starts showing u's frames at u.T0() + i/fps. frames is how many frames the
 // utterance has, or -1 when not known yet. A previous utterance's frames are dropped.
@@ -270,7 +272,7 @@ func (v *Video[F]) Next() Frame[F] {
 	defer v.mu.Unlock()
 	v.stats.Frames++
 	pts := v.anchor + v.FramePTS(v.idx)
-	out := Frame[F]{PTS: pts, Duration: v.anchor + v.FramePTS(v.idx+1) - pts, Data: v.idle, Index: -1}
+	out := Frame[F]{PTS: pts, Duration: v.anchor + v.FramePTS(v.idx+1) - pts, Index: -1, Loop: -1}
 
 	vu := v.utt
 	if vu != nil {
@@ -307,7 +309,7 @@ func (v *Video[F]) Next() Frame[F] {
 				v.frame.Wait()
 			}
 			if v.utt != vu { // interrupted while waiting
-				out.Data = v.idle
+				out.Data, out.Loop = v.idleLocked()
 				v.stats.Idle++
 				v.idx++
 				out.Data = v.cfg.Ref(out.Data)
@@ -338,6 +340,10 @@ func (v *Video[F]) Next() Frame[F] {
 		}
 	}
 	if !out.Utterance {
+		// Every frame that is not the utterance's shows the loop's next frame: before
+		// T0, after the end or an interrupt, and while an utterance's first frame is
+		// not there yet.
+		out.Data, out.Loop = v.idleLocked()
 		v.stats.Idle++
 	}
 	v.idx++

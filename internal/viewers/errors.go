@@ -1,6 +1,9 @@
 package viewers
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 var (
 	// ErrBadOffer is returned for an SDP offer the backend cannot use; a 400 for the client.
@@ -15,3 +18,16 @@ var (
 	// viewers not yet connected (HostCaps.PendingPerAddr); a 429 for the client.
 	ErrTooManyPending = errors.New("viewers: too many unconnected viewers from this address")
 )
+
+// maxReason bounds Reason.
+const maxReason = 256
+
+// Reason is err's text for a client, cut at 256 bytes: a WebRTC stack's error for an
+// offer quotes the value it refused, which may be most of a 64 KiB offer.
+func Reason(err error) string {
+	s := err.Error()
+	if len(s) <= maxReason {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxReason], "") + "…"
+}

@@ -102,22 +102,26 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "offer larger than 64 KiB", http.StatusRequestEntityTooLarge)
 		return
 	}
+	if err := viewers.CheckOffer(string(body)); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	c := viewers.Client{Owner: cred, Addr: r.RemoteAddr, Credentialed: h.Credentialed != nil && h.Credentialed(cred, id)}
 	vid, answer, err := out.AddViewer(ctx, string(body), c)
 	switch {
 	case errors.Is(err, viewers.ErrBadOffer):
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		http.Error(w, viewers.Reason(err), http.StatusBadRequest)
 		return
 	case errors.Is(err, viewers.ErrTooManyViewers):
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		http.Error(w, viewers.Reason(err), http.StatusServiceUnavailable)
 		return
 	case errors.Is(err, viewers.ErrTooManyPending):
 		// This address's other viewers are still connecting: one second is plenty for
 		// a browser's; an offer that never connects holds its slot to the deadline.
 		w.Header().Set("Retry-After", "1")
-		http.Error(w, err.Error(), http.StatusTooManyRequests)
+		http.Error(w, viewers.Reason(err), http.StatusTooManyRequests)
 		return
 	case errors.Is(err, viewers.ErrClosed):
 		http.Error(w, noSession, http.StatusNotFound)
@@ -126,7 +130,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "answer not ready in time", http.StatusServiceUnavailable)
 		return
 	case err != nil:
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		http.Error(w, viewers.Reason(err), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/sdp")

@@ -35,7 +35,17 @@ type Config struct {
 	// Allow lists the hosts URL may name; empty allows any host at a public address
 	// (server: publish_allow). A listed host may be at any address (dial.go).
 	Allow []string `yaml:"-"`
+	// Silence is how long an up connection may hear nothing from the endpoint
+	// (PeerSilent) before the publisher counts it lost and publishes anew; defaults to
+	// DefaultSilence. A killed SFU never says goodbye: waiting for ICE to fail instead
+	// would keep the stream away for as long as the failure timeout.
+	Silence time.Duration `yaml:"-"`
 }
+
+// DefaultSilence is Config.Silence's default: with the peer's consent checks every
+// 500 ms and PeerSilent after 1 s without an answer (rtcout), a dead endpoint is
+// left ≈2–2.5 s after it went quiet, while a second's loss on a live path is ridden out.
+const DefaultSilence = time.Second
 
 // Publication states (Status.State).
 const (
@@ -58,22 +68,6 @@ type Status struct {
 	LastError   string `json:"last_error,omitempty"` // a fixed reason and at most a status code
 }
 
-// Peer is the WebRTC side of one publication attempt: a send-only peer connection
-// fed from the session's stream. The publisher holds the HTTP side (RFC 9725 §4.2)
-// and never sees the WebRTC stack: internal/rtcout makes peers with Pion.
-type Peer interface {
-	// Offer returns the peer's SDP offer once ICE gathering is complete (WHIP
-	// endpoints need not support trickle), or ctx's error.
-	Offer(ctx context.Context) (string, error)
-	// Answer applies the endpoint's SDP answer; media flows once the connection is up.
-	Answer(sdp string) error
-	// Up is closed when the connection is up; Down when it failed or closed.
-	Up() <-chan struct{}
-	Down() <-chan struct{}
-	// Close tears the peer down and waits for its goroutines.
-	Close()
-}
-
 // Publisher keeps one session published to a WHIP endpoint: it reconnects with capped
 // backoff whenever the POST fails or the connection fails, up to MaxAttempts failures
 // in a row, while local viewers keep being served from the same encode.
@@ -90,7 +84,10 @@ type Publisher struct {
 	st Status
 }
 
-var errLost = errors.New("connection lost")
+var (
+	errLost   = errors.New("connection lost")
+	errSilent = errors.New("connection silent: the endpoint stopped answering")
+)
 
 // Publish checks cfg and starts publishing to cfg.URL, with a peer from newPeer for
 // each attempt, until Stop. log defaults to slog.Default().
@@ -108,6 +105,9 @@ func Publish(cfg Config, newPeer func() (Peer, error), log *slog.Logger) (*Publi
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 10
+	}
+	if cfg.Silence <= 0 {
+		cfg.Silence = DefaultSilence
 	}
 	if log == nil {
 		log = slog.Default()
@@ -156,7 +156,10 @@ func (p *Publisher) run(ctx context.Context) {
 			return
 		}
 		if up { // it worked, then failed: a fresh start, from the short backoff
-			failures, backoff, err = 0, p.cfg.MinBackoff, errLost
+			failures, backoff = 0, p.cfg.MinBackoff
+			if err == nil {
+				err = errLost
+			}
 		}
 		failures++
 		gaveUp := failures >= p.cfg.MaxAttempts
@@ -183,8 +186,9 @@ func (p *Publisher) run(ctx context.Context) {
 	}
 }
 
-// once publishes until the connection fails or ctx ends. up says whether it was ever
-// connected; err says why it never was.
+// once publishes until the connection is lost or ctx ends. up says whether it was
+// ever connected; err says why it never was, or why it was lost when that was not
+// simply a failed connection.
 func (p *Publisher) once(ctx context.Context) (up bool, err error) {
 	peer, err := p.newPeer()
 	if err != nil {
@@ -213,19 +217,53 @@ func (p *Publisher) once(ctx context.Context) (up bool, err error) {
 	if err := peer.Answer(answer); err != nil {
 		return false, errors.New("WHIP answer is not a usable SDP answer") // the stack's error may quote the SDP
 	}
-	upc := peer.Up()
+	return p.watch(ctx, peer)
+}
+
+// watch follows an answered peer until the connection is down, or silent for longer
+// than cfg.Silence (RFC 7675 consent lost: the endpoint is gone, or the path to it),
+// or ctx ends.
+func (p *Publisher) watch(ctx context.Context, peer Peer) (up bool, err error) {
+	var silence *time.Timer
+	var lost <-chan time.Time
+	defer func() {
+		if silence != nil {
+			silence.Stop()
+		}
+	}()
 	for {
-		select {
-		case <-ctx.Done():
-			return up, nil
-		case <-upc:
-			up, upc = true, nil
-			p.update(func(s *Status) { s.Connected, s.State, s.Failures, s.LastError = true, Connected, 0, "" })
-		case <-peer.Down():
+		state, changed := peer.State()
+		switch state {
+		case PeerUp:
+			if !up {
+				up = true
+				p.update(func(s *Status) { s.Connected, s.State, s.Failures, s.LastError = true, Connected, 0, "" })
+			}
+			if silence != nil {
+				silence.Stop()
+				silence, lost = nil, nil
+				p.log.Info("WHIP publish: the endpoint answers again", "endpoint", origin(p.endpoint))
+			}
+		case PeerSilent:
+			if silence == nil {
+				silence = time.NewTimer(p.cfg.Silence)
+				lost = silence.C
+			}
+		case PeerDown:
 			if !up {
 				return false, errors.New("WebRTC connection failed before it was up")
 			}
 			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return up, nil
+		case <-changed:
+		case <-lost:
+			if !up {
+				return false, errors.New("WebRTC connection silent before it was up")
+			}
+			return true, errSilent
 		}
 	}
 }

@@ -66,9 +66,10 @@ function silenceInFlight(answered) {
   });
 }
 // avhostInterrupt is the Interrupt button; it returns when the page went silent.
+// The data channel carries it when open (see speech.js); else the interrupt API.
 window.avhostInterrupt = () => {
   const at = performance.timeOrigin + performance.now();
-  silenceInFlight(post(`/api/sessions/${sessionPath}/interrupt`));
+  silenceInFlight(interruptViaChannel() || post(`/api/sessions/${sessionPath}/interrupt`));
   return at;
 };
 document.getElementById('unmute').onclick = () => { video.muted = false; video.play(); };
@@ -120,6 +121,7 @@ async function connect() {
   window.avhostPC = pc;
   const vt = pc.addTransceiver('video', {direction: 'recvonly'});
   pc.addTransceiver('audio', {direction: 'recvonly'});
+  openSpeechChannel(pc);
   // avhost sends H.264 only: offering just that keeps every backend's answer simple
   // (webrtcbin 1.22 stumbles on offers that lead with VP8).
   const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities('video');
@@ -159,6 +161,7 @@ async function connect() {
         await pc.setRemoteDescription({type: 'answer', sdp: m.sdp});
         learnIceServers(pc, Array.isArray(m.ice_servers) ? m.ice_servers : []);
       }
+      else if (typeof m.seq === 'number') speechEvent(m);
       else if (m.type === 'interrupted') silenceInFlight(Promise.resolve());
       else if (m.type === 'error') setState('error: ' + m.error);
     };

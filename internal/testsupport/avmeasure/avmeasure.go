@@ -43,7 +43,9 @@ func Beeps(file string) ([]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ffprobe: %w", err)
 	}
-	start, _ := strconv.ParseFloat(strings.TrimSpace(string(st)), 64)
+	// The first line: an MPEG-TS file lists its streams again under its program.
+	first, _, _ := strings.Cut(strings.TrimSpace(string(st)), "\n")
+	start, _ := strconv.ParseFloat(strings.TrimSpace(first), 64)
 	raw, err := exec.Command("ffmpeg", "-v", "error", "-i", file, "-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "48000", "-").Output()
 	if err != nil {
 		return nil, fmt.Errorf("ffmpeg: %w", err)

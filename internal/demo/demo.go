@@ -32,7 +32,16 @@ type Avatar struct {
 }
 
 // Start draws the face, sets it as the idle frame and, with loop > 0, speaks every loop.
-func Start(s *session.Session, loop time.Duration) (*Avatar, error) {
+func Start(s *session.Session, loop time.Duration) (*Avatar, error) { return start(s, loop, true) }
+
+// StartStill is Start with a still face between utterances instead of the idle loop:
+// a session as a model server that never uploads an idle clip has it (benchmarks
+// hold session costs to that, the clip's frames being content).
+func StartStill(s *session.Session, loop time.Duration) (*Avatar, error) {
+	return start(s, loop, false)
+}
+
+func start(s *session.Session, loop time.Duration, clip bool) (*Avatar, error) {
 	cfg := s.Config()
 	if cfg.Encoded() || cfg.Format != "BGR" {
 		return nil, fmt.Errorf("demo: needs a BGR session, got %s", cfg.Format)
@@ -58,8 +67,10 @@ func Start(s *session.Session, loop time.Duration) (*Avatar, error) {
 		return nil, err
 	}
 	// Then the idle loop: the face breathes and blinks between utterances.
-	if err := s.SetIdleClip(idleClip(cfg.Width, cfg.Height, fpsN, fpsD)); err != nil {
-		return nil, err
+	if clip {
+		if err := s.SetIdleClip(idleClip(cfg.Width, cfg.Height, fpsN, fpsD)); err != nil {
+			return nil, err
+		}
 	}
 	go a.loop(loop)
 	return a, nil

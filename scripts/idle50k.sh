@@ -5,9 +5,13 @@
 set -u
 BIN=${BIN:-bin/avhost}
 PORT=18090
+# The host's HTTP connection caps (http.max_conns 4096, 256 per address) guard a real
+# deployment; this measures what one connection costs, so they are lifted here.
+CFG=$(mktemp --suffix .yaml)
+printf 'http:\n  max_conns: -1\n  max_conns_per_addr: -1\n' >"$CFG"
 pids=()
 for i in 1 2 3; do
-  AVHOST_TOKEN=t $BIN serve -listen 127.0.0.1:$PORT -reuseport -demo=false -rtsp - -max-conns-per-addr 100000 -ping-interval 5s >/tmp/w$i.log 2>&1 &
+  AVHOST_TOKEN=t $BIN serve -config "$CFG" -listen 127.0.0.1:$PORT -reuseport -demo=false -rtsp - -ice-udp - -ice-tcp - -max-conns-per-addr 100000 -ping-interval 5s >/tmp/w$i.log 2>&1 &
   pids+=($!)
 done
 sleep 2
@@ -28,3 +32,4 @@ echo "workers' fds during the hold: $fds; server RSS before ${before} KiB, durin
 held=$(grep -ho "idle: [0-9]*" /tmp/l?.log | awk '{s+=$2} END {print s}')
 awk -v h="$held" -v b="$before" -v d="$during" 'BEGIN {printf "held %d connections with heartbeats; server RSS per connection %.1f KiB\n", h, (d-b)/h}'
 kill "${pids[@]}"
+rm -f "$CFG"

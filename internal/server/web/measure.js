@@ -2,7 +2,9 @@
 // displayed (requestVideoFrameCallback) and when a tone burst plays (Web Audio), so a
 // test can compute lip-sync offset and latency against the flash+beep pattern.
 // The page's globals it uses (q, video, playoutDelayMs) come from player.js.
-window.avhostSync = {flashes: [], beeps: [], beepsWebAudio: [], quiet: [], ntpDiff: []};
+// flashGlass is the page's glass-to-glass figure for each flash frame (null without
+// captureTime), flashCapture that frame's captureTime on the wall clock.
+window.avhostSync = {flashes: [], flashGlass: [], flashCapture: [], beeps: [], beepsWebAudio: [], quiet: [], ntpDiff: []};
 const flashCanvas = document.createElement('canvas'); flashCanvas.width = flashCanvas.height = 8;
 const flashCtx = flashCanvas.getContext('2d', {willReadFrequently: true});
 let bright = false;
@@ -11,7 +13,12 @@ function measureFrame(meta) {
   const d = flashCtx.getImageData(0, 0, 8, 8).data;
   let sum = 0; for (let i = 0; i < d.length; i += 4) sum += d[i];
   const b = sum / (d.length / 4) > 128;
-  if (b && !bright) window.avhostSync.flashes.push(performance.timeOrigin + meta.expectedDisplayTime);
+  if (b && !bright) {
+    const m = window.avhostSync, c = meta.captureTime;
+    m.flashes.push(performance.timeOrigin + meta.expectedDisplayTime);
+    m.flashGlass.push(c === undefined ? null : meta.expectedDisplayTime - c);
+    m.flashCapture.push(c === undefined ? null : performance.timeOrigin + c);
+  }
   bright = b;
 }
 // What the user hears is the <video> element's audio, not this graph: the element's

@@ -280,8 +280,8 @@ const onVideoFrame = (now, meta) => {
   lastFrame = {rtp: meta.rtpTimestamp, display: meta.expectedDisplayTime, recv: meta.receiveTime};
   const r = rendered.get(meta.rtpTimestamp);
   if (r !== undefined) { lags.push(meta.expectedDisplayTime - r); if (lags.length > 40) lags.shift(); }
-  glassFrame(meta);
-  if (q.get('measure')) measureFrame(meta);
+  const g = glassFrame(meta, vr);
+  if (q.get('measure')) measureFrame(meta, g);
   video.requestVideoFrameCallback(onVideoFrame);
 };
 video.requestVideoFrameCallback(onVideoFrame);

@@ -1,8 +1,12 @@
 // Glass-to-glass latency and the live plot. avhost stamps every packet with
 // abs-capture-time (docs/signaling.md): the frame's place on the session's timeline,
-// on the clock of its Sender Reports. Chrome maps it into this page's clock and hands
-// it to requestVideoFrameCallback as captureTime, so expectedDisplayTime − captureTime
-// is the frame's whole path: encode, network, jitter buffer, decode and compositor.
+// on the clock of its Sender Reports. The page takes each displayed frame's capture
+// time, by its RTP timestamp, from what Chrome received: rVFC's captureTime when
+// Chrome gives it (it did not for a receive-only peer in Chrome 156), else the video
+// receiver's synchronization source (captureTimestamp, sender NTP ms, plus
+// senderCaptureTimeOffset). Sender NTP time is this page's wall clock when sender and
+// viewer share a clock (one machine, or both NTP-synced). expectedDisplayTime minus
+// that is the frame's whole path: encode, network, jitter buffer, decode, compositor.
 // Chrome negotiates the extension only when asked (it is 'stopped' by default), so
 // the offer enables it (enableCaptureTime). No build step: player.js calls these.
 const captureTimeURI = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time';
@@ -13,17 +17,30 @@ function enableCaptureTime(t) {
   try { t.setHeaderExtensionsToNegotiate(exts); } catch (e) { /* an older browser: no figure */ }
 }
 
-// glassFrame takes each displayed frame's metadata; the figure shown is the median
-// of the last 25 frames (one second), so a single late frame does not make it jump.
-const glass = {recent: [], ms: undefined};
-window.avhostGlass = glass;
-function glassFrame(meta) {
-  if (meta.captureTime === undefined) return;
-  glass.recent.push(meta.expectedDisplayTime - meta.captureTime);
+// glassFrame takes each displayed frame's metadata and returns its latency (ms) and
+// capture time (wall ms), or undefined; the figure shown is the median of the last
+// 25 frames (one second), so a single late frame does not make it jump.
+const ntpEpochMs = 2208988800000; // NTP counts from 1900, wall time from 1970
+const glass = {recent: [], ms: undefined, captured: new Map()}; // RTP timestamp → capture wall ms
+function glassFrame(meta, vr) {
+  for (const src of (vr ? vr.getSynchronizationSources() : [])) {
+    if (!src.captureTimestamp) continue;
+    glass.last = {rtp: src.rtpTimestamp, capture: src.captureTimestamp - ntpEpochMs + (src.senderCaptureTimeOffset || 0)};
+    glass.captured.set(glass.last.rtp, glass.last.capture);
+  }
+  if (glass.captured.size > 100) glass.captured.delete(glass.captured.keys().next().value);
+  // The source names the latest frame Chrome had when this callback ran, which may
+  // be past the one displayed: then the capture time follows from the latest by RTP
+  // time (90 kHz), as libwebrtc's own interpolator does, within 5 s.
+  let capture = meta.captureTime !== undefined ? performance.timeOrigin + meta.captureTime : glass.captured.get(meta.rtpTimestamp);
+  const d = glass.last && meta.rtpTimestamp !== undefined ? (meta.rtpTimestamp - glass.last.rtp) | 0 : NaN; // int32: RTP time wraps
+  if (capture === undefined && Math.abs(d) < 5 * 90000) capture = glass.last.capture + d / 90;
+  if (capture === undefined) return undefined;
+  const f = {latency: performance.timeOrigin + meta.expectedDisplayTime - capture, capture};
+  glass.recent.push(f.latency);
   if (glass.recent.length > 25) glass.recent.shift();
   glass.ms = [...glass.recent].sort((a, b) => a - b)[glass.recent.length >> 1];
-  glass.last = {rtp: meta.rtpTimestamp, capture: performance.timeOrigin + meta.captureTime,
-    display: performance.timeOrigin + meta.expectedDisplayTime};
+  return f;
 }
 
 // The plot: the last 60 s of latency, A/V offset and received bitrate, sampled with

@@ -223,6 +223,7 @@ async function stats() {
   lastBytes = {b: bytes, t: now};
   if (glass.ms !== undefined) s.glassToGlassMs = glass.ms;
   document.getElementById('g2g').textContent = glass.ms === undefined ? '–' : glass.ms.toFixed(0);
+  glass.shown = {ms: glass.ms, frames: [...glass.frames]};
   // The offset the viewer sees: Chrome's playout alignment plus the display lag fine
   // sync measures (0 until it has).
   plotSample({latency: glass.ms, av: s.avPlayoutDiffMs ? s.avPlayoutDiffMs + trim.lagMs : undefined, kbps: s.receivedKbps});

@@ -21,7 +21,11 @@ function enableCaptureTime(t) {
 // capture time (wall ms), or undefined; the figure shown is the median of the last
 // 25 frames (one second), so a single late frame does not make it jump.
 const ntpEpochMs = 2208988800000; // NTP counts from 1900, wall time from 1970
-const glass = {recent: [], ms: undefined, captured: new Map()}; // RTP timestamp → capture wall ms
+// recent holds the last 25 latencies, frames those frames' RTP timestamps and
+// display times (wall ms); shown is what the page shows, with the frames it is of,
+// for a test to check against a clock of its own (window.avhostGlass).
+const glass = {recent: [], frames: [], ms: undefined, shown: undefined, captured: new Map()}; // RTP timestamp → capture wall ms
+window.avhostGlass = glass;
 function glassFrame(meta, vr) {
   for (const src of (vr ? vr.getSynchronizationSources() : [])) {
     if (!src.captureTimestamp) continue;
@@ -38,7 +42,8 @@ function glassFrame(meta, vr) {
   if (capture === undefined) return undefined;
   const f = {latency: performance.timeOrigin + meta.expectedDisplayTime - capture, capture};
   glass.recent.push(f.latency);
-  if (glass.recent.length > 25) glass.recent.shift();
+  glass.frames.push({rtp: meta.rtpTimestamp, display: performance.timeOrigin + meta.expectedDisplayTime});
+  if (glass.recent.length > 25) { glass.recent.shift(); glass.frames.shift(); }
   glass.ms = [...glass.recent].sort((a, b) => a - b)[glass.recent.length >> 1];
   return f;
 }

@@ -83,6 +83,6 @@ function plotSample(sample) {
     });
     g.stroke();
     g.fillStyle = s.color;
-    g.fillText(`${s.name} ${Number.isFinite(last) ? last.toFixed(0) : '–'} ${s.unit} (${lo.toFixed(0)}–${hi.toFixed(0)})`, 4, top + 12);
+    g.fillText(`${s.name} ${Number.isFinite(last) ? last.toFixed(0) : '–'} ${s.unit} (scale ${lo.toFixed(0)}…${hi.toFixed(0)})`, 4, top + 12);
   });
 }

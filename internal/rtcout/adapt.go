@@ -138,10 +138,12 @@ func (w *videoWriter) write(u *stream.Unit) {
 	}
 	now := time.Now()
 	g := w.v.gate
+	ext := w.v.vcap.payload(u.NTP)
 	for _, p := range u.Packets {
 		w.seq++
 		h := p.Header // the unit's packets are shared: a copy of the header is changed
 		h.SequenceNumber = w.seq
+		w.v.vcap.stamp(&h, ext)
 		if g != nil {
 			g.record(w.seq, h.MarshalSize()+len(p.Payload), false, now)
 		}

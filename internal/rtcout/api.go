@@ -122,6 +122,13 @@ func newAPIBase(o Options, cc bool) (*apiBase, error) {
 		return nil, err
 	}
 	b := &apiBase{m: m, nack: resp}
+	// abs-capture-time on both tracks (capture.go): any receiver can tell capture →
+	// display, Chrome as requestVideoFrameCallback's captureTime.
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: AbsCaptureTimeURI}, k); err != nil {
+			return nil, err
+		}
+	}
 	if cc {
 		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, k); err != nil {

@@ -51,6 +51,9 @@ type viewer struct {
 	// gate budgets its NACK answers (nil for a WHIP publication); set before its
 	// PeerConnection exists.
 	gate *nackGate
+	// vcap and acap stamp abs-capture-time on its video and audio packets with the
+	// ids its answer negotiated (capture.go); set before its feed starts.
+	vcap, acap captureStamp
 }
 
 // AddViewer answers an SDP offer with the session's two tracks. The answer carries
@@ -207,15 +210,14 @@ func (v *viewer) start(video, audio *webrtc.RTPSender, vt, at *webrtc.TrackLocal
 	}
 	// WriteRTP copies the packet before setting this viewer's SSRC and payload type,
 	// as a stream.Unit's packets are shared and must not be changed.
+	v.vcap, v.acap = negotiatedCapture(video), negotiatedCapture(audio)
 	vw := newVideoWriter(vt, v)
 	feed, err := v.o.st.Subscribe("", 0, func(u *stream.Unit) {
 		if u.Video {
 			vw.write(u)
 			return
 		}
-		for _, p := range u.Packets {
-			at.WriteRTP(p)
-		}
+		v.acap.writeAudio(at, u)
 	})
 	if err != nil {
 		return viewers.ErrClosed

@@ -2,16 +2,25 @@
 // displayed (requestVideoFrameCallback) and when a tone burst plays (Web Audio), so a
 // test can compute lip-sync offset and latency against the flash+beep pattern.
 // The page's globals it uses (q, video, playoutDelayMs) come from player.js.
-window.avhostSync = {flashes: [], beeps: [], beepsWebAudio: [], quiet: [], ntpDiff: []};
+// flashGlass is the page's glass-to-glass figure for each flash frame (null without
+// a capture time: plot.js), flashCapture that frame's capture time on the wall clock, flashRTP its
+// RTP timestamp (which names the frame for a test that knows the stream's timeline).
+window.avhostSync = {flashes: [], flashGlass: [], flashCapture: [], flashRTP: [], beeps: [], beepsWebAudio: [], quiet: [], ntpDiff: []};
 const flashCanvas = document.createElement('canvas'); flashCanvas.width = flashCanvas.height = 8;
 const flashCtx = flashCanvas.getContext('2d', {willReadFrequently: true});
 let bright = false;
-function measureFrame(meta) {
+function measureFrame(meta, glassed) {
   flashCtx.drawImage(video, 0, 0, 8, 8);
   const d = flashCtx.getImageData(0, 0, 8, 8).data;
   let sum = 0; for (let i = 0; i < d.length; i += 4) sum += d[i];
   const b = sum / (d.length / 4) > 128;
-  if (b && !bright) window.avhostSync.flashes.push(performance.timeOrigin + meta.expectedDisplayTime);
+  if (b && !bright) {
+    const m = window.avhostSync;
+    m.flashes.push(performance.timeOrigin + meta.expectedDisplayTime);
+    m.flashGlass.push(glassed ? glassed.latency : null);
+    m.flashCapture.push(glassed ? glassed.capture : null);
+    m.flashRTP.push(meta.rtpTimestamp ?? null);
+  }
   bright = b;
 }
 // What the user hears is the <video> element's audio, not this graph: the element's

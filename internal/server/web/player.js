@@ -129,6 +129,7 @@ async function connect() {
     const h264 = caps.codecs.filter(c => /h264|rtx|red|ulpfec/i.test(c.mimeType));
     if (h264.length) vt.setCodecPreferences(h264);
   }
+  pc.getTransceivers().forEach(enableCaptureTime); // the glass-to-glass figure (plot.js)
   const stream = new MediaStream();
   pc.ontrack = e => {
     stream.addTrack(e.track); video.srcObject = stream;
@@ -186,13 +187,15 @@ function row(cells) {
 }
 
 // Live stats from getStats, also published as window.avhostStats for tests.
-let playoutDelayMs, lastPlayout = {d: 0, n: 0};
+let playoutDelayMs, lastPlayout = {d: 0, n: 0}, lastBytes;
 async function stats() {
   const pc = window.avhostPC; if (!pc) return;
   const s = {};
+  let bytes = 0;
   (await pc.getStats()).forEach(r => {
     if (r.type === 'inbound-rtp') {
       const k = r.kind;
+      bytes += r.bytesReceived || 0;
       s[k + 'PacketsLost'] = r.packetsLost; s[k + 'JitterMs'] = (r.jitter || 0) * 1000;
       s[k + 'PlayoutDelayMs'] = r.jitterBufferEmittedCount ? 1000 * r.jitterBufferDelay / r.jitterBufferEmittedCount : 0;
       s[k + 'PlayoutNtp'] = r.estimatedPlayoutTimestamp;
@@ -215,6 +218,15 @@ async function stats() {
   delete s.videoPlayoutNtp; delete s.audioPlayoutNtp;
   s.syncErrorMs = trim.errMs; s.videoTrimMs = trim.video; s.audioTrimMs = trim.audio;
   if (playoutDelayMs !== undefined) s.audioOutputDelayMs = playoutDelayMs;
+  const now = performance.now();
+  if (lastBytes && now > lastBytes.t) s.receivedKbps = 8 * (bytes - lastBytes.b) / (now - lastBytes.t);
+  lastBytes = {b: bytes, t: now};
+  if (glass.ms !== undefined) s.glassToGlassMs = glass.ms;
+  document.getElementById('g2g').textContent = glass.ms === undefined ? '–' : glass.ms.toFixed(0);
+  glass.shown = {ms: glass.ms, frames: [...glass.frames]};
+  // The offset the viewer sees: Chrome's playout alignment plus the display lag fine
+  // sync measures (0 until it has).
+  plotSample({latency: glass.ms, av: s.avPlayoutDiffMs ? s.avPlayoutDiffMs + trim.lagMs : undefined, kbps: s.receivedKbps});
   window.avhostStats = s;
   document.querySelector('#stats tbody').replaceChildren(...Object.entries(s).map(([k, v]) =>
     row([k, typeof v === 'number' ? v.toFixed(1) : v])));
@@ -269,7 +281,8 @@ const onVideoFrame = (now, meta) => {
   lastFrame = {rtp: meta.rtpTimestamp, display: meta.expectedDisplayTime, recv: meta.receiveTime};
   const r = rendered.get(meta.rtpTimestamp);
   if (r !== undefined) { lags.push(meta.expectedDisplayTime - r); if (lags.length > 40) lags.shift(); }
-  if (q.get('measure')) measureFrame(meta);
+  const g = glassFrame(meta, vr);
+  if (q.get('measure')) measureFrame(meta, g);
   video.requestVideoFrameCallback(onVideoFrame);
 };
 video.requestVideoFrameCallback(onVideoFrame);

@@ -136,7 +136,7 @@ func TestLadderUnderABottleneck(t *testing.T) {
 	h := startHost(t, func(c *server.Config) {
 		yes := true
 		c.Demo, c.DemoLoop = &yes, 0
-		c.Session = session.Config{Width: 256, Height: 256, Pipeline: noisePipeline(t)}
+		c.Session = session.Config{Width: 256, Height: 256, Pipeline: noisePipeline(t), Ladder: "on"}
 		c.Listen = "10.232.0.1:18081"
 		c.WebRTC.ICEUDP, c.WebRTC.ICETCP = ":18190", ":18190"
 		c.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -10,7 +10,7 @@ DEB_PKGS  := pkg-config gcc libglib2.0-dev libgstreamer1.0-dev libgstreamer-plug
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED := 1
 
-.PHONY: help deps build plugin mediamtx check test bench soak fuzz lint run demo-file docs clean
+.PHONY: help deps build plugin mediamtx pywebsockets check test bench soak fuzz lint run demo-file docs clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -41,7 +41,10 @@ check: ## go vet + unit tests (go test -short: no browser, netns or Python)
 mediamtx: ## build MediaMTX v1.14.0 into build/mediamtx/ for the WHIP tests (cached)
 	GO=$(GO) scripts/mediamtx.sh
 
-test: deps plugin mediamtx ## run all tests (real GStreamer, ffprobe, gst-launch-1.0, Chromium, netns, Python, MediaMTX)
+pywebsockets: ## fetch Debian 13's python3-websockets 15 into build/ for the Python client test (cached)
+	scripts/websockets15.sh
+
+test: deps plugin mediamtx pywebsockets ## run all tests (real GStreamer, ffprobe, gst-launch-1.0, Chromium, netns, Python, MediaMTX)
 	AVHOST_PLUGIN_DIR=$(CURDIR)/build/plugin $(GO) test -count=1 -timeout 15m ./...
 	@# the stream bus under the race detector: readers, a slow one, switches, close
 	$(GO) test -race -count=1 -timeout 5m ./internal/stream

@@ -13,7 +13,7 @@ export CGO_ENABLED := 1
 .PHONY: help deps build plugin mediamtx pywebsockets check test bench soak fuzz lint run demo-file docs clean
 
 help: ## this list
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 deps: ## install GStreamer, ffmpeg and headers with apt-get when missing
 	@if pkg-config --exists gstreamer-1.0 gstreamer-app-1.0 gstreamer-video-1.0 gstreamer-audio-1.0 gstreamer-webrtc-1.0 2>/dev/null \

@@ -20,7 +20,7 @@ deps: ## install GStreamer, ffmpeg and headers with apt-get when missing
 	   && command -v gst-launch-1.0 >/dev/null && command -v ffprobe >/dev/null \
 	   && gst-inspect-1.0 x264enc >/dev/null 2>&1 && gst-inspect-1.0 opusenc >/dev/null 2>&1 && gst-inspect-1.0 rtspclientsink >/dev/null 2>&1 \
 	   && gst-inspect-1.0 nicesrc >/dev/null 2>&1 \
-	   && /usr/bin/python3 -c "import websockets, numpy, pip, setuptools" 2>/dev/null && command -v chromium >/dev/null && command -v ip >/dev/null \
+	   && /usr/bin/python3 -c "import websockets, numpy, setuptools" 2>/dev/null && /usr/bin/python3 -m pip --version >/dev/null 2>&1 && command -v chromium >/dev/null && command -v ip >/dev/null \
 	   && command -v nft >/dev/null && command -v turnserver >/dev/null; then :; else \
 	   echo "installing: $(DEB_PKGS)"; \
 	   $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEB_PKGS); fi

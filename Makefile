@@ -10,17 +10,17 @@ DEB_PKGS  := pkg-config gcc libglib2.0-dev libgstreamer1.0-dev libgstreamer-plug
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export CGO_ENABLED := 1
 
-.PHONY: help deps build plugin mediamtx check test bench soak fuzz lint run demo-file docs clean
+.PHONY: help deps build plugin mediamtx pywebsockets check test bench soak fuzz lint run demo-file docs clean
 
 help: ## this list
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 deps: ## install GStreamer, ffmpeg and headers with apt-get when missing
 	@if pkg-config --exists gstreamer-1.0 gstreamer-app-1.0 gstreamer-video-1.0 gstreamer-audio-1.0 gstreamer-webrtc-1.0 2>/dev/null \
 	   && command -v gst-launch-1.0 >/dev/null && command -v ffprobe >/dev/null \
 	   && gst-inspect-1.0 x264enc >/dev/null 2>&1 && gst-inspect-1.0 opusenc >/dev/null 2>&1 && gst-inspect-1.0 rtspclientsink >/dev/null 2>&1 \
 	   && gst-inspect-1.0 nicesrc >/dev/null 2>&1 \
-	   && /usr/bin/python3 -c "import websockets, numpy, pip, setuptools" 2>/dev/null && command -v chromium >/dev/null && command -v ip >/dev/null \
+	   && /usr/bin/python3 -c "import websockets, numpy, setuptools" 2>/dev/null && /usr/bin/python3 -m pip --version >/dev/null 2>&1 && command -v chromium >/dev/null && command -v ip >/dev/null \
 	   && command -v nft >/dev/null && command -v turnserver >/dev/null; then :; else \
 	   echo "installing: $(DEB_PKGS)"; \
 	   $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEB_PKGS); fi
@@ -41,7 +41,10 @@ check: ## go vet + unit tests (go test -short: no browser, netns or Python)
 mediamtx: ## build MediaMTX v1.14.0 into build/mediamtx/ for the WHIP tests (cached)
 	GO=$(GO) scripts/mediamtx.sh
 
-test: deps plugin mediamtx ## run all tests (real GStreamer, ffprobe, gst-launch-1.0, Chromium, netns, Python, MediaMTX)
+pywebsockets: ## fetch Debian 13's python3-websockets 15 into build/ for the Python client test (cached)
+	scripts/websockets15.sh
+
+test: deps plugin mediamtx pywebsockets ## run all tests (real GStreamer, ffprobe, gst-launch-1.0, Chromium, netns, Python, MediaMTX)
 	AVHOST_PLUGIN_DIR=$(CURDIR)/build/plugin $(GO) test -count=1 -timeout 15m ./...
 	@# the stream bus under the race detector: readers, a slow one, switches, close
 	$(GO) test -race -count=1 -timeout 5m ./internal/stream

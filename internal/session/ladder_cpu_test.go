@@ -19,7 +19,7 @@ import (
 func TestLadderIdleCostsNoCPU(t *testing.T) {
 	testenv.Long(t)
 	gsttest.Init()
-	on, _ := session.Cost(session.Config{ID: "x"})
+	on, _ := session.Cost(session.Config{ID: "x", Ladder: "on"})
 	off, _ := session.Cost(session.Config{ID: "x", Ladder: "off"})
 	t.Logf("memory estimate of a 512×512 session: %d MiB with the ladder, %d MiB without", on>>20, off>>20)
 	if on <= off {

@@ -42,8 +42,7 @@ type Config struct {
 	ViewerToken string `yaml:"viewer_token"`
 	// Lead is how far ahead of the next chunk an utterance starts; defaults to 60 ms.
 	Lead time.Duration `yaml:"lead"`
-	// Ladder is "off" (the default) or "on". Off until a Chromium viewer on ICE-TCP
-	// plays with it (it does not yet: docs/deploy.md). On, Pion viewers move between the
+	// Ladder is "off" (the default, while it is new: docs/deploy.md) or "on". On, Pion viewers move between the
 	// encode ladder's renditions (pipelines.Ladder) by their bandwidth estimate; a
 	// lower rendition encodes only while a viewer takes it, so an idle session or one
 	// whose viewers all have the bandwidth costs no more CPU. Off, every viewer gets

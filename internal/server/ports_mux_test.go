@@ -90,8 +90,15 @@ func TestPortsTwentyViewersOneUDPSocket(t *testing.T) {
 	v := startViewers(t, "", h.web+"/whep/demo", 20, false)
 	during := udpSockets(t)
 	t.Logf("host UDP sockets: %d before the viewers, %d with 20 playing (by port: %v)", total(before), total(during), during)
-	if total(during) != total(before) || during[port] != 1 {
-		t.Fatalf("host UDP sockets with 20 viewers: %v, before: %v; want the same, one on the ICE port %d", during, before, port)
+	// No socket the viewers could have opened: every port in use now was in use before
+	// (sockets of earlier tests in this process may have closed meanwhile).
+	for p, n := range during {
+		if n > before[p] {
+			t.Fatalf("host UDP sockets with 20 viewers: %v, before: %v; want no new one, and one on the ICE port %d", during, before, port)
+		}
+	}
+	if during[port] != 1 {
+		t.Fatalf("UDP sockets on the ICE port %d with 20 viewers: %d, want 1", port, during[port])
 	}
 	suffix := ":" + strconv.Itoa(port)
 	for _, l := range v.lines {

@@ -18,6 +18,7 @@ import (
 	"github.com/avhost/avhost/internal/stream"
 	"github.com/avhost/avhost/internal/testsupport/avmeasure"
 	"github.com/avhost/avhost/internal/testsupport/gsttest"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 )
 
 // liveSession is a real session (the default pipeline: one H.264 and one Opus
@@ -88,6 +89,7 @@ func probe(t *testing.T, file string) (codecs []string, start, dur float64) {
 // cleanly) and measures the A/V offset of the pulses in the files, as the offline
 // measurement of `avhost run record` does.
 func TestRecordSegmentsPlayAndKeepSync(t *testing.T) {
+	testenv.Long(t) // seconds of live media and ffprobe/ffmpeg: not in make check
 	sess, st := liveSession(t, "pulses")
 	dir := t.TempDir()
 	if d := os.Getenv("AVHOST_RECORD_KEEP"); d != "" {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"github.com/avhost/avhost/internal/testsupport/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -98,6 +99,7 @@ func waitMidSegment(t testing.TB, dir, id string, n int, within time.Duration) [
 // segment. Every file, the one it was writing included, plays: both streams, decoded
 // to the end without an error.
 func TestRecordSurvivesKill9(t *testing.T) {
+	testenv.Long(t) // seconds of live media and ffprobe/ffmpeg: not in make check
 	dir := t.TempDir()
 	cmd, _ := serveRecording(t, fmt.Sprintf(`rtsp: {address: "-"}
 demo: true

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -192,37 +189,7 @@ func joinTap(ctx context.Context, url string) (*packetTap, error) {
 			p.mu.Unlock()
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		pc.Close()
-		return nil, err
-	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		pc.Close()
-		return nil, ctx.Err()
-	}
-	req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(pc.LocalDescription().SDP))
-	req.Header.Set("Content-Type", "application/sdp")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		pc.Close()
-		return nil, fmt.Errorf("WHEP POST %s: %d", url, resp.StatusCode)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
-		pc.Close()
+	if _, err := webrtctest.ExchangeWHEP(ctx, pc, url, ""); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avhost/avhost/internal/testsupport/webrtctest"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -69,40 +70,11 @@ func joinPorts(ctx context.Context, url string, servers []webrtc.ICEServer, rela
 			n.Add(1)
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
+	a, err := webrtctest.ExchangeWHEP(ctx, pc, url, "")
 	if err != nil {
-		pc.Close()
 		return nil, err
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		pc.Close()
-		return nil, err
-	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		pc.Close()
-		return nil, ctx.Err()
-	}
-	req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(pc.LocalDescription().SDP))
-	req.Header.Set("Content-Type", "application/sdp")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		pc.Close()
-		return nil, fmt.Errorf("WHEP POST: %s %s", resp.Status, body)
-	}
-	v.location, v.links = resp.Header.Get("Location"), parseICELinks(resp.Header.Values("Link"))
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
-		pc.Close()
-		return nil, err
-	}
+	v.location, v.links = a.Location, parseICELinks(a.Links)
 	return v, nil
 }
 

@@ -3,11 +3,7 @@
 package webrtctest
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"io"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,35 +123,11 @@ func join(ctx context.Context, url, token string, cc bool) (*Receiver, error) {
 			}
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
+	a, err := ExchangeWHEP(ctx, pc, url, token)
 	if err != nil {
-		pc.Close()
 		return nil, err
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	pc.SetLocalDescription(offer)
-	<-gathered
-	req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader([]byte(pc.LocalDescription().SDP)))
-	req.Header.Set("Content-Type", "application/sdp")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		pc.Close()
-		return nil, fmt.Errorf("WHEP POST: %d %s", resp.StatusCode, body)
-	}
-	r.Location = resp.Header.Get("Location")
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
-		pc.Close()
-		return nil, err
-	}
+	r.Location = a.Location
 	return r, nil
 }
 

@@ -93,6 +93,9 @@ func Check(root string, ports []int) Report {
 	return r
 }
 
+// WantNofile is the least open-files limit doctor accepts.
+const WantNofile = 65536
+
 // nofile reads the soft open-files limit (from root/proc/self/limits).
 func nofile(root string) Finding {
 	f := Finding{Key: "nofile", Reason: "every connection is a file descriptor; 50k connections need a limit above that (LimitNOFILE= in the unit, or ulimit -n)"}
@@ -106,9 +109,9 @@ func nofile(root string) Finding {
 			fs := strings.Fields(l)
 			f.Value = fs[3]
 			n, _ := strconv.Atoi(fs[3])
-			f.OK = fs[3] == "unlimited" || n >= 65536
+			f.OK = fs[3] == "unlimited" || n >= WantNofile
 			if !f.OK {
-				f.Want = "65536"
+				f.Want = strconv.Itoa(WantNofile)
 			}
 		}
 	}

@@ -50,9 +50,10 @@ function takePair(src) {
 // and stamps the frame it pulls with the packet's RTP timestamp: the packet starts
 // 0.6-10.6 ms into that frame, 5.6 ms on average, and where exactly changes whenever
 // NetEq stretches or conceals audio, which the page cannot see. The page's beep
-// detector (measure.js), on the element's audio through a 44.1 kHz Web Audio graph,
-// hears it a further 8 ms later (median over 14 page loads; 0-13 ms per load). The
-// sum is what the detector hears, the figure the test holds words to (README).
+// detector (measure.js, an AudioWorklet on the element's audio) hears it a further
+// 8 ms later (median over 14 page loads; 0-13 ms per load; not the graph's 44.1 kHz
+// resampling: a 48 kHz graph hears it as late). The sum is what the detector hears,
+// the figure the test holds words to (README).
 const heardAfterMs = 13.5;
 
 // heardAt is when audio of RTP timestamp rtp is (or was) heard, in performance.now()

@@ -34,9 +34,11 @@ function takePair(src) {
   const t = src.timestamp - performance.timeOrigin;
   if (lastPair) {
     const step = ((src.rtpTimestamp - lastPair.rtp) | 0) / 48; // ms, wrap-safe (32-bit difference)
-    // Re-based onto the new latest RTP timestamp; a jump of over 5 s is another
-    // stream (a reconnect), whose pairs say nothing of this one.
-    pairs = Math.abs(step) > 5000 ? [] : pairs.map(p => p + step);
+    // Re-based onto the new latest RTP timestamp. A jump of over 5 s is another
+    // stream (a reconnect), and pairs over a second old (a hidden tab takes no
+    // animation frames) may be from before NetEq moved: both are dropped.
+    const stale = Math.abs(step) > 5000 || src.timestamp - lastPair.t > 1000;
+    pairs = stale ? [] : pairs.map(p => p + step);
   }
   pairs.push(t);
   if (pairs.length > clockPairs) pairs.shift();
@@ -52,8 +54,8 @@ function takePair(src) {
 // NetEq stretches or conceals audio, which the page cannot see. The page's beep
 // detector (measure.js, an AudioWorklet on the element's audio) hears it a further
 // 8 ms later (median over 14 page loads; 0-13 ms per load; not the graph's 44.1 kHz
-// resampling: a 48 kHz graph hears it as late). The sum is what the detector hears,
-// the figure the test holds words to (README).
+// resampling: a 48 kHz graph heard it at most 3 ms sooner). The sum is what the
+// detector hears, the figure the test holds words to (README).
 const heardAfterMs = 13.5;
 
 // heardAt is when audio of RTP timestamp rtp is (or was) heard, in performance.now()

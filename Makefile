@@ -59,6 +59,7 @@ bench: deps ## print throughput, allocation and CPU figures
 	AVHOST_CHURN_SECONDS=60 $(GO) test -run '^$$' -bench 'Churn' -benchtime 1x -timeout 10m ./internal/server
 	$(GO) build -o $(BIN) ./cmd/avhost && scripts/idle50k.sh
 	AVHOST_PULSES=60 $(GO) test -count=1 -run 'LipSync|InterruptSilence' -v ./internal/server 2>&1 | grep -E 'offset|alignment|latency|silence|speech start|fine sync'
+	AVHOST_CAPTIONS_GOAL=1 $(GO) test -count=1 -run '^TestCaptionsInChromium$$' -v ./internal/server 2>&1 | grep -E 'word shown|^(--- |ok|FAIL)'
 	AVHOST_FLOOD_SECONDS=60 $(GO) test -count=1 -run '^TestFlood$$' -v -timeout 10m ./internal/server 2>&1 | grep -E 'flood_bench|^(--- |ok|FAIL)'
 	AVHOST_RECORD_BENCH=1 $(GO) test -count=1 -run '^TestRecordBench$$' -v -timeout 10m ./internal/server 2>&1 | grep -E 'record_bench|^(--- |ok|FAIL)'
 

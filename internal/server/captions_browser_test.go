@@ -95,11 +95,16 @@ func TestCaptionsInChromium(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitStats(t, ctx, func(st pageStats) bool { return st.AudioSamples > 48000 })
+			// Words 470 ms apart, 28.2 frame periods at 60 Hz: each word of an utterance
+			// meets the display's vsync at another phase (at 450 ms, a whole 27 periods,
+			// all six met it at one, and the median of two utterances was two draws of
+			// that phase). Three utterances: NetEq may move the audio between them.
+			const gap = 470 * time.Millisecond
 			var errs []float64
-			for round := 0; round < 2; round++ {
+			for round := 0; round < 3; round++ {
 				uid++
 				id := uid
-				audio, words := beepWords(rate, 6, 450*time.Millisecond)
+				audio, words := beepWords(rate, 6, gap)
 				before := read()
 				if err := sess.Begin(id, f, -1); err != nil {
 					t.Fatal(err)
@@ -123,7 +128,7 @@ func TestCaptionsInChromium(t *testing.T) {
 				beeps := p.Beeps[len(before.Beeps):]
 				shown := p.Words[len(before.Words):]
 				for _, w := range shown {
-					// The beep heard nearest the word's showing is its own: they are 450 ms apart.
+					// The beep heard nearest the word's showing is its own: they are 470 ms apart.
 					best := math.Inf(1)
 					for _, b := range beeps {
 						if math.Abs(w.Shown-b) < math.Abs(best) {
@@ -132,19 +137,24 @@ func TestCaptionsInChromium(t *testing.T) {
 					}
 					errs = append(errs, best)
 				}
-				checkOrder(t, p, before, id, len(words), 450*7)
+				checkOrder(t, p, before, id, len(words), float64(7*gap/time.Millisecond))
 			}
 			med := pct(abs(errs), 0.5)
-			t.Logf("via %s: word shown − its audio heard, %d words: median |%.1f| ms, p95 |%.1f| ms (%.1f)", via, len(errs), med, pct(abs(errs), 0.95), errs)
-			// The 20 ms goal is a figure for make bench (AVHOST_CAPTIONS_GOAL=1): the
-			// page's offset jumps by up to 13 ms between utterances, and runs here spread
-			// 1.6–23.1 ms. make test holds words to a frame and a half of their audio.
+			t.Logf("via %s: word shown − its audio heard, %d words: median |%.1f| ms, p95 |%.1f| ms, load average %s (%.1f)", via, len(errs), med, pct(abs(errs), 0.95), loadAvg(), errs)
+			// What is left of the error, none of which the page can see: the frame a
+			// word can go in (±8.3 ms at 60 Hz), where NetEq put the decoded packet in
+			// its 10 ms frame (±5 ms) and the detector's own lag (±6 ms from one page
+			// load to the next; speech.js heardAfterMs). Issue 13's 20 ms held in 24 of
+			// 24 page loads with the host's load average up to 30, but not on a host
+			// starved further (load 30-43: /ws medians 43 and 35 ms in 2 of 11 runs,
+			// words in animation frames 15-185 ms late), so the goal is a figure for
+			// make bench (AVHOST_CAPTIONS_GOAL=1); make test holds 60 ms.
 			limit := 60.0
 			if os.Getenv("AVHOST_CAPTIONS_GOAL") != "" {
 				limit = 20
 			}
 			if med > limit {
-				t.Errorf("via %s: words shown a median %.1f ms from their audio, limit %.0f ms", via, med, limit)
+				t.Errorf("via %s: words shown a median %.1f ms from their audio, limit %.0f ms (load average %s)", via, med, limit, loadAvg())
 			}
 
 			// An interrupt: told in order with the played position; words after the

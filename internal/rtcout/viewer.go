@@ -301,18 +301,37 @@ func (v *viewer) close() {
 	})
 }
 
-// readRTCP turns PLI/FIR into a key frame request; it ends when the PC closes.
+// readRTCP turns PLI/FIR into a key frame request, and the audio track's receiver
+// reports into the stream's Opus FEC setting (stream.Reader.ReportAudioLoss); it
+// ends when the PC closes.
 func (v *viewer) readRTCP(s *webrtc.RTPSender) {
 	defer v.wg.Done()
+	var ssrc uint32 // the audio track's, once known
 	for {
 		pkts, _, err := s.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				v.feed.RequestKeyFrame()
+			case *rtcp.ReceiverReport:
+				if s != v.audio {
+					continue
+				}
+				if ssrc == 0 {
+					if enc := s.GetParameters().Encodings; len(enc) > 0 {
+						ssrc = uint32(enc[0].SSRC)
+					}
+				}
+				// A compound packet reaches every track it reports on: only the
+				// audio track's own block counts.
+				for _, b := range p.Reports {
+					if b.SSRC == ssrc && ssrc != 0 {
+						v.feed.ReportAudioLoss(float64(b.FractionLost) / 256)
+					}
+				}
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/avhost/avhost/internal/auth"
@@ -120,6 +121,11 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 	if err != nil {
 		return webrtc.SessionDescription{}, err
 	}
+	if offersRED(offer.SDP) { // red.go: its audio goes as RED, each frame twice
+		if at, err = webrtc.NewTrackLocalStaticRTP(redCap, "audio", "avhost"); err != nil {
+			return webrtc.SessionDescription{}, err
+		}
+	}
 	video, err := pc.AddTrack(vt)
 	if err != nil {
 		return webrtc.SessionDescription{}, err
@@ -212,10 +218,22 @@ func (v *viewer) start(video, audio *webrtc.RTPSender, vt, at *webrtc.TrackLocal
 	// as a stream.Unit's packets are shared and must not be changed.
 	v.vcap, v.acap = negotiatedCapture(video), negotiatedCapture(audio)
 	vw := newVideoWriter(vt, v)
+	var red *redWriter
+	if at.Codec().MimeType == redMime {
+		red = &redWriter{}
+	}
 	feed, err := v.o.st.Subscribe("", 0, func(u *stream.Unit) {
 		if u.Video {
 			vw.write(u)
 			return
+		}
+		if red != nil {
+			w := *u // the unit is shared: its packets are wrapped in a copy
+			w.Packets = make([]*rtp.Packet, len(u.Packets))
+			for i, p := range u.Packets {
+				w.Packets[i] = red.wrap(p)
+			}
+			u = &w
 		}
 		v.acap.writeAudio(at, u)
 	})

@@ -125,8 +125,6 @@ func TestLossChromium(t *testing.T) {
 		res = append(res, r)
 	}
 	setLoss(t, 0)
-	out, _ := exec.Command("nft", "list", "table", "inet", "avhs").CombinedOutput()
-	t.Logf("nftables: %s", dropCounts(string(out)))
 	m := cv.marks(t)
 	t.Logf("page marks: %d flashes, %d beeps (%d quiet marks), %d sync estimates", len(m.Flashes), len(m.Beeps), len(m.Quiet), len(m.NTP))
 
@@ -150,7 +148,7 @@ func TestLossChromium(t *testing.T) {
 			r.p.AVMedian, dv(func(s lossSnap) float64 { return s.NACKs }),
 			dv(func(s lossSnap) float64 { return s.RTXPkts }), dv(func(s lossSnap) float64 { return s.RTXBytes }),
 			r.srv1.resent-r.srv0.resent, r.srv1.refused-r.srv0.refused, r.opus)
-		t.Logf("%-10s video lost (after repair) %.0f of %.0f; resent bytes (server, upper bound) %d; jitter buffer video %.0f ms, audio %.0f ms; A/V pairs %d, Chrome's sync estimate %+.1f ms",
+		t.Logf("%-10s video packets lost on the wire (Chrome's packetsLost, repairs not subtracted) %.0f of %.0f; resent bytes (server, upper bound) %d; jitter buffer video %.0f ms, audio %.0f ms; A/V pairs %d, Chrome's sync estimate %+.1f ms",
 			r.name, dv(func(s lossSnap) float64 { return s.VideoLost }), dv(func(s lossSnap) float64 { return s.VideoLost + s.VideoRecv }),
 			r.srv1.resentBytes-r.srv0.resentBytes, r.b.jbv(r.a), r.b.jba(r.a), r.p.AVPairs, r.p.ChromeAV)
 		t.Logf("%-10s concealment events %.0f, of the concealed samples %.0f %% silent", r.name, dv(func(s lossSnap) float64 { return s.Events }),

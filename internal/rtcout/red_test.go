@@ -43,7 +43,7 @@ func TestREDCarriesThePreviousFrame(t *testing.T) {
 		t.Fatalf("first packet %v: want the primary alone", first.Payload)
 	}
 	second := w.wrap(b)
-	want := []byte{0x80 | 111, 960 >> 6, (960&0x3f)<<2 | 0, 3, 111, 1, 2, 3, 4, 5}
+	want := []byte{0x80 | 111, 960 >> 6, (960 & 0x3f) << 2, 3, 111, 1, 2, 3, 4, 5}
 	if !bytes.Equal(second.Payload, want) {
 		t.Fatalf("second packet %v, want %v", second.Payload, want)
 	}

@@ -110,6 +110,7 @@ func TestLossChromium(t *testing.T) {
 		p          phase
 		srv0, srv1 serverNet
 		opus       int
+		load       string // /proc/loadavg's 1-minute figure at the phase's end
 	}
 	var res []result
 	for _, loss := range []int{0, 2, 5} {
@@ -122,6 +123,9 @@ func TestLossChromium(t *testing.T) {
 		time.Sleep(d) // the phase itself, not synchronisation
 		r.srv1, r.b = scrapeNet(t, h.web), cv.snap(t)
 		r.opus = st.AudioLossPercent()
+		if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+			r.load = strings.Fields(string(b))[0]
+		}
 		res = append(res, r)
 	}
 	setLoss(t, 0)
@@ -151,8 +155,8 @@ func TestLossChromium(t *testing.T) {
 		t.Logf("%-10s video packets lost on the wire (Chrome's packetsLost, repairs not subtracted) %.0f of %.0f; resent bytes (server, upper bound) %d; jitter buffer video %.0f ms, audio %.0f ms; A/V pairs %d, Chrome's sync estimate %+.1f ms",
 			r.name, dv(func(s lossSnap) float64 { return s.VideoLost }), dv(func(s lossSnap) float64 { return s.VideoLost + s.VideoRecv }),
 			r.srv1.resentBytes-r.srv0.resentBytes, r.b.jbv(r.a), r.b.jba(r.a), r.p.AVPairs, r.p.ChromeAV)
-		t.Logf("%-10s concealment events %.0f, of the concealed samples %.0f %% silent", r.name, dv(func(s lossSnap) float64 { return s.Events }),
-			100*dv(func(s lossSnap) float64 { return s.Silent })/math.Max(r.b.Concealed-r.a.Concealed, 1))
+		t.Logf("%-10s concealment events %.0f, of the concealed samples %.0f %% silent; host load average %s", r.name, dv(func(s lossSnap) float64 { return s.Events }),
+			100*dv(func(s lossSnap) float64 { return s.Silent })/math.Max(r.b.Concealed-r.a.Concealed, 1), r.load)
 		if i == 0 {
 			continue
 		}

@@ -27,6 +27,10 @@ const (
 	// a 14-bit timestamp offset and a 10-bit length (RFC 2198 §3).
 	redMaxOffset = 1<<14 - 1
 	redMaxBlock  = 1<<10 - 1
+	// redBudget is what RED adds to a viewer's audio: the second copy of 64 kbit/s
+	// Opus and 5 bytes of block headers a packet. The ladder counts it in each rung's
+	// need (ladder.go's audioBudget covers the first copy).
+	redBudget = 70_000
 )
 
 // redCap is the RED track's codec: Opus frames (payload type 111) in RED.

@@ -211,17 +211,22 @@ func (v *viewer) start(video, audio *webrtc.RTPSender, vt, at *webrtc.TrackLocal
 		return viewers.ErrClosed
 	}
 	v.video, v.audio = video, audio
+	var red *redWriter
+	if at.Codec().MimeType == redMime {
+		red = &redWriter{}
+	}
 	if rungs := ladderOf(v.o.st); rungs != nil && v.est != nil && negotiatedTWCC(video) {
+		if red != nil { // each rung needs the second copy of the audio too
+			for i := range rungs {
+				rungs[i].bps += redBudget
+			}
+		}
 		v.net = &adapter{est: v.est, twcc: true, rungs: rungs}
 	}
 	// WriteRTP copies the packet before setting this viewer's SSRC and payload type,
 	// as a stream.Unit's packets are shared and must not be changed.
 	v.vcap, v.acap = negotiatedCapture(video), negotiatedCapture(audio)
 	vw := newVideoWriter(vt, v)
-	var red *redWriter
-	if at.Codec().MimeType == redMime {
-		red = &redWriter{}
-	}
 	feed, err := v.o.st.Subscribe("", 0, func(u *stream.Unit) {
 		if u.Video {
 			vw.write(u)

@@ -179,6 +179,9 @@ func TestLossChromium(t *testing.T) {
 		if r.p.ConcealedPct > maxConc {
 			miss = append(miss, fmt.Sprintf("%s: concealed audio %.2f %% (goal ≤ %.1f %%)", r.name, r.p.ConcealedPct, maxConc))
 		}
+		if backend == "pion" && dv(func(s lossSnap) float64 { return s.RTXPkts }) == 0 {
+			miss = append(miss, r.name+": Chrome received no retransmission on RTX")
+		}
 		if !(av <= 10) { // NaN (no pairs) misses too
 			miss = append(miss, fmt.Sprintf("%s: A/V offset %+.1f ms against %+.1f ms clean (goal within 10 ms)", r.name, cur, base))
 		}

@@ -266,12 +266,18 @@ func (s lossSnap) jba(a lossSnap) float64 {
 }
 
 // gapWatchJS counts displayed frames more than 300 ms apart, from
-// requestVideoFrameCallback beside the page's own.
+// requestVideoFrameCallback beside the page's own. A stall is counted once it has
+// lasted 300 ms (a timer looks), so one still going at a snapshot, or picture that
+// stops for good, counts too; its duration is added when the next frame comes.
 const gapWatchJS = `(() => {
   const v = document.querySelector('video'); window.avhostGaps = {n: 0, ms: 0};
-  let last = 0;
-  const f = (now) => { if (last && now - last > 300) { avhostGaps.n++; avhostGaps.ms += now - last; } last = now; v.requestVideoFrameCallback(f); };
+  let last = 0, open = false;
+  const f = (now) => {
+    if (last && now - last > 300) { avhostGaps.ms += now - last; if (!open) avhostGaps.n++; }
+    open = false; last = now; v.requestVideoFrameCallback(f);
+  };
   v.requestVideoFrameCallback(f);
+  setInterval(() => { if (last && !open && performance.now() - last > 300) { avhostGaps.n++; open = true; } }, 50);
   return true;
 })()`
 

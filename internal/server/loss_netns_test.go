@@ -40,7 +40,8 @@ import (
 //
 // AVHOST_LOSS_BACKEND=webrtcbin serves the session with the webrtcbin backend
 // instead (figures only: no goal asserted, see docs); AVHOST_LOSS_CONTENT=noise
-// sends videotestsrc's snow (1.5 Mbit/s) instead of the avatar (≈165 kbit/s).
+// sends videotestsrc's snow (1.5 Mbit/s) instead of the avatar (≈165 kbit/s);
+// AVHOST_LOSS_FINESYNC=0 turns the page's fine sync off.
 func TestLossChromium(t *testing.T) {
 	secs, _ := strconv.Atoi(os.Getenv("AVHOST_LOSS_SECONDS"))
 	if secs <= 0 {
@@ -94,7 +95,11 @@ func TestLossChromium(t *testing.T) {
 	total := warm + 3*d + 30*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), total+time.Minute)
 	defer cancel()
-	cv := startLossViewer(t, ctx, v, h.web+"/?measure=1&via=whep#token="+token, total+30*time.Second)
+	page := h.web + "/?measure=1&via=whep"
+	if os.Getenv("AVHOST_LOSS_FINESYNC") == "0" { // the page's fine sync moves the video's jitter buffer target
+		page += "&finesync=0"
+	}
+	cv := startLossViewer(t, ctx, v, page+"#token="+token, total+30*time.Second)
 	pctx, stopPulses := context.WithCancel(ctx)
 	defer stopPulses()
 	u, err := demo.PlayPulses(pctx, sess, 1, int(total/time.Second))

@@ -47,6 +47,9 @@ const (
 	VideoSinkLow = "vout2"
 	VideoGateMid = "vgate1"
 	VideoGateLow = "vgate2"
+	// AudioEncoder is session.pipeline's opusenc, whose expected loss (in-band FEC)
+	// the stream sets from viewers' receiver reports.
+	AudioEncoder = "aenc"
 	// VideoTee and AudioTee carry the encoded streams to webrtcbin branches.
 	VideoTee = "vtee"
 	AudioTee = "atee"

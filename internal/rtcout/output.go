@@ -60,6 +60,13 @@ func New(st *stream.Stream, cfg Config) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Viewers only: WHIP publishing keeps plain NACK and plain Opus.
+	if err := registerRTX(base.m); err != nil {
+		return nil, err
+	}
+	if err := registerRED(base.m); err != nil {
+		return nil, err
+	}
 	return &Output{cfg: cfg, api: api, base: base, st: st, viewers: map[string]*viewer{}}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/avhost/avhost/internal/auth"
@@ -120,6 +121,11 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 	if err != nil {
 		return webrtc.SessionDescription{}, err
 	}
+	if offersRED(offer.SDP) { // red.go: its audio goes as RED, each frame twice
+		if at, err = webrtc.NewTrackLocalStaticRTP(redCap, "audio", "avhost"); err != nil {
+			return webrtc.SessionDescription{}, err
+		}
+	}
 	video, err := pc.AddTrack(vt)
 	if err != nil {
 		return webrtc.SessionDescription{}, err
@@ -205,7 +211,16 @@ func (v *viewer) start(video, audio *webrtc.RTPSender, vt, at *webrtc.TrackLocal
 		return viewers.ErrClosed
 	}
 	v.video, v.audio = video, audio
+	var red *redWriter
+	if at.Codec().MimeType == redMime {
+		red = &redWriter{}
+	}
 	if rungs := ladderOf(v.o.st); rungs != nil && v.est != nil && negotiatedTWCC(video) {
+		if red != nil { // each rung needs the second copy of the audio too
+			for i := range rungs {
+				rungs[i].bps += redBudget
+			}
+		}
 		v.net = &adapter{est: v.est, twcc: true, rungs: rungs}
 	}
 	// WriteRTP copies the packet before setting this viewer's SSRC and payload type,
@@ -216,6 +231,14 @@ func (v *viewer) start(video, audio *webrtc.RTPSender, vt, at *webrtc.TrackLocal
 		if u.Video {
 			vw.write(u)
 			return
+		}
+		if red != nil {
+			w := *u // the unit is shared: its packets are wrapped in a copy
+			w.Packets = make([]*rtp.Packet, len(u.Packets))
+			for i, p := range u.Packets {
+				w.Packets[i] = red.wrap(p)
+			}
+			u = &w
 		}
 		v.acap.writeAudio(at, u)
 	})
@@ -301,18 +324,37 @@ func (v *viewer) close() {
 	})
 }
 
-// readRTCP turns PLI/FIR into a key frame request; it ends when the PC closes.
+// readRTCP turns PLI/FIR into a key frame request, and the audio track's receiver
+// reports into the stream's Opus FEC setting (stream.Reader.ReportAudioLoss); it
+// ends when the PC closes.
 func (v *viewer) readRTCP(s *webrtc.RTPSender) {
 	defer v.wg.Done()
+	var ssrc uint32 // the audio track's, once known
 	for {
 		pkts, _, err := s.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				v.feed.RequestKeyFrame()
+			case *rtcp.ReceiverReport:
+				if s != v.audio {
+					continue
+				}
+				if ssrc == 0 {
+					if enc := s.GetParameters().Encodings; len(enc) > 0 {
+						ssrc = uint32(enc[0].SSRC)
+					}
+				}
+				// A compound packet reaches every track it reports on: only the
+				// audio track's own block counts.
+				for _, b := range p.Reports {
+					if b.SSRC == ssrc && ssrc != 0 {
+						v.feed.ReportAudioLoss(float64(b.FractionLost) / 256)
+					}
+				}
 			}
 		}
 	}

@@ -13,7 +13,16 @@ import (
 // streamConfig is the stream of a session's pipeline: its encode ladder
 // (pipelines.Ladder) when the session has it on and the pipeline has every rung (an
 // operator's own pipeline may have only vout), else the one rendition vout.
+// Either way, the stream steers the Opus encoder's FEC when the pipeline names it.
 func streamConfig(p *gst.Pipeline, c session.Config, log *slog.Logger) stream.Config {
+	cfg := ladderConfig(p, c, log)
+	if _, err := p.GetElementByName(pipelines.AudioEncoder); err == nil {
+		cfg.AudioEncoder = pipelines.AudioEncoder
+	}
+	return cfg
+}
+
+func ladderConfig(p *gst.Pipeline, c session.Config, log *slog.Logger) stream.Config {
 	cfg := stream.Config{Log: log, Bitrates: map[string]int{}}
 	cfg.Bitrates[pipelines.VideoSink] = pipelines.Ladder[0].Kbps * 1000
 	if !c.LadderOn() {

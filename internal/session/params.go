@@ -25,12 +25,11 @@ type params struct {
 	in            pixelFormat // as clients send frames
 }
 
-// opusLossPercent is the packet loss opusenc's in-band FEC plans for. It is fixed:
-// the encode is shared by every viewer, so no one viewer's receiver reports should
-// set it, and 10 % makes the encoder protect every frame (libopus spends FEC bits
-// only from its expected loss up; at 64 kbit/s the cost is a few kbit/s of speech
-// quality) while the browser's decoder repairs isolated losses.
-const opusLossPercent = 10
+// opusLossPercent is the packet loss opusenc's in-band FEC plans for at the start:
+// the stream then sets it from the worst viewer's receiver reports, never below
+// this floor (internal/stream/fecloss.go: 9 % keeps libopus in the SILK/hybrid
+// modes that carry FEC whatever the content).
+const opusLossPercent = 9
 
 // vars are the ${NAME}s a session's pipeline file may use, each from a typed value.
 func (p params) vars() pipelines.Vars {

@@ -19,6 +19,8 @@ type Reader struct {
 	every time.Duration
 
 	drops atomic.Uint64
+	// audioLoss is its viewer's smoothed audio loss (ReportAudioLoss).
+	audioLoss lossEWMA
 
 	mu sync.Mutex
 	// cur is the rendition delivered; next, when set, the one to switch to at its

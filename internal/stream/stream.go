@@ -55,6 +55,10 @@ type Config struct {
 	Bitrates map[string]int
 	// Audio names the appsink of the Opus track; defaults to "aout".
 	Audio string
+	// AudioEncoder names the opusenc whose packet-loss-percentage (in-band FEC's
+	// expected loss) the stream sets from the loss readers report (fecloss.go);
+	// defaults to none: the encoder keeps what its description says.
+	AudioEncoder string
 	// MTU bounds the RTP packets made (header included); defaults to 1200, which
 	// WebRTC paths carry without IP fragmentation.
 	MTU int
@@ -83,6 +87,11 @@ type Stream struct {
 	// The NTP timeline of Sender Reports: running time rt is wall time wall0 + (rt-rt0).
 	wall0 time.Time
 	rt0   time.Duration
+
+	// fecEnc is Config.AudioEncoder's element (nil: none), fecCur the expected loss
+	// last set on it (fecloss.go).
+	fecEnc *gst.Element
+	fecCur atomic.Int32
 
 	mu      sync.Mutex
 	readers atomic.Pointer[[]*Reader] // replaced under mu, read by the pumps
@@ -145,6 +154,15 @@ func New(p *gst.Pipeline, cfg Config) (*Stream, error) {
 		return nil, err
 	}
 	s.audio = newTrack(cfg.Audio, false, k, randU32())
+	if cfg.AudioEncoder != "" {
+		e, err := p.GetElementByName(cfg.AudioEncoder)
+		if err != nil {
+			return nil, fmt.Errorf("%w: audio encoder %q", ErrNoAppsink, cfg.AudioEncoder)
+		}
+		s.fecEnc = e
+		e.SetProperty("packet-loss-percentage", fecFloor)
+		s.fecCur.Store(fecFloor)
+	}
 	s.anchor = s.video[0].sink
 	s.readers.Store(&[]*Reader{})
 	s.rt0, _ = s.anchor.runningTime()
@@ -152,6 +170,10 @@ func New(p *gst.Pipeline, cfg Config) (*Stream, error) {
 	for _, t := range append([]*track{s.audio}, s.video...) {
 		s.wg.Add(1)
 		go s.pump(t)
+	}
+	if s.fecEnc != nil {
+		s.wg.Add(1)
+		go s.fecLoop(s.fecEnc)
 	}
 	return s, nil
 }

@@ -215,12 +215,20 @@ type NetStats struct {
 	// the gate did not let through (too old, padding, over budget), ResentBytes an
 	// upper bound of the bytes resent; since the session started.
 	NACKed, Refused, ResentBytes uint64
+	// RTTs are the connected viewers' latest round trips, from their receiver reports
+	// (viewers without one yet are left out); VideoLoss and AudioLoss each viewer's
+	// fraction of packets lost in its last report interval.
+	RTTs                 []time.Duration
+	VideoLoss, AudioLoss []float64
+	// KeyframeRequests counts PLIs and FIRs from viewers since the session started.
+	KeyframeRequests uint64
 }
 
 // NetStats reads every connected viewer's figures.
 func (o *Output) NetStats() NetStats {
 	ns := NetStats{ByRendition: map[string]int{}, Ups: o.ups.Load(), Downs: o.downs.Load(),
-		NACKed: o.nacked.Load(), Refused: o.refused.Load(), ResentBytes: o.resent.Load()}
+		NACKed: o.nacked.Load(), Refused: o.refused.Load(), ResentBytes: o.resent.Load(),
+		KeyframeRequests: o.keyframeRqs.Load()}
 	o.mu.Lock()
 	vs := make([]*viewer, 0, len(o.viewers))
 	for _, v := range o.viewers {
@@ -233,9 +241,17 @@ func (o *Output) NetStats() NetStats {
 			ns.Refused += g.refused.Load()
 			ns.ResentBytes += g.resent.Load()
 		}
+		if !v.gone.Load() {
+			ns.KeyframeRequests += v.link.keyframeRq.Load()
+		}
 		if !v.connected.Load() {
 			continue
 		}
+		if rtt, ok := v.link.RTT(); ok {
+			ns.RTTs = append(ns.RTTs, rtt)
+		}
+		ns.VideoLoss = append(ns.VideoLoss, float64(v.link.videoFrac.Load())/256)
+		ns.AudioLoss = append(ns.AudioLoss, float64(v.link.audioFrac.Load())/256)
 		v.mu.Lock()
 		feed := v.feed
 		v.mu.Unlock()
@@ -271,12 +287,14 @@ func (e *estimators) get() cc.BandwidthEstimator {
 // logNet writes the network figures of a connected viewer that leaves: its last
 // estimate and rung, its switches, and what its NACKs asked for and got.
 func (v *viewer) logNet() {
-	if g := v.gate; g != nil { // the session's totals keep what the viewer counted
+	// The session's totals keep what the viewer counted.
+	if g := v.gate; g != nil {
 		v.o.nacked.Add(g.nacked.Load())
 		v.o.refused.Add(g.refused.Load())
 		v.o.resent.Add(g.resent.Load())
-		v.gone.Store(true)
 	}
+	v.o.keyframeRqs.Add(v.link.keyframeRq.Load())
+	v.gone.Store(true)
 	if !v.connected.Load() || v.gate == nil {
 		return
 	}
@@ -286,5 +304,6 @@ func (v *viewer) logNet() {
 		args = append(args, "estimate_kbps", a.estimate.Load()/1000, "rendition", a.rungs[a.rendition.Load()].name,
 			"ups", a.ups.Load(), "downs", a.downs.Load())
 	}
+	args = append(args, v.link.logArgs()...)
 	v.o.cfg.Log.Info("viewer left", args...)
 }

@@ -34,7 +34,7 @@ type viewer struct {
 	slot   *viewers.Slot // its hold on the host's caps (nil for a WHIP publication)
 
 	connected atomic.Bool
-	gone      atomic.Bool // its NACK figures are in the Output's totals
+	gone      atomic.Bool // its NACK and key frame request counts are in the Output's totals
 	reap      *time.Timer // frees a viewer that never connects
 
 	mu      sync.Mutex
@@ -55,6 +55,8 @@ type viewer struct {
 	// vcap and acap stamp abs-capture-time on its video and audio packets with the
 	// ids its answer negotiated (capture.go); set before its feed starts.
 	vcap, acap captureStamp
+	// link is what its RTCP says of its path: RTT, loss, key frame requests.
+	link linkStats
 }
 
 // AddViewer answers an SDP offer with the session's two tracks. The answer carries
@@ -324,12 +326,13 @@ func (v *viewer) close() {
 	})
 }
 
-// readRTCP turns PLI/FIR into a key frame request, and the audio track's receiver
-// reports into the stream's Opus FEC setting (stream.Reader.ReportAudioLoss); it
-// ends when the PC closes.
+// readRTCP turns PLI/FIR into a key frame request, receiver reports into the
+// viewer's link figures (linkstats.go), and the audio track's into the stream's Opus
+// FEC setting (stream.Reader.ReportAudioLoss); it ends when the PC closes.
 func (v *viewer) readRTCP(s *webrtc.RTPSender) {
 	defer v.wg.Done()
-	var ssrc uint32 // the audio track's, once known
+	video := s == v.video
+	var ssrc uint32 // the track's, once known
 	for {
 		pkts, _, err := s.ReadRTCP()
 		if err != nil {
@@ -338,20 +341,22 @@ func (v *viewer) readRTCP(s *webrtc.RTPSender) {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				v.link.keyframeRq.Add(1)
 				v.feed.RequestKeyFrame()
 			case *rtcp.ReceiverReport:
-				if s != v.audio {
-					continue
-				}
 				if ssrc == 0 {
 					if enc := s.GetParameters().Encodings; len(enc) > 0 {
 						ssrc = uint32(enc[0].SSRC)
 					}
 				}
 				// A compound packet reaches every track it reports on: only the
-				// audio track's own block counts.
+				// track's own block counts (not the other track's, nor RTX's).
 				for _, b := range p.Reports {
-					if b.SSRC == ssrc && ssrc != 0 {
+					if b.SSRC != ssrc || ssrc == 0 {
+						continue
+					}
+					v.link.received(b, video, time.Now())
+					if !video {
 						v.feed.ReportAudioLoss(float64(b.FractionLost) / 256)
 					}
 				}
@@ -390,6 +395,10 @@ func (v *viewer) senderReports() {
 				RTPTime: r.RTPTime, PacketCount: r.Packets, OctetCount: r.Octets})
 		}
 		if len(pkts) > 0 {
+			now := time.Now()
+			for _, p := range pkts {
+				v.link.sentSR(p.(*rtcp.SenderReport).NTPTime, now)
+			}
 			v.pc.WriteRTCP(pkts)
 		}
 	}

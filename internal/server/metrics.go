@@ -69,6 +69,9 @@ func newCollector(m *session.Manager, outputs mediaOf, private bool) *collector 
 		"switches":     d("webrtc_rendition_switches_total", "Rendition switches of the session's Pion viewers, by direction (up, down).", "session", "direction"),
 		"nacks":        d("webrtc_nacked_packets_total", "Video packets Pion viewers asked to be resent (RFC 4585 NACK), by result: resent, or refused (older than 400 ms, padding, or over the viewer's retransmission budget).", "session", "result"),
 		"resent":       d("webrtc_resent_bytes_total", "Bytes of video Pion viewers' NACKs let through to be resent (an upper bound: the responder skips a packet it resent within an RTT).", "session"),
+		"rtt":          d("webrtc_viewer_rtt_seconds", "Round-trip times of the connected Pion viewers, from their receiver reports (RFC 3550 §6.4.1), one observation per viewer.", "session"),
+		"loss":         d("webrtc_viewer_loss_ratio", "Fraction of packets each connected Pion viewer lost in its last receiver report interval, one observation per viewer and track (kind: video, audio).", "session", "kind"),
+		"keyframeRqs":  d("webrtc_keyframe_requests_total", "Key frames Pion viewers asked for (RTCP PLI and FIR).", "session"),
 	}}
 }
 
@@ -116,6 +119,29 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 // many viewers could take each rung.
 var estimateBuckets = []float64{250e3, 500e3, 1e6, 1.6e6, 2.5e6}
 
+// rttBuckets and lossBuckets bound the path histograms: a LAN, a continent, the far
+// side of the world, a bufferbloated link; and the loss that FEC and RED (≤ 2 %),
+// NACKs (≤ 5 %) and nothing (beyond) repair.
+var (
+	rttBuckets  = []float64{0.01, 0.05, 0.1, 0.2, 0.4, 1}
+	lossBuckets = []float64{0.005, 0.02, 0.05, 0.1, 0.2}
+)
+
+// histogram is a const histogram of observations xs against upper bounds.
+func histogram(d *prometheus.Desc, bounds, xs []float64, labels ...string) prometheus.Metric {
+	counts := make(map[float64]uint64, len(bounds))
+	var sum float64
+	for _, x := range xs {
+		sum += x
+		for _, b := range bounds {
+			if x <= b {
+				counts[b]++
+			}
+		}
+	}
+	return prometheus.MustNewConstHistogram(d, uint64(len(xs)), sum, counts, labels...)
+}
+
 // collectNet exports the network figures of a session's Pion viewers, aggregated
 // per session: per-viewer labels would grow /metrics with every viewer.
 func (c *collector) collectNet(ch chan<- prometheus.Metric, id string, vs viewers.Backend, st *stream.Stream) {
@@ -134,17 +160,19 @@ func (c *collector) collectNet(ch chan<- prometheus.Metric, id string, vs viewer
 	for _, r := range st.Renditions() {
 		ch <- prometheus.MustNewConstMetric(c.descs["rendition"], prometheus.GaugeValue, float64(ns.ByRendition[r]), id, r)
 	}
-	counts := make(map[float64]uint64, len(estimateBuckets))
-	var sum float64
-	for _, e := range ns.Estimates {
-		sum += float64(e)
-		for _, b := range estimateBuckets {
-			if float64(e) <= b {
-				counts[b]++
-			}
-		}
+	est := make([]float64, len(ns.Estimates))
+	for i, e := range ns.Estimates {
+		est[i] = float64(e)
 	}
-	ch <- prometheus.MustNewConstHistogram(c.descs["estimate"], uint64(len(ns.Estimates)), sum, counts, id)
+	ch <- histogram(c.descs["estimate"], estimateBuckets, est, id)
+	rtt := make([]float64, len(ns.RTTs))
+	for i, r := range ns.RTTs {
+		rtt[i] = r.Seconds()
+	}
+	ch <- histogram(c.descs["rtt"], rttBuckets, rtt, id)
+	ch <- histogram(c.descs["loss"], lossBuckets, ns.VideoLoss, id, "video")
+	ch <- histogram(c.descs["loss"], lossBuckets, ns.AudioLoss, id, "audio")
+	ch <- prometheus.MustNewConstMetric(c.descs["keyframeRqs"], prometheus.CounterValue, float64(ns.KeyframeRequests), id)
 	ch <- prometheus.MustNewConstMetric(c.descs["switches"], prometheus.CounterValue, float64(ns.Ups), id, "up")
 	ch <- prometheus.MustNewConstMetric(c.descs["switches"], prometheus.CounterValue, float64(ns.Downs), id, "down")
 	ch <- prometheus.MustNewConstMetric(c.descs["nacks"], prometheus.CounterValue, float64(ns.NACKed-ns.Refused), id, "resent")

@@ -1,9 +1,17 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/avhost/avhost/internal/server"
+	"github.com/avhost/avhost/internal/testsupport/webrtctest"
 )
 
 // TestMetricsCountViewersOfBothBackends: avhost_webrtc_viewers reads the viewers
@@ -39,4 +47,71 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestMetricsViewerPath: a Pion viewer that sends receiver reports and a PLI shows
+// in the session's path figures: one RTT observation (loopback: under 50 ms), one
+// loss observation per track, one key frame request; and its leaving log line
+// carries them.
+func TestMetricsViewerPath(t *testing.T) {
+	logs := &logBuf{}
+	h := viewersHost(t, func(c *server.Config) { c.Log = slog.New(slog.NewTextHandler(logs, nil)) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := webrtctest.JoinWHEPCC(ctx, h.web+"/whep/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WaitTracks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SendPLI(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`avhost_webrtc_viewer_rtt_seconds_count{session="demo"} 1`,
+		`avhost_webrtc_viewer_loss_ratio_count{kind="video",session="demo"} 1`,
+		`avhost_webrtc_viewer_loss_ratio_count{kind="audio",session="demo"} 1`,
+		`avhost_webrtc_keyframe_requests_total{session="demo"} 1`,
+	}
+	var body string
+	for {
+		body = do(t, "GET", h.web+"/metrics", "", nil).body
+		missing := 0
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("/metrics lacks some of %q:\n%s", want, grepLines(body, "avhost_webrtc_"))
+		case <-time.After(100 * time.Millisecond): // receiver reports come about once a second
+		}
+	}
+	sum := regexp.MustCompile(`avhost_webrtc_viewer_rtt_seconds_sum\{session="demo"\} (\S+)`).FindStringSubmatch(body)
+	if rtt, err := strconv.ParseFloat(sum[1], 64); err != nil || rtt <= 0 || rtt > 0.05 {
+		t.Fatalf("loopback RTT %s s", sum[1])
+	}
+	t.Logf("RTT on loopback %s s", sum[1])
+	r.Close()
+	for {
+		if l := logs.lines("viewer left"); len(l) > 0 {
+			line := strings.Join(l, "")
+			for _, k := range []string{"rtt_ms=", "video_lost=", "audio_lost=", "keyframe_requests=1"} {
+				if !strings.Contains(line, k) {
+					t.Fatalf("the viewer's leaving line lacks %s: %s", k, line)
+				}
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no viewer left line")
+		case <-time.After(100 * time.Millisecond): // the host sees the close through ICE/DTLS
+		}
+	}
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -39,7 +40,10 @@ type phaseFigures struct {
 	held       []float64 // arrival (rVFC receiveTime) → display, every frame
 	arrive     []float64 // media time → arrival of a frame's last packet
 	av         []float64 // beep heard minus flash displayed
+	chrome     []float64 // Chrome's own estimatedPlayoutTimestamp video − audio
 	jb, target map[string]float64
+	min        map[string]float64 // jitterBufferMinimumDelay per emitted
+	jitter     map[string]float64 // RTCP interarrival jitter (RFC 3550 §6.4.1) at the end, ms
 }
 
 // pageFrame is one frame the page's rVFC collector saw, wall ms.
@@ -50,67 +54,100 @@ type pageFrame struct {
 }
 
 type jbStats struct {
-	Delay, Target, Min, N float64
+	Delay, Target, Min, N, Jitter float64
 }
 
 // TestLatencyAgainstAReferenceSender compares media time → display in Chromium for
 // avhost and for a reference sender in the same run (refsend: a Pion sender writing
 // pre-encoded H.264 and Opus of the same flash/beep pattern in lock-step with the
-// clock). The same page plays both, alternately, without its fine sync (?finesync=0:
-// a plain <video> as far as timing goes). For each it reports media → display of the
-// flashes and of every frame (rVFC expectedDisplayTime against the frame's RTP time on
-// the sender's media clock), how long Chrome held each frame between its arrival and
-// display (rVFC receiveTime), the jitter buffers' delay and target per track
-// (getStats), and when packets arrive at a Pion viewer against their media time (the
-// senders' departure; loopback adds little). avhost's median must be within 10 ms of
-// the reference's. AVHOST_REF_ROUNDS sets the rounds (default 2; a round measures
-// each source once for 8 s).
+// clock). One page holds the demo page twice, side by side in two frames, one
+// playing avhost's session and one the reference, both without fine sync
+// (?finesync=0: a plain <video> as far as timing goes), so the load of a shared
+// machine falls on both at once. For each it reports media → display of the flashes
+// and of every frame (rVFC expectedDisplayTime against the frame's RTP time on the
+// sender's media clock), how long Chrome held each frame between its arrival and
+// display (rVFC receiveTime), the jitter buffers' delay, target and minimum per track
+// (getStats), Chrome's own A/V playout alignment, and when packets reach a Pion
+// viewer against their media time (the senders' departure; loopback adds little).
+// avhost's median must be within 10 ms of the reference's. AVHOST_REF_SECONDS sets the
+// measured window (default 30 s); AVHOST_REF_AUDIO_LAG_MS adds a third frame, a
+// reference whose audio leaves that much late (a diagnostic).
 func TestLatencyAgainstAReferenceSender(t *testing.T) {
 	testenv.RequireBrowser(t)
-	rounds, _ := strconv.Atoi(os.Getenv("AVHOST_REF_ROUNDS"))
-	if rounds == 0 {
-		rounds = 2
+	secs, _ := strconv.Atoi(os.Getenv("AVHOST_REF_SECONDS"))
+	if secs == 0 {
+		secs = 30
 	}
-	const settle, window = 4 * time.Second, 8 * time.Second
-	total := time.Duration(rounds) * 2 * (settle + window + 3*time.Second)
+	settle, window := 6*time.Second, time.Duration(secs)*time.Second
+	total := settle + window + 10*time.Second
 	h := startHost(t, func(c *server.Config) {
 		yes := true
 		c.Demo, c.DemoLoop = &yes, 0
 		c.Session = session.Config{Width: 128, Height: 128}
 	})
-	ref, err := refsend.New(t.TempDir(), 2*int(total/time.Second/2+2), 128, 128, 25)
-	if err != nil {
-		t.Fatal(err)
+	newRef := func() *refsend.Sender {
+		r, err := refsend.New(t.TempDir(), 2*int(total/time.Second/2+2), 128, 128, 25)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(r.Close)
+		return r
 	}
-	t.Cleanup(ref.Close)
-	// One origin for both: the page's WHEP POST to /whep/ref goes to the reference,
-	// everything else to avhost.
+	ref := newRef()
+	refs := map[string]*refsend.Sender{"/whep/ref": ref}
+	out, _ := h.srv.Stream("demo")
+	sources := []*latencySource{
+		{name: "avhost", session: "demo", media: func(video bool, ts uint32) time.Time {
+			clock := map[bool]float64{true: 90000, false: 48000}[video]
+			return out.WallTime(time.Duration(float64(int32(ts-out.RTPTime(video, 0))) / clock * float64(time.Second)))
+		}},
+		{name: "reference", session: "ref", media: ref.MediaTime},
+	}
+	if ms, err := strconv.ParseFloat(os.Getenv("AVHOST_REF_AUDIO_LAG_MS"), 64); err == nil {
+		lagged := newRef()
+		lagged.SetAudioLag(time.Duration(ms * float64(time.Millisecond)))
+		refs["/whep/reflag"] = lagged
+		sources = append(sources, &latencySource{name: fmt.Sprintf("reference, audio %g ms late", ms), session: "reflag", media: lagged.MediaTime})
+	}
+	// One origin for all: a WHEP POST to /whep/ref goes to the reference, the frame
+	// page is the test's, everything else is avhost's (its CSP let to be framed here).
 	up, _ := url.Parse(h.web)
 	proxy := httputil.NewSingleHostReverseProxy(up)
+	proxy.ModifyResponse = func(r *http.Response) error {
+		if c := r.Header.Get("Content-Security-Policy"); c != "" {
+			r.Header.Set("Content-Security-Policy", strings.ReplaceAll(c, "frame-ancestors 'none'", "frame-ancestors 'self'"))
+		}
+		return nil
+	}
+	var frames strings.Builder
+	for i, s := range sources {
+		fmt.Fprintf(&frames, `<iframe id="f%d" width="300" height="300" allow="autoplay" src="/?measure=1&via=whep&finesync=0&session=%s"></iframe>`, i, s.session)
+	}
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/whep/ref" || strings.HasPrefix(r.URL.Path, "/whep/ref/") {
-			ref.ServeHTTP(w, r)
+		if r.URL.Path == "/side-by-side" {
+			io.WriteString(w, "<!doctype html><title>side by side</title>"+frames.String())
 			return
+		}
+		for p, s := range refs {
+			if r.URL.Path == p || strings.HasPrefix(r.URL.Path, p+"/") {
+				s.ServeHTTP(w, r)
+				return
+			}
 		}
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(site.Close)
 
-	out, _ := h.srv.Stream("demo")
 	sess, _ := h.srv.Sessions.Get("demo")
 	pctx, stop := context.WithCancel(context.Background())
 	t.Cleanup(stop)
 	if _, err := demo.PlayPulses(pctx, sess, 1, int(total/time.Second)+10); err != nil {
 		t.Fatal(err)
 	}
-	avhost := &latencySource{name: "avhost", session: "demo", media: func(video bool, ts uint32) time.Time {
-		clock := map[bool]float64{true: 90000, false: 48000}[video]
-		return out.WallTime(time.Duration(float64(int32(ts-out.RTPTime(video, 0))) / clock * float64(time.Second)))
-	}}
-	reference := &latencySource{name: "reference", session: "ref", media: ref.MediaTime}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for _, s := range []*latencySource{avhost, reference} {
+	for _, s := range sources {
+		var err error
 		if s.rx, err = webrtctest.JoinWHEP(ctx, site.URL+"/whep/"+s.session); err != nil {
 			t.Fatal(err)
 		}
@@ -118,88 +155,103 @@ func TestLatencyAgainstAReferenceSender(t *testing.T) {
 	}
 
 	bctx, _ := browserKill(t, total+60*time.Second)
-	all := map[string][]phaseFigures{}
-	for r := 0; r < rounds; r++ {
-		for _, s := range []*latencySource{avhost, reference} {
-			f := measurePhase(t, bctx, site.URL, s, settle, window)
-			all[s.name] = append(all[s.name], f)
-			t.Logf("round %d, %s: media → display median %.1f ms (flashes %.1f, n=%d); held arrival → display %.1f ms; arrival %.1f ms after media time; jitter buffer video %.1f (target %.1f), audio %.1f (target %.1f) ms; beep − flash %+.1f ms",
-				r+1, s.name, med(f.frame), med(f.flash), len(f.flash), med(f.held), med(f.arrive),
-				f.jb["video"], f.target["video"], f.jb["audio"], f.target["audio"], med(f.av))
-		}
+	if err := chromedp.Do(bctx, chromedp.Navigate(site.URL+"/side-by-side")); err != nil {
+		t.Fatal(err)
 	}
-	merged := map[string]phaseFigures{}
-	for _, s := range []*latencySource{avhost, reference} {
-		var m phaseFigures
-		m.jb, m.target = map[string]float64{}, map[string]float64{}
-		for _, f := range all[s.name] {
-			m.flash, m.frame, m.held = append(m.flash, f.flash...), append(m.frame, f.frame...), append(m.held, f.held...)
-			m.arrive, m.av = append(m.arrive, f.arrive...), append(m.av, f.av...)
-			for k := range f.jb {
-				m.jb[k] += f.jb[k] / float64(len(all[s.name]))
-				m.target[k] += f.target[k] / float64(len(all[s.name]))
-			}
-		}
-		merged[s.name] = m
-		dep := departures(s)
-		t.Logf("%s: media → display median %.1f ms (p5 %.1f, p95 %.1f; flashes %.1f over %d); held arrival → display %.1f ms (p95 %.1f); jitter buffer video %.1f ms (target %.1f), audio %.1f ms (target %.1f); beep − flash %+.1f ms; %s",
-			s.name, med(m.frame), pct(m.frame, 0.05), pct(m.frame, 0.95), med(m.flash), len(m.flash), med(m.held), pct(m.held, 0.95),
-			m.jb["video"], m.target["video"], m.jb["audio"], m.target["audio"], med(m.av), dep)
+	for i := range sources {
+		waitFrame(t, bctx, i, `W.avhostStats && W.avhostStats.framesDecoded >= 10`)
 	}
-	late := ref.Late(true)
+	pause(t, bctx, settle) // Chrome's jitter estimates and A/V sync converge first
+	jb0 := map[int]map[string]jbStats{}
+	for i := range sources {
+		startCollect(t, bctx, i)
+		jb0[i] = jitterStats(t, bctx, i)
+	}
+	pause(t, bctx, window)
+	figs := map[string]phaseFigures{}
+	for i, s := range sources {
+		f := collected(t, bctx, i, s, jb0[i])
+		figs[s.name] = f
+		t.Logf("%s: media → display median %.1f ms (p5 %.1f, p95 %.1f; flashes %.1f over %d); held arrival → display %.1f ms (p95 %.1f); frames arrive %.1f ms after media time; jitter buffer video %.1f ms (target %.1f, min %.1f), audio %.1f ms (target %.1f, min %.1f); RTCP jitter video %.1f, audio %.1f ms; beep − flash %+.1f ms; Chrome's playout NTP video − audio %+.1f ms; %s",
+			s.name, med(f.frame), pct(f.frame, 0.05), pct(f.frame, 0.95), med(f.flash), len(f.flash), med(f.held), pct(f.held, 0.95), med(f.arrive),
+			f.jb["video"], f.target["video"], f.min["video"], f.jb["audio"], f.target["audio"], f.min["audio"],
+			f.jitter["video"], f.jitter["audio"], med(f.av), med(f.chrome), departures(s))
+	}
 	var lv []float64
-	for _, d := range late {
+	for _, d := range ref.Late(true) {
 		lv = append(lv, float64(d)/1e6)
 	}
-	t.Logf("reference's own writes: video %.2f ms after due (median, p95 %.2f)", med(lv), pct(lv, 0.95))
-	a, b := med(merged["avhost"].frame), med(merged["reference"].frame)
+	t.Logf("the reference's own writes: video %.2f ms after due (median, p95 %.2f)", med(lv), pct(lv, 0.95))
+	a, b := med(figs["avhost"].frame), med(figs["reference"].frame)
 	t.Logf("media time → display: avhost %.1f ms, reference %.1f ms (avhost %+.1f ms)", a, b, a-b)
-	if len(merged["avhost"].flash) < rounds*4 || len(merged["reference"].flash) < rounds*4 {
-		t.Fatalf("too few flashes: avhost %d, reference %d", len(merged["avhost"].flash), len(merged["reference"].flash))
+	if n := int(window / time.Second / 2); len(figs["avhost"].flash) < n || len(figs["reference"].flash) < n {
+		t.Fatalf("too few flashes: avhost %d, reference %d", len(figs["avhost"].flash), len(figs["reference"].flash))
 	}
 	if a-b > 10 {
 		t.Fatalf("avhost's media time → display is %.1f ms over the reference's (%.1f vs %.1f ms)", a-b, a, b)
 	}
 }
 
-// measurePhase loads the page for s, lets it settle, and measures for window.
-func measurePhase(t *testing.T, ctx context.Context, site string, s *latencySource, settle, window time.Duration) phaseFigures {
+// inFrame prefixes a script with W, the window of frame i of the side-by-side page.
+func inFrame(i int, js string) string {
+	return fmt.Sprintf("(() => { const W = document.getElementById('f%d').contentWindow; return %s; })()", i, js)
+}
+
+// waitFrame polls frame i until cond (a script over W) holds; the page's state has
+// no event to wait on, and the browser context's deadline bounds the wait.
+func waitFrame(t *testing.T, ctx context.Context, i int, cond string) {
 	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.Navigate(site+"/?measure=1&via=whep&finesync=0&session="+s.session)); err != nil {
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](inFrame(i, "!!("+cond+")")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			return
+		}
+		pause(t, ctx, 100*time.Millisecond)
+	}
+}
+
+// startCollect starts recording, in frame i, every displayed frame (rVFC) and where
+// the page's flash, beep and Chrome-sync lists stand.
+func startCollect(t *testing.T, ctx context.Context, i int) {
+	t.Helper()
+	const js = `(W.refFrames = [], W.refMarks = W.avhostSync.flashes.length, W.refBeeps = W.avhostSync.beeps.length,
+		W.refNTP = W.avhostSync.ntpDiff.length,
+		W.document.getElementById('v').requestVideoFrameCallback(function cb(now, m) {
+			W.refFrames.push({rtp: m.rtpTimestamp, recv: W.performance.timeOrigin + (m.receiveTime ?? NaN),
+				display: W.performance.timeOrigin + m.expectedDisplayTime});
+			W.document.getElementById('v').requestVideoFrameCallback(cb);
+		}), true)`
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](inFrame(i, js))); err != nil {
 		t.Fatal(err)
 	}
-	waitStats(t, ctx, func(st pageStats) bool { return st.FramesDecoded >= 10 })
-	pause(t, ctx, settle) // Chrome's jitter estimates and A/V sync converge first
-	const collect = `window.refFrames = []; window.refMarks = window.avhostSync.flashes.length;
-		window.refBeeps = window.avhostSync.beeps.length;
-		video.requestVideoFrameCallback(function cb(now, m) {
-			window.refFrames.push({rtp: m.rtpTimestamp, recv: performance.timeOrigin + (m.receiveTime ?? NaN),
-				display: performance.timeOrigin + m.expectedDisplayTime});
-			video.requestVideoFrameCallback(cb);
-		}); true`
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](collect)); err != nil {
-		t.Fatal(err)
-	}
-	jb0 := jitterStats(t, ctx)
-	pause(t, ctx, window)
-	jb1 := jitterStats(t, ctx)
+}
+
+// collected reads what frame i recorded since startCollect, with s's media clock.
+func collected(t *testing.T, ctx context.Context, i int, s *latencySource, jb0 map[string]jbStats) phaseFigures {
+	t.Helper()
+	jb1 := jitterStats(t, ctx, i)
 	type marks struct {
 		Frames  []pageFrame `json:"frames"`
 		Flashes []float64   `json:"flashes"`
 		RTP     []*uint32   `json:"rtp"`
 		Beeps   []float64   `json:"beeps"`
+		NTP     []float64   `json:"ntp"`
 	}
-	m, err := chromedp.Run(ctx, chromedp.Evaluate[marks](`({frames: window.refFrames,
-		flashes: window.avhostSync.flashes.slice(window.refMarks), rtp: window.avhostSync.flashRTP.slice(window.refMarks),
-		beeps: window.avhostSync.beeps.slice(window.refBeeps)})`))
+	m, err := chromedp.Run(ctx, chromedp.Evaluate[marks](inFrame(i, `({frames: W.refFrames,
+		flashes: W.avhostSync.flashes.slice(W.refMarks), rtp: W.avhostSync.flashRTP.slice(W.refMarks),
+		beeps: W.avhostSync.beeps.slice(W.refBeeps), ntp: W.avhostSync.ntpDiff.slice(W.refNTP)})`)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := phaseFigures{jb: map[string]float64{}, target: map[string]float64{}}
+	f := phaseFigures{jb: map[string]float64{}, target: map[string]float64{}, min: map[string]float64{}, jitter: map[string]float64{}}
 	for k, b := range jb1 {
 		a := jb0[k]
+		f.jitter[k] = 1000 * b.Jitter
 		if n := b.N - a.N; n > 0 {
-			f.jb[k], f.target[k] = 1000*(b.Delay-a.Delay)/n, 1000*(b.Target-a.Target)/n
+			f.jb[k], f.target[k], f.min[k] = 1000*(b.Delay-a.Delay)/n, 1000*(b.Target-a.Target)/n, 1000*(b.Min-a.Min)/n
 		}
 	}
 	for _, fr := range m.Frames {
@@ -216,19 +268,20 @@ func measurePhase(t *testing.T, ctx context.Context, site string, s *latencySour
 		}
 	}
 	f.av, _ = pairOffsets(m.Flashes, m.Beeps, 0)
+	f.chrome = m.NTP
 	return f
 }
 
-// jitterStats reads the inbound-rtp jitter buffer totals of each track.
-func jitterStats(t *testing.T, ctx context.Context) map[string]jbStats {
+// jitterStats reads the inbound-rtp jitter buffer totals of each track in frame i.
+func jitterStats(t *testing.T, ctx context.Context, i int) map[string]jbStats {
 	t.Helper()
-	st, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]jbStats](`(async () => {
+	st, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]jbStats](inFrame(i, `(async () => {
 		const o = {};
-		(await window.avhostPC.getStats()).forEach(r => { if (r.type === 'inbound-rtp') o[r.kind] = {
+		(await W.avhostPC.getStats()).forEach(r => { if (r.type === 'inbound-rtp') o[r.kind] = {
 			Delay: r.jitterBufferDelay || 0, Target: r.jitterBufferTargetDelay || 0,
-			Min: r.jitterBufferMinimumDelay || 0, N: r.jitterBufferEmittedCount || 0}; });
+			Min: r.jitterBufferMinimumDelay || 0, N: r.jitterBufferEmittedCount || 0, Jitter: r.jitter || 0}; });
 		return o;
-	})()`, chromedp.EvalAwaitPromise))
+	})()`), chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -36,6 +37,8 @@ type Sender struct {
 	mu   sync.Mutex
 	pcs  map[string]*webrtc.PeerConnection
 	late map[bool][]time.Duration // per unit: written minus due, the latest 1000
+
+	audioLag atomic.Int64 // ns: audio written this much after its due time
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -97,6 +100,9 @@ func (s *Sender) write(ctx context.Context, video bool) {
 	defer t.Stop()
 	for i := 0; ; i++ {
 		due := s.Start.Add(time.Duration(i) * period)
+		if !video {
+			due = due.Add(time.Duration(s.audioLag.Load()))
+		}
 		t.Reset(time.Until(due))
 		select {
 		case <-ctx.Done():
@@ -119,6 +125,10 @@ func (s *Sender) write(ctx context.Context, video bool) {
 		s.mu.Unlock()
 	}
 }
+
+// SetAudioLag makes the audio leave d after its media time, as a live encoder's
+// lookahead makes it (Opus: 6.5 ms), the video staying on time.
+func (s *Sender) SetAudioLag(d time.Duration) { s.audioLag.Store(int64(d)) }
 
 // MediaTime is the wall time a track's RTP timestamp stands for.
 func (s *Sender) MediaTime(video bool, ts uint32) time.Time {

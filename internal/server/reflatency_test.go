@@ -72,11 +72,13 @@ type jbStats struct {
 // avhost's median must be within 10 ms of the reference's when the run was steady:
 // on a loaded machine Chrome's jitter buffers swing by hundreds of ms within a run,
 // and the test then reports its figures and skips the comparison. It runs when
-// AVHOST_REF_SECONDS sets the measured window (make bench); AVHOST_REF_AUDIO_LAG_MS
-// adds a third frame, a reference whose audio leaves that much late, and
-// AVHOST_REF_LOOKAHEAD_US sets pcmslicesrc's push-ahead (0: as avhost was), both
-// diagnostics. What make test holds of this is TestSenderReportsMapBothTracksToThe-
-// PipelineClock: audio leaves when due.
+// AVHOST_REF_SECONDS sets the measured window (make bench). Diagnostics:
+// AVHOST_REF_LOOKAHEAD_US sets pcmslicesrc's push-ahead (0: audio sent the Opus
+// lookahead late, as avhost was); AVHOST_REF_AUDIO_LAG_MS adds a third frame, a
+// reference whose audio leaves that much late; AVHOST_REF_OPUS_AS_AVHOST=1 encodes
+// the reference's Opus as avhost does (24 kHz, in-band FEC); AVHOST_REF_FIRST=1 puts
+// the reference in the first frame. What make test holds of this is
+// TestSenderReportsMapBothTracksToThePipelineClock: audio leaves when due.
 func TestLatencyAgainstAReferenceSender(t *testing.T) {
 	secs, _ := strconv.Atoi(os.Getenv("AVHOST_REF_SECONDS"))
 	if secs <= 0 {
@@ -104,6 +106,15 @@ func TestLatencyAgainstAReferenceSender(t *testing.T) {
 		return r
 	}
 	ref := newRef()
+	if os.Getenv("AVHOST_REF_OPUS_AS_AVHOST") != "" { // a diagnostic: avhost's Opus settings
+		r, err := refsend.New(t.TempDir(), 2*int(total/time.Second/2+2), 128, 128, 25, "-ar", "24000", "-ac", "1", "-fec", "1", "-packet_loss", "10")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref.Close()
+		t.Cleanup(r.Close)
+		ref = r
+	}
 	refs := map[string]*refsend.Sender{"/whep/ref": ref}
 	out, _ := h.srv.Stream("demo")
 	sources := []*latencySource{
@@ -118,6 +129,9 @@ func TestLatencyAgainstAReferenceSender(t *testing.T) {
 		lagged.SetAudioLag(time.Duration(ms * float64(time.Millisecond)))
 		refs["/whep/reflag"] = lagged
 		sources = append(sources, &latencySource{name: fmt.Sprintf("reference, audio %g ms late", ms), session: "reflag", media: lagged.MediaTime})
+	}
+	if os.Getenv("AVHOST_REF_FIRST") != "" { // the reference in the first frame (a position check)
+		sources[0], sources[1] = sources[1], sources[0]
 	}
 	// One origin for all: a WHEP POST to /whep/ref goes to the reference, the frame
 	// page is the test's, everything else is avhost's (its CSP let to be framed here).

@@ -15,17 +15,23 @@ import (
 // its pre-skip (312 samples at 48 kHz, RFC 7845 §4.2), which a WebRTC receiver does
 // not remove, so the burst decoded from packet k starts where the packet's RTP time
 // says, as the flash does.
-func encode(dir string, seconds, w, h, fps int) (video, audio string, err error) {
+func encode(dir string, seconds, w, h, fps int, opus []string) (video, audio string, err error) {
 	video, audio = filepath.Join(dir, "ref.h264"), filepath.Join(dir, "ref.ogg")
 	flash := fmt.Sprintf("color=black:s=%dx%d:r=%d:d=%d,drawbox=c=white:t=fill:enable='lt(mod(n,%d),%d)'",
 		w, h, fps, seconds, fps, max(1, fps*80/1000))
-	tone := fmt.Sprintf("aevalsrc='if(lt(mod(t+312/48000,1),0.08),0.5*sin(2*PI*1000*(t+312/48000)),0)':s=48000:d=%d", seconds)
+	rate := 48000
+	for i := 0; i+1 < len(opus); i++ {
+		if opus[i] == "-ar" {
+			fmt.Sscan(opus[i+1], &rate)
+		}
+	}
+	tone := fmt.Sprintf("aevalsrc='if(lt(mod(t+312/48000,1),0.08),0.5*sin(2*PI*1000*(t+312/48000)),0)':s=%d:d=%d", rate, seconds)
 	for _, args := range [][]string{
 		{"-f", "lavfi", "-i", flash, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
 			"-profile:v", "baseline", "-g", fmt.Sprint(2 * fps), "-b:v", "1500k", "-x264-params", "aud=1",
 			"-pix_fmt", "yuv420p", "-f", "h264", video},
-		{"-f", "lavfi", "-i", tone, "-c:a", "libopus", "-b:a", "64k", "-frame_duration", "20",
-			"-page_duration", "20000", "-f", "ogg", audio},
+		append(append([]string{"-f", "lavfi", "-i", tone, "-c:a", "libopus", "-b:a", "64k", "-frame_duration", "20"}, opus...),
+			"-page_duration", "20000", "-f", "ogg", audio),
 	} {
 		if out, err := exec.Command("ffmpeg", append([]string{"-v", "error", "-y"}, args...)...).CombinedOutput(); err != nil {
 			return "", "", fmt.Errorf("ffmpeg: %v: %s", err, out)
@@ -89,8 +95,8 @@ func oggPackets(b []byte) ([][]byte, error) {
 	return pkts[2:], nil
 }
 
-func readMedia(dir string, seconds, w, h, fps int) (aus, opus [][]byte, err error) {
-	vf, af, err := encode(dir, seconds, w, h, fps)
+func readMedia(dir string, seconds, w, h, fps int, opusArgs []string) (aus, opus [][]byte, err error) {
+	vf, af, err := encode(dir, seconds, w, h, fps, opusArgs)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -46,9 +46,10 @@ type Sender struct {
 
 // New encodes seconds of the pattern at w×h and fps into dir (ffmpeg) and starts
 // writing it at once; it loops after seconds (an even number keeps the loop on a key
-// frame: a key frame every 2 s).
-func New(dir string, seconds, w, h, fps int) (*Sender, error) {
-	aus, opus, err := readMedia(dir, seconds, w, h, fps)
+// frame: a key frame every 2 s). opusArgs are more ffmpeg options for libopus (e.g.
+// "-ar", "24000", "-fec", "1": Opus as avhost encodes it).
+func New(dir string, seconds, w, h, fps int, opusArgs ...string) (*Sender, error) {
+	aus, opus, err := readMedia(dir, seconds, w, h, fps, opusArgs)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ func TestEncodedPatternSplitsIntoPicturesAndPackets(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("no ffmpeg")
 	}
-	aus, opus, err := readMedia(t.TempDir(), 4, 128, 128, 25)
+	aus, opus, err := readMedia(t.TempDir(), 4, 128, 128, 25, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

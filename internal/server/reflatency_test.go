@@ -77,7 +77,8 @@ type jbStats struct {
 // lookahead late, as avhost was); AVHOST_REF_AUDIO_LAG_MS adds a third frame, a
 // reference whose audio leaves that much late; AVHOST_REF_OPUS_AS_AVHOST=1 encodes
 // the reference's Opus as avhost does (24 kHz, in-band FEC); AVHOST_REF_FIRST=1 puts
-// the reference in the first frame. What make test holds of this is
+// the reference in the first frame; AVHOST_REF_NO_ABSCAPTURE=1 strips abs-capture-time
+// from the offers avhost gets. What make test holds of this is
 // TestSenderReportsMapBothTracksToThePipelineClock: audio leaves when due.
 func TestLatencyAgainstAReferenceSender(t *testing.T) {
 	secs, _ := strconv.Atoi(os.Getenv("AVHOST_REF_SECONDS"))
@@ -137,6 +138,24 @@ func TestLatencyAgainstAReferenceSender(t *testing.T) {
 	// page is the test's, everything else is avhost's (its CSP let to be framed here).
 	up, _ := url.Parse(h.web)
 	proxy := httputil.NewSingleHostReverseProxy(up)
+	if os.Getenv("AVHOST_REF_NO_ABSCAPTURE") != "" { // a diagnostic: avhost without abs-capture-time
+		direct := proxy.Director
+		proxy.Director = func(r *http.Request) {
+			direct(r)
+			if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/whep/") {
+				return
+			}
+			b, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+			var keep []string
+			for _, l := range strings.SplitAfter(string(b), "\n") {
+				if !strings.Contains(l, "abs-capture-time") {
+					keep = append(keep, l)
+				}
+			}
+			offer := strings.Join(keep, "")
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader(offer)), int64(len(offer))
+		}
+	}
 	proxy.ModifyResponse = func(r *http.Response) error {
 		if c := r.Header.Get("Content-Security-Policy"); c != "" {
 			r.Header.Set("Content-Security-Policy", strings.ReplaceAll(c, "frame-ancestors 'none'", "frame-ancestors 'self'"))

@@ -55,8 +55,9 @@ func TestSenderReportsMapBothTracksToThePipelineClock(t *testing.T) {
 	// Opus stamps its output 6.5 ms before the chunk that completes it (its
 	// lookahead); pcmslicesrc pushes each chunk that much early, so audio leaves when
 	// its timestamp is due, as video does. Pushed when due, no audio packet could
-	// arrive less than 6.5 ms late (7.3 ms median, 7.0 p5 measured), and Chrome's A/V
-	// sync held video back by as much (TestLatencyAgainstAReferenceSender). The floor
+	// arrive less than 6.5 ms late (7.3 ms median, 7.0 p5 measured), so Chrome's A/V
+	// sync, which holds back the earlier track, saw audio 6.4 ms behind video where a
+	// sender of pre-encoded media has none (TestLatencyAgainstAReferenceSender). The floor
 	// (p5), not the median, as load delays some packets but not the quickest. (An
 	// Opus frame left waiting for the next chunk, as behind a resampler, adds 20.)
 	if floor[false] > 4 {

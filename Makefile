@@ -58,6 +58,8 @@ bench: deps ## print throughput, allocation and CPU figures
 	AVHOST_LADDER_KBIT=300 $(GO) test -count=1 -run '^TestLadderUnderABottleneck$$' -v -timeout 5m ./internal/server 2>&1 | grep -E 'ladder_netns|^(--- |ok|FAIL)'
 	AVHOST_LOSS_SECONDS=60 $(GO) test -count=1 -run '^TestLossChromium$$' -v -timeout 10m ./internal/server 2>&1 | grep -E 'loss_netns|^(--- |ok|FAIL)'
 	AVHOST_LOSS_SECONDS=60 AVHOST_LOSS_BACKEND=webrtcbin $(GO) test -count=1 -run '^TestLossChromium$$' -v -timeout 10m ./internal/server 2>&1 | grep -E 'loss_netns|^(--- |ok|FAIL)'
+	@# media time → display in Chromium, avhost beside a reference Pion sender (issue 12)
+	AVHOST_REF_SECONDS=60 $(GO) test -count=1 -run '^TestLatencyAgainstAReferenceSender$$' -v -timeout 5m ./internal/server 2>&1 | grep -E 'reflatency|^(--- |ok|FAIL)'
 	AVHOST_CHURN_SECONDS=60 $(GO) test -run '^$$' -bench 'Churn' -benchtime 1x -timeout 10m ./internal/server
 	$(GO) build -o $(BIN) ./cmd/avhost && scripts/idle50k.sh
 	AVHOST_PULSES=60 $(GO) test -count=1 -run 'LipSync|InterruptSilence' -v ./internal/server 2>&1 | grep -E 'offset|alignment|latency|silence|speech start|fine sync'

@@ -77,6 +77,9 @@ func (s *Src) setProperty(name string, value *glib.Value) error {
 	case "num-buffers":
 		s.SetNumBuffers(v.(int64))
 		return nil
+	case "lookahead-us":
+		s.SetAhead(time.Duration(v.(int)) * time.Microsecond)
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -131,6 +134,8 @@ func (s *Src) GetProperty(self *glib.Object, id uint) *glib.Value {
 		v = s.Live()
 	case "num-buffers":
 		v = s.NumBuffers()
+	case "lookahead-us":
+		v = int(s.Ahead() / time.Microsecond)
 	}
 	val, err := glib.GValue(v)
 	if err != nil {

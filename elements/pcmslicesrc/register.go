@@ -22,6 +22,7 @@ var properties = []*glib.ParamSpec{
 	glib.NewIntParam("max-queue-ms", "Max queue ms", "Audio that may be queued ahead of playout", 20, 600000, 30000, glib.ParameterReadWrite),
 	glib.NewStringParam("overflow", "Overflow", "When the queue is full: block (the producer waits) or reject (an error); never a silent drop", strp("block"), glib.ParameterReadWrite),
 	glib.NewIntParam("fade-ms", "Fade ms", "Fade-out on interrupt, so a cut is not a click", 1, 50, 5, glib.ParameterReadWrite),
+	glib.NewIntParam("lookahead-us", "Lookahead us", "Push each chunk this long before its running time, timestamps unchanged: the encoder's lookahead (Opus: 6500), so its packets leave when due", 0, 100000, 0, glib.ParameterReadWrite),
 	glib.NewBoolParam("is-live", "Is live", "Pace output by the pipeline clock (false: as fast as downstream takes it, same timestamps)", true, glib.ParameterReadWrite),
 	glib.NewInt64Param("num-buffers", "Num buffers", "Chunks to emit before EOS (-1 = unlimited)", -1, 1<<62, -1, glib.ParameterReadWrite),
 }

@@ -19,7 +19,7 @@ func fromNTP(ntp uint64) time.Time {
 // pipeline clock, for video and audio alike; a send-time mapping (Pion's SR
 // interceptor) would be off by each encoder's delay. With that mapping, packets arrive
 // a small, steady time after their place on the timeline: what each encoder and the
-// network really take.
+// network really take, audio's lookahead not included.
 func TestSenderReportsMapBothTracksToThePipelineClock(t *testing.T) {
 	h := encodingHost(t)
 	out, err := h.srv.Stream("demo")
@@ -30,7 +30,7 @@ func TestSenderReportsMapBothTracksToThePipelineClock(t *testing.T) {
 	defer cancel()
 	r := joinDemo(ctx, t, h)
 	waitFor(t, 10*time.Second, func() bool { return len(r.Reports(true)) >= 3 && len(r.Reports(false)) >= 3 }, "three Sender Reports per track")
-	lag := map[bool]float64{}
+	lag, floor := map[bool]float64{}, map[bool]float64{}
 	for _, video := range []bool{true, false} {
 		clock := map[bool]float64{true: 90000, false: 48000}[video]
 		rtp0 := out.RTPTime(video, 0)
@@ -48,12 +48,21 @@ func TestSenderReportsMapBothTracksToThePipelineClock(t *testing.T) {
 			lags = append(lags, float64(a.At.Sub(at))/1e6)
 		}
 		sort.Float64s(lags)
-		lag[video] = lags[len(lags)/2]
-		t.Logf("video=%v: %d SRs on the pipeline clock (±1 ms); packets arrive %.1f ms (median, p95 %.1f ms) after their timeline position",
-			video, len(r.Reports(video)), lag[video], lags[len(lags)*95/100])
+		lag[video], floor[video] = lags[len(lags)/2], lags[len(lags)/20]
+		t.Logf("video=%v: %d SRs on the pipeline clock (±1 ms); packets arrive %.1f ms (median; p5 %.1f, p95 %.1f ms) after their timeline position",
+			video, len(r.Reports(video)), lag[video], floor[video], lags[len(lags)*95/100])
 	}
-	// Opus stamps its output 6.5 ms early (encoder lookahead); the rest should be alike.
-	// (An Opus frame left waiting for the next chunk, as behind a resampler, adds 20.)
+	// Opus stamps its output 6.5 ms before the chunk that completes it (its
+	// lookahead); pcmslicesrc pushes each chunk that much early, so audio leaves when
+	// its timestamp is due, as video does. Pushed when due, no audio packet could
+	// arrive less than 6.5 ms late (7.3 ms median, 7.0 p5 measured), so Chrome's A/V
+	// sync, which holds back the earlier track, saw audio 6.4 ms behind video where a
+	// sender of pre-encoded media has none (TestLatencyAgainstAReferenceSender). The floor
+	// (p5), not the median, as load delays some packets but not the quickest. (An
+	// Opus frame left waiting for the next chunk, as behind a resampler, adds 20.)
+	if floor[false] > 4 {
+		t.Fatalf("the quickest audio packets (p5) arrive %.1f ms after their timeline position: sent the Opus lookahead late", floor[false])
+	}
 	if d := lag[false] - lag[true]; math.Abs(d) > 10 {
 		t.Fatalf("audio arrives %.1f ms later than video against the same timeline", d)
 	}

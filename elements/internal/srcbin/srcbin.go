@@ -51,7 +51,8 @@ type Bin struct {
 	cond     *sync.Cond
 	live     bool
 	latency  time.Duration
-	numBufs  int64 // -1: unlimited
+	ahead    time.Duration // buffers are pushed this long before their running time
+	numBufs  int64         // -1: unlimited
 	playing  bool
 	stopping bool
 	done     chan struct{}
@@ -95,6 +96,15 @@ func (b *Bin) NumBuffers() int64 { b.mu.Lock(); defer b.mu.Unlock(); return b.nu
 // SetLatency sets the latency the appsrc reports in live mode (one buffer's duration:
 // a buffer for [t, t+d) is pushed at t, like a capture source).
 func (b *Bin) SetLatency(d time.Duration) { b.mu.Lock(); b.latency = d; b.mu.Unlock() }
+
+// SetAhead makes live mode push each buffer d before its running time (the
+// timestamps stay as they are): an encoder downstream that holds a lookahead back
+// (Opus: 6.5 ms) then has it when the buffer is due, and its output leaves on time
+// instead of the lookahead late. It takes effect at the next start.
+func (b *Bin) SetAhead(d time.Duration) { b.mu.Lock(); b.ahead = d; b.mu.Unlock() }
+
+// Ahead returns what SetAhead set.
+func (b *Bin) Ahead() time.Duration { b.mu.Lock(); defer b.mu.Unlock(); return b.ahead }
 
 // Started reports whether the loop runs (caps and timeline are fixed).
 func (b *Bin) Started() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.done != nil }
@@ -215,6 +225,7 @@ func (b *Bin) waitPlaying(w *gstpush.Waiter) bool {
 
 func (b *Bin) loop(w *gstpush.Waiter, done chan struct{}, live bool, numBufs int64) {
 	defer close(done)
+	ahead := b.Ahead()
 	first := true
 	for n := int64(0); numBufs < 0 || n < numBufs; {
 		if live {
@@ -227,7 +238,7 @@ func (b *Bin) loop(w *gstpush.Waiter, done chan struct{}, live bool, numBufs int
 				}
 				first = false
 			}
-			switch err := w.Wait(b.src, b.producer.NextPTS()); {
+			switch err := w.Wait(b.src, max(0, b.producer.NextPTS()-ahead)); {
 			case errors.Is(err, gstpush.ErrStopped), errors.Is(err, gstpush.ErrNoClock):
 				continue // paused or stopping: waitPlaying decides
 			}

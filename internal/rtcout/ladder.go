@@ -33,7 +33,13 @@ import "time"
 //   - After moving down, congestion is ignored for downSettle: the bottleneck's
 //     queue still holds what the higher rung sent, and GCC (its loss-based half
 //     above all) goes on decreasing while it drains, which would take the viewer a
-//     second rung down for nothing.
+//     second rung down for nothing. Unless the estimate falls below settleFloor ×
+//     the new rung's need: the first move down reads GCC's first decrease, which
+//     on a link far narrower than the rung above still says twice what the link
+//     carries (measured at 300 kbit/s: 793 kbit/s, then 247 kbit/s 200 ms later),
+//     while a queue draining ahead of a rung that fits takes it to ≈0.9× (at 600
+//     kbit/s). Without the floor, the viewer spent downSettle on a rung the link
+//     could not carry, and Chromium showed nothing for 3 s.
 //
 // A rung's need is its encoder bitrate plus audioBudget: 64 kbit/s of Opus and the
 // RTP/SRTP/UDP/IP headers of both tracks (≈50 + ≈40 packets a second).
@@ -49,6 +55,7 @@ const (
 	probeTime     = 2500 * time.Millisecond
 	probeRamp     = 2 * time.Second
 	downSettle    = 2 * time.Second
+	settleFloor   = 0.6
 	probeBackoff  = 3 * time.Second
 	maxBackoff    = 8 * time.Second
 	// probeAgain is the wait for the next probe after one succeeded: the path had
@@ -103,10 +110,10 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 			p.congestedSince = now
 		}
 		p.nextProbe = now.Add(p.backoff)
-		if now.Before(p.quietUntil) {
+		need := p.rungs[p.cur].need()
+		if now.Before(p.quietUntil) && float64(s.estimate) >= settleFloor*float64(need) {
 			return p.cur, 0
 		}
-		need := p.rungs[p.cur].need()
 		if p.cur < len(p.rungs)-1 && (float64(s.estimate) < downMargin*float64(need) || now.Sub(p.congestedSince) >= congestedHold) {
 			i := p.cur + 1
 			for i < len(p.rungs)-1 && p.rungs[i].need() > s.estimate {

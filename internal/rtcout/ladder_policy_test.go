@@ -47,6 +47,19 @@ func TestLadderPolicy(t *testing.T) {
 			t.Fatalf("rung %d after congestion outlasting %v, want low", cur, downSettle)
 		}
 	})
+	t.Run("an estimate far below the new rung's need moves down again without waiting", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		// GCC's first decrease on a 300 kbit/s link still reads 800 kbit/s...
+		if cur, _ := p.step(now, signal{estimate: 800_000, congested: true}); cur != 1 {
+			t.Fatalf("rung %d, want mid", cur)
+		}
+		// ...and the next 250 kbit/s: the mid rung (500 kbit/s with audio) cannot fit.
+		now = now.Add(adaptInterval)
+		if cur, _ := p.step(now, signal{estimate: 250_000, congested: true}); cur != 2 {
+			t.Fatalf("rung %d, want low", cur)
+		}
+	})
 	t.Run("congestion that lasts moves down though the estimate stays close", func(t *testing.T) {
 		now := time.Unix(0, 0)
 		p := newPolicy(testRungs, now)

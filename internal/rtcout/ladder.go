@@ -36,7 +36,8 @@ import "time"
 //     second rung down for nothing. Unless the estimate falls below settleFloor ×
 //     the new rung's need: the first move down reads GCC's first decrease, which
 //     on a link far narrower than the rung above still says twice what the link
-//     carries (measured at 300 kbit/s: 793 kbit/s, then 247 kbit/s 200 ms later),
+//     carries (measured at 300 kbit/s: 793 kbit/s, then 247 kbit/s 200 ms later and
+//     135 kbit/s 600 ms later),
 //     while a queue draining ahead of a rung that fits takes it to ≈0.9× (at 600
 //     kbit/s). Without the floor, the viewer spent downSettle on a rung the link
 //     could not carry, and Chromium showed nothing for 3 s.
@@ -55,7 +56,7 @@ const (
 	probeTime     = 2500 * time.Millisecond
 	probeRamp     = 2 * time.Second
 	downSettle    = 2 * time.Second
-	settleFloor   = 0.6
+	settleFloor   = 0.5
 	probeBackoff  = 3 * time.Second
 	maxBackoff    = 8 * time.Second
 	// probeAgain is the wait for the next probe after one succeeded: the path had

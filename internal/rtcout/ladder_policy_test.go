@@ -54,9 +54,9 @@ func TestLadderPolicy(t *testing.T) {
 		if cur, _ := p.step(now, signal{estimate: 800_000, congested: true}); cur != 1 {
 			t.Fatalf("rung %d, want mid", cur)
 		}
-		// ...and the next 250 kbit/s: the mid rung (500 kbit/s with audio) cannot fit.
+		// ...and the next 240 kbit/s: the mid rung (500 kbit/s with audio) cannot fit.
 		now = now.Add(adaptInterval)
-		if cur, _ := p.step(now, signal{estimate: 250_000, congested: true}); cur != 2 {
+		if cur, _ := p.step(now, signal{estimate: 240_000, congested: true}); cur != 2 {
 			t.Fatalf("rung %d, want low", cur)
 		}
 	})

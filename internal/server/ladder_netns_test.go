@@ -236,8 +236,8 @@ func ladderBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *lad
 	sent := float64(tcAfter-tcBefore) * 8 / secs / 1000
 	off := float64(offAfter-offBefore) * 8 / secs / 1000
 	t.Logf("limited viewer, %.0f s from 5 s after the limit: %d of %d video packets lost after NACK repair (%.2f %%), %.0f kbit/s video received; "+
-		"avhost offered the link %.0f kbit/s (%.2f× its rate), %.0f kbit/s went through; %v",
-		secs, lost, exp, 100*float64(lost)/float64(max(exp, 1)), float64(end.Bytes-start.Bytes)*8/secs/1000, off, off/float64(rate), sent, scrapeLadder(t, h.web).on)
+		"avhost offered the link %.0f kbit/s (%.2f× its rate), %.0f kbit/s went through; %v; load %s",
+		secs, lost, exp, 100*float64(lost)/float64(max(exp, 1)), float64(end.Bytes-start.Bytes)*8/secs/1000, off, off/float64(rate), sent, scrapeLadder(t, h.web).on, loadAvg())
 	// This process is avhost and the clean viewer: the figure is an upper bound of
 	// the session's own ratio.
 	cleanRate := cpuClean.Seconds() / clean0.at().Sub(before.at()).Seconds()

@@ -24,7 +24,7 @@ const goalViewedSessions = 16
 
 // BenchmarkSessionsWithViewers: how many 512×512@25 sessions (H.264 + Opus, the
 // demo speaking back to back as in BenchmarkSessions) this host serves with one Pion
-// viewer each and 0 audio underruns. From 16 sessions, 4 more every
+// viewer each and 0 audio underruns. From 16 sessions (AVHOST_BENCH_FIRST), 4 more every
 // AVHOST_BENCH_STEP_SECONDS (default 12) until a step has an underrun or
 // AVHOST_BENCH_MAX_SESSIONS (default 40) run. The viewers send transport-wide CC
 // feedback, as browsers do, so with the ladder on each runs its estimator; they live
@@ -36,8 +36,9 @@ func BenchmarkSessionsWithViewers(b *testing.B) {
 	step := time.Duration(envIntB("AVHOST_BENCH_STEP_SECONDS", 12)) * time.Second
 	maxN := envIntB("AVHOST_BENCH_MAX_SESSIONS", 40)
 	for it := 0; it < b.N; it++ {
+		cfg := session.Config{Width: 512, Height: 512, Ladder: os.Getenv("AVHOST_BENCH_LADDER")}
 		h := startHost(b, func(c *server.Config) {
-			c.Session = session.Config{Width: 512, Height: 512, Ladder: os.Getenv("AVHOST_BENCH_LADDER")}
+			c.Session = cfg
 			c.MaxSessions, c.MemoryBudgetMiB, c.MaxViewers = maxN, -1, 4*maxN
 			c.MaxPendingViewersPerAddr = -1
 		})
@@ -49,10 +50,12 @@ func BenchmarkSessionsWithViewers(b *testing.B) {
 			}
 		}()
 		best := 0
-		for n := 16; n <= maxN; n += 4 {
+		for n := envIntB("AVHOST_BENCH_FIRST", 16); n <= maxN; n += 4 {
 			for len(avatars) < n {
 				id := fmt.Sprintf("v%d", len(avatars))
-				s, err := h.srv.Sessions.Create(session.Config{ID: id})
+				c := cfg
+				c.ID = id
+				s, err := h.srv.Sessions.Create(c)
 				if err != nil {
 					b.Fatal(err)
 				}

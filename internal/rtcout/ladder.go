@@ -29,7 +29,12 @@ import "time"
 //     start to grow while the excess is still small, so a failed probe mostly
 //     delays packets (a bottleneck's queue absorbs a few KB) rather than drops them.
 //     The congestion a failed probe caused is its own, not the rung's: it does not
-//     move the viewer down (downSettle again).
+//     move the viewer down (downSettle again). After a failed probe the next one
+//     ramps twice as slowly (slowRamp): the link has shown it is narrow, and what a
+//     probe overfills before GCC sees it grows with the ramp's slope. Measured with
+//     Chromium under a 300 kbit/s tbf (whose queue holds ≈0.5 s there), a failed
+//     probe at the full slope delayed the video by up to half a second, and Chrome
+//     showed it as a freeze.
 //   - After moving down, congestion is ignored for downSettle: the bottleneck's
 //     queue still holds what the higher rung sent, and GCC (its loss-based half
 //     above all) goes on decreasing while it drains, which would take the viewer a
@@ -53,8 +58,9 @@ const (
 	// estimate stays above downMargin × need: a link a little narrower than the rung
 	// keeps GCC decreasing to 0.85 × what arrives without ever dropping below it.
 	congestedHold = 2 * time.Second
-	probeTime     = 2500 * time.Millisecond
+	probeTime     = 2500 * time.Millisecond // the ramp and a hold at full padding
 	probeRamp     = 2 * time.Second
+	slowRamp      = 2 // after a failed probe, the ramp is this many times longer
 	downSettle    = 2 * time.Second
 	settleFloor   = 0.5
 	probeBackoff  = 3 * time.Second
@@ -140,16 +146,25 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 		return p.cur, 0
 	}
 	if !now.Before(p.nextProbe) {
-		p.probeStart, p.probeUntil = now, now.Add(probeTime)
+		p.probeStart, p.probeUntil = now, now.Add(probeTime+p.ramp()-probeRamp)
 		return p.cur, p.padding(now)
 	}
 	return p.cur, 0
 }
 
+// ramp is how long a probe takes to reach its full padding: probeRamp, or slowRamp
+// times that once a probe has failed since the last success.
+func (p *policy) ramp() time.Duration {
+	if p.backoff > probeBackoff {
+		return slowRamp * probeRamp
+	}
+	return probeRamp
+}
+
 // padding is what brings the current rung's need up to the next rung's × upMargin,
-// ramped over probeRamp from the probe's start.
+// ramped over ramp() from the probe's start.
 func (p *policy) padding(now time.Time) int {
 	full := upMargin*float64(p.rungs[p.cur-1].need()) - float64(p.rungs[p.cur].need())
-	ramp := float64(now.Sub(p.probeStart)+adaptInterval) / float64(probeRamp)
+	ramp := float64(now.Sub(p.probeStart)+adaptInterval) / float64(p.ramp())
 	return int(full * min(1, ramp))
 }

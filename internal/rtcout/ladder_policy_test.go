@@ -147,4 +147,41 @@ func TestLadderPolicy(t *testing.T) {
 		}
 		t.Logf("failed probes at %v", probes)
 	})
+	t.Run("after a failed probe the next ramps more slowly", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		p.step(now, signal{estimate: 200_000, congested: true})
+		var first []int // padding of each probe, a second into it
+		for end := now.Add(time.Minute); now.Before(end) && len(first) < 2; now = now.Add(adaptInterval) {
+			_, pad := p.step(now, signal{estimate: 300_000})
+			if pad > 0 && now.Sub(p.probeStart) >= time.Second {
+				first = append(first, pad)
+				now = now.Add(adaptInterval) // the feedback comes back congested
+				p.step(now, signal{estimate: 200_000, congested: true})
+			}
+		}
+		if len(first) < 2 || first[1] >= first[0] {
+			t.Fatalf("padding a second into each probe %v: the second not gentler", first)
+		}
+	})
+	t.Run("a link that opens just after a failed probe is climbed within 20 s", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		p.step(now, signal{estimate: 200_000, congested: true})
+		for failed := 0; failed < 4; now = now.Add(adaptInterval) { // backoff at its longest
+			if _, pad := p.step(now, signal{estimate: 300_000}); pad > 0 {
+				now = now.Add(adaptInterval)
+				p.step(now, signal{estimate: 200_000, congested: true})
+				failed++
+			}
+		}
+		start := now
+		for p.cur != 0 && now.Sub(start) < time.Minute {
+			run(p, &now, adaptInterval, signal{estimate: 500_000})
+		}
+		if p.cur != 0 || now.Sub(start) > 20*time.Second {
+			t.Fatalf("rung %d after %v", p.cur, now.Sub(start))
+		}
+		t.Logf("low to top in %v after four failed probes", now.Sub(start))
+	})
 }

@@ -45,7 +45,9 @@ import "time"
 //     135 kbit/s 600 ms later),
 //     while a queue draining ahead of a rung that fits takes it to ≈0.9× (at 600
 //     kbit/s). Without the floor, the viewer spent downSettle on a rung the link
-//     could not carry, and Chromium showed nothing for 3 s.
+//     could not carry, and Chromium showed nothing for 3 s. The floor is for a
+//     move down only: a failed probe drives GCC as low (228 kbit/s on the mid
+//     rung at 600 kbit/s), and its congestion is its own.
 //
 // A rung's need is its encoder bitrate plus audioBudget: 64 kbit/s of Opus and the
 // RTP/SRTP/UDP/IP headers of both tracks (≈50 + ≈40 packets a second).
@@ -94,6 +96,7 @@ type policy struct {
 	probeStart     time.Time
 	probeUntil     time.Time // zero while not probing
 	quietUntil     time.Time // congestion moves no one down before (after a down move or a failed probe)
+	probeFailed    bool      // the quiet time is a failed probe's: no settleFloor
 	nextProbe      time.Time
 	backoff        time.Duration
 }
@@ -109,7 +112,7 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 		p.probeUntil = time.Time{}
 		p.backoff = min(2*p.backoff, maxBackoff)
 		p.nextProbe = now.Add(p.backoff)
-		p.quietUntil = now.Add(downSettle)
+		p.quietUntil, p.probeFailed = now.Add(downSettle), true
 		return p.cur, 0
 	}
 	if s.congested {
@@ -118,7 +121,7 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 		}
 		p.nextProbe = now.Add(p.backoff)
 		need := p.rungs[p.cur].need()
-		if now.Before(p.quietUntil) && float64(s.estimate) >= settleFloor*float64(need) {
+		if now.Before(p.quietUntil) && (p.probeFailed || float64(s.estimate) >= settleFloor*float64(need)) {
 			return p.cur, 0
 		}
 		if p.cur < len(p.rungs)-1 && (float64(s.estimate) < downMargin*float64(need) || now.Sub(p.congestedSince) >= congestedHold) {
@@ -126,7 +129,7 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 			for i < len(p.rungs)-1 && p.rungs[i].need() > s.estimate {
 				i++
 			}
-			p.cur, p.quietUntil = i, now.Add(downSettle)
+			p.cur, p.quietUntil, p.probeFailed = i, now.Add(downSettle), false
 			p.congestedSince = time.Time{} // the new rung gets its own chance
 		}
 		return p.cur, 0

@@ -103,8 +103,9 @@ func TestLadderPolicy(t *testing.T) {
 		for pad := 0; pad == 0; now = now.Add(adaptInterval) {
 			_, pad = p.step(now, signal{estimate: 600_000})
 		}
-		// The probe overfills the link: GCC decreases well below the rung's need.
-		if cur, _ := run(p, &now, downSettle-adaptInterval, signal{estimate: 300_000, congested: true}); cur != 1 {
+		// The probe overfills the link: GCC decreases well below the rung's need
+		// (measured: 228 kbit/s on the mid rung under a 600 kbit/s limit).
+		if cur, _ := run(p, &now, downSettle-adaptInterval, signal{estimate: 220_000, congested: true}); cur != 1 {
 			t.Fatalf("rung %d after a failed probe, want mid", cur)
 		}
 	})

@@ -29,8 +29,9 @@ import "time"
 //     start to grow while the excess is still small, so a failed probe mostly
 //     delays packets (a bottleneck's queue absorbs a few KB) rather than drops them.
 //     The congestion a failed probe caused is its own, not the rung's: it does not
-//     move the viewer down (downSettle again). After a failed probe the next one
-//     ramps twice as slowly (slowRamp): the link has shown it is narrow, and what a
+//     move the viewer down (downSettle again, and it does not count towards
+//     congestedHold). After a failed probe or a move down the next probe waits 6 s
+//     and ramps twice as slowly (slowRamp): the link has shown it is narrow, and what a
 //     probe overfills before GCC sees it grows with the ramp's slope. Measured with
 //     Chromium under a 300 kbit/s tbf (whose queue holds ≈0.5 s there), a failed
 //     probe at the full slope delayed the video by up to half a second, and Chrome
@@ -121,7 +122,11 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 		}
 		p.nextProbe = now.Add(p.backoff)
 		need := p.rungs[p.cur].need()
-		if now.Before(p.quietUntil) && (p.probeFailed || float64(s.estimate) >= settleFloor*float64(need)) {
+		if now.Before(p.quietUntil) && p.probeFailed {
+			p.congestedSince = time.Time{} // the probe's own congestion does not count towards congestedHold
+			return p.cur, 0
+		}
+		if now.Before(p.quietUntil) && float64(s.estimate) >= settleFloor*float64(need) {
 			return p.cur, 0
 		}
 		if p.cur < len(p.rungs)-1 && (float64(s.estimate) < downMargin*float64(need) || now.Sub(p.congestedSince) >= congestedHold) {
@@ -131,6 +136,10 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 			}
 			p.cur, p.quietUntil, p.probeFailed = i, now.Add(downSettle), false
 			p.congestedSince = time.Time{} // the new rung gets its own chance
+			// The link has just shown it is narrow: its first probe waits and ramps
+			// as after a failed one.
+			p.backoff = max(p.backoff, 2*probeBackoff)
+			p.nextProbe = now.Add(p.backoff)
 		}
 		return p.cur, 0
 	}
@@ -156,7 +165,8 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 }
 
 // ramp is how long a probe takes to reach its full padding: probeRamp, or slowRamp
-// times that once a probe has failed since the last success.
+// times that once a probe has failed or the viewer has moved down since the last
+// success.
 func (p *policy) ramp() time.Duration {
 	if p.backoff > probeBackoff {
 		return slowRamp * probeRamp
@@ -165,9 +175,12 @@ func (p *policy) ramp() time.Duration {
 }
 
 // padding is what brings the current rung's need up to the next rung's × upMargin,
-// ramped over ramp() from the probe's start.
+// ramped over ramp() from the probe's start. The ramp is a parabola, not a line: a
+// link that does not carry the next rung is mostly one a little above the current
+// one, crossed early in the ramp, where a parabola's slope is small; what GCC's
+// lag lets the probe overfill grows with that slope.
 func (p *policy) padding(now time.Time) int {
 	full := upMargin*float64(p.rungs[p.cur-1].need()) - float64(p.rungs[p.cur].need())
-	ramp := float64(now.Sub(p.probeStart)+adaptInterval) / float64(p.ramp())
-	return int(full * min(1, ramp))
+	r := min(1, float64(now.Sub(p.probeStart)+adaptInterval)/float64(p.ramp()))
+	return int(full * r * r)
 }

@@ -88,7 +88,7 @@ func TestLadderPolicy(t *testing.T) {
 		for end := now.Add(time.Minute); now.Before(end); now = now.Add(adaptInterval) {
 			if _, pad := p.step(now, signal{estimate: 600_000}); pad < last {
 				t.Fatalf("padding fell from %d to %d within a probe", last, pad)
-			} else if last = pad; pad > 0 && now.Sub(p.probeStart) >= probeRamp {
+			} else if last = pad; pad > 0 && now.Sub(p.probeStart) >= p.ramp() {
 				break
 			}
 		}
@@ -107,6 +107,11 @@ func TestLadderPolicy(t *testing.T) {
 		// (measured: 228 kbit/s on the mid rung under a 600 kbit/s limit).
 		if cur, _ := run(p, &now, downSettle-adaptInterval, signal{estimate: 220_000, congested: true}); cur != 1 {
 			t.Fatalf("rung %d after a failed probe, want mid", cur)
+		}
+		// Its loss average decays slowly: the congestion it left does not count
+		// towards congestedHold (the estimate back near the rung's need).
+		if cur, _ := run(p, &now, congestedHold-2*adaptInterval, signal{estimate: 450_000, congested: true}); cur != 1 {
+			t.Fatalf("rung %d right after a failed probe's quiet time, want mid", cur)
 		}
 	})
 	t.Run("a rising delay trend stops a probe", func(t *testing.T) {
@@ -151,7 +156,7 @@ func TestLadderPolicy(t *testing.T) {
 	t.Run("after a failed probe the next ramps more slowly", func(t *testing.T) {
 		now := time.Unix(0, 0)
 		p := newPolicy(testRungs, now)
-		p.step(now, signal{estimate: 200_000, congested: true})
+		p.cur = 2       // as if it had joined there: no move down to slow the first probe
 		var first []int // padding of each probe, a second into it
 		for end := now.Add(time.Minute); now.Before(end) && len(first) < 2; now = now.Add(adaptInterval) {
 			_, pad := p.step(now, signal{estimate: 300_000})

@@ -151,7 +151,7 @@ func ladderBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *lad
 	// The switches (and with AVHOST_LADDER_DEBUG, the estimator's every reading)
 	// are the test's figures, also when it fails.
 	t.Cleanup(func() {
-		for _, l := range logs.lines("viewer rendition") {
+		for _, l := range append(logs.lines("viewer rendition"), logs.lines("viewer left")...) {
 			t.Log(l)
 		}
 		if os.Getenv("AVHOST_LADDER_DEBUG") != "" {
@@ -227,7 +227,8 @@ func ladderBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *lad
 	if os.Getenv("AVHOST_LADDER_DEBUG") != "" {
 		out, _ := exec.Command("tc", "-s", "qdisc", "show", "dev", "avhl-h").CombinedOutput()
 		t.Logf("tbf: %s", out)
-		for _, l := range limited.timeline(limitedAt.Add(-time.Second), limitedAt.Add(6*time.Second)) {
+		t.Logf("NACKs: %s", metricLines(t, h.web, "avhost_webrtc_nacked_packets_total", "avhost_webrtc_resent_bytes_total", "avhost_webrtc_rendition_switches_total"))
+		for _, l := range limited.timeline(limitedAt.Add(-time.Second), time.Now()) {
 			t.Logf("limited viewer from the limit: %s", l)
 		}
 	}
@@ -290,6 +291,27 @@ func ladderBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *lad
 	if len(logs.lines("viewer rendition")) < 2 {
 		t.Error("fewer than two switches logged")
 	}
+}
+
+// metricLines is the demo session's lines of /metrics that start with one of names.
+func metricLines(t *testing.T, web string, names ...string) string {
+	req, _ := http.NewRequest("GET", web+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		for _, n := range names {
+			if strings.HasPrefix(sc.Text(), n+"{") {
+				out = append(out, sc.Text())
+			}
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // freezesIn describes the player's freezes between two of its figures.

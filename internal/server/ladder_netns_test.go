@@ -250,8 +250,10 @@ func ladderBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *lad
 	t.Logf("CPU of this process (avhost + the clean viewer): %.0f %% of a core with both viewers on the top rung, %.0f %% with the viewers on two rungs (%.2f×)",
 		100*cleanRate, 100*twoRate, twoRate/cleanRate)
 	if end.Frames > 0 { // a browser: what it showed, from its own figures
-		t.Logf("limited viewer's player: from the limit to 5 s after %s; from then on %s (%.1f fps); NACKs %d, PLIs %d, jitter buffer %.0f ms on average since it joined",
-			freezesIn(atLimit, start), freezesIn(start, end), float64(end.Frames-start.Frames)/secs, end.NACKs, end.PLIs, end.Delay)
+		t.Logf("limited viewer's player: from the limit to 5 s after %s; from then on %s (%.1f fps); NACKs %d, PLIs %d, jitter buffer %.0f ms on average since it joined; "+
+			"longest gap between its 200 ms readings from 5 s after the limit %v (a starved host)",
+			freezesIn(atLimit, start), freezesIn(start, end), float64(end.Frames-start.Frames)/secs, end.NACKs, end.PLIs, end.Delay,
+			limited.stall(start.at(), end.at()).Round(time.Millisecond))
 		t.Logf("limited viewer's player from the fitting rung on (%v after the limit): %s", settled.Round(10*time.Millisecond), freezesIn(atFit, end))
 		if end.Long > start.Long {
 			t.Errorf("%d freezes longer than 300 ms after settling", end.Long-start.Long)
@@ -361,6 +363,22 @@ type ladderViewer struct {
 	mu     sync.Mutex
 	stats  viewerStat
 	series []viewerStat // every figure, for AVHOST_LADDER_DEBUG's timeline
+}
+
+// stall is the longest gap between the figures read from..to, against the 200 ms
+// the helper means to read them at: how long the browser (its page's timers and
+// the helper's polls) was starved of CPU, which Chrome also shows as freezes.
+func (l *ladderViewer) stall(from, to time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var worst time.Duration
+	for i := 1; i < len(l.series); i++ {
+		a, b := l.series[i-1].at(), l.series[i].at()
+		if !a.Before(from) && !b.After(to) {
+			worst = max(worst, b.Sub(a))
+		}
+	}
+	return worst
 }
 
 // timeline is the figures from..to, one a line, as steps from the one before.

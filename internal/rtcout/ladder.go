@@ -30,8 +30,8 @@ import "time"
 //     delays packets (a bottleneck's queue absorbs a few KB) rather than drops them.
 //     The congestion a failed probe caused is its own, not the rung's: it does not
 //     move the viewer down (downSettle again, and it does not count towards
-//     congestedHold). After a failed probe or a move down the next probe waits 6 s
-//     and ramps twice as slowly (slowRamp): the link has shown it is narrow, and what a
+//     congestedHold, nor does the drain after a move down). After a failed probe the
+//     next one ramps twice as slowly (slowRamp): the link has shown it is narrow, and what a
 //     probe overfills before GCC sees it grows with the ramp's slope. Measured with
 //     Chromium under a 300 kbit/s tbf (whose queue holds ≈0.5 s there), a failed
 //     probe at the full slope delayed the video by up to half a second, and Chrome
@@ -127,6 +127,7 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 			return p.cur, 0
 		}
 		if now.Before(p.quietUntil) && float64(s.estimate) >= settleFloor*float64(need) {
+			p.congestedSince = time.Time{} // nor does the drain after a move down
 			return p.cur, 0
 		}
 		if p.cur < len(p.rungs)-1 && (float64(s.estimate) < downMargin*float64(need) || now.Sub(p.congestedSince) >= congestedHold) {
@@ -136,10 +137,6 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 			}
 			p.cur, p.quietUntil, p.probeFailed = i, now.Add(downSettle), false
 			p.congestedSince = time.Time{} // the new rung gets its own chance
-			// The link has just shown it is narrow: its first probe waits and ramps
-			// as after a failed one.
-			p.backoff = max(p.backoff, 2*probeBackoff)
-			p.nextProbe = now.Add(p.backoff)
 		}
 		return p.cur, 0
 	}
@@ -165,8 +162,9 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 }
 
 // ramp is how long a probe takes to reach its full padding: probeRamp, or slowRamp
-// times that once a probe has failed or the viewer has moved down since the last
-// success.
+// times that once a probe has failed since the last success. (Slowing the first
+// probe after a move down as well kept Pion viewers at 600 kbit/s from climbing
+// back within 20 s.)
 func (p *policy) ramp() time.Duration {
 	if p.backoff > probeBackoff {
 		return slowRamp * probeRamp

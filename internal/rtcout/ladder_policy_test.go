@@ -156,7 +156,7 @@ func TestLadderPolicy(t *testing.T) {
 	t.Run("after a failed probe the next ramps more slowly", func(t *testing.T) {
 		now := time.Unix(0, 0)
 		p := newPolicy(testRungs, now)
-		p.cur = 2       // as if it had joined there: no move down to slow the first probe
+		p.step(now, signal{estimate: 200_000, congested: true})
 		var first []int // padding of each probe, a second into it
 		for end := now.Add(time.Minute); now.Before(end) && len(first) < 2; now = now.Add(adaptInterval) {
 			_, pad := p.step(now, signal{estimate: 300_000})

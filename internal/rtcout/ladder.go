@@ -30,12 +30,11 @@ import "time"
 //     delays packets (a bottleneck's queue absorbs a few KB) rather than drops them.
 //     The congestion a failed probe caused is its own, not the rung's: it does not
 //     move the viewer down (downSettle again, and it does not count towards
-//     congestedHold, nor does the drain after a move down). After a failed probe the
-//     next one ramps twice as slowly (slowRamp): the link has shown it is narrow, and what a
-//     probe overfills before GCC sees it grows with the ramp's slope. Measured with
-//     Chromium under a 300 kbit/s tbf (whose queue holds ≈0.5 s there), a failed
-//     probe at the full slope delayed the video by up to half a second, and Chrome
-//     showed it as a freeze.
+//     congestedHold, nor does the drain after a move down). The ramp is a parabola
+//     (padding): a link that cannot carry the next rung is mostly one a little
+//     wider than the current one, crossed early in the ramp, where the slope is
+//     small. (Ramping twice as slowly after a failed probe made Chromium's freezes
+//     no rarer on a loaded host, and took Pion viewers past the 20 s climb back.)
 //   - After moving down, congestion is ignored for downSettle: the bottleneck's
 //     queue still holds what the higher rung sent, and GCC (its loss-based half
 //     above all) goes on decreasing while it drains, which would take the viewer a
@@ -63,7 +62,6 @@ const (
 	congestedHold = 2 * time.Second
 	probeTime     = 2500 * time.Millisecond // the ramp and a hold at full padding
 	probeRamp     = 2 * time.Second
-	slowRamp      = 2 // after a failed probe, the ramp is this many times longer
 	downSettle    = 2 * time.Second
 	settleFloor   = 0.5
 	probeBackoff  = 3 * time.Second
@@ -155,30 +153,19 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 		return p.cur, 0
 	}
 	if !now.Before(p.nextProbe) {
-		p.probeStart, p.probeUntil = now, now.Add(probeTime+p.ramp()-probeRamp)
+		p.probeStart, p.probeUntil = now, now.Add(probeTime)
 		return p.cur, p.padding(now)
 	}
 	return p.cur, 0
 }
 
-// ramp is how long a probe takes to reach its full padding: probeRamp, or slowRamp
-// times that once a probe has failed since the last success. (Slowing the first
-// probe after a move down as well kept Pion viewers at 600 kbit/s from climbing
-// back within 20 s.)
-func (p *policy) ramp() time.Duration {
-	if p.backoff > probeBackoff {
-		return slowRamp * probeRamp
-	}
-	return probeRamp
-}
-
 // padding is what brings the current rung's need up to the next rung's × upMargin,
-// ramped over ramp() from the probe's start. The ramp is a parabola, not a line: a
+// ramped over probeRamp from the probe's start. The ramp is a parabola, not a line: a
 // link that does not carry the next rung is mostly one a little above the current
 // one, crossed early in the ramp, where a parabola's slope is small; what GCC's
 // lag lets the probe overfill grows with that slope.
 func (p *policy) padding(now time.Time) int {
 	full := upMargin*float64(p.rungs[p.cur-1].need()) - float64(p.rungs[p.cur].need())
-	r := min(1, float64(now.Sub(p.probeStart)+adaptInterval)/float64(p.ramp()))
+	r := min(1, float64(now.Sub(p.probeStart)+adaptInterval)/float64(probeRamp))
 	return int(full * r * r)
 }

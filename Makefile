@@ -53,13 +53,15 @@ bench: deps ## print throughput, allocation and CPU figures
 	$(GO) test -run '^$$' -bench 'Inject|AudioChunk' -benchtime 3s -cpu 1 ./internal/player
 	$(GO) test -run '^$$' -bench 'LiveSession' -benchtime 1x ./internal/player
 	$(GO) test -run '^$$' -bench 'Sessions' -benchtime 1x -timeout 10m ./internal/session
-	$(GO) test -run '^$$' -bench 'Viewers|RTSPReaders' -benchtime 1x -timeout 10m ./internal/server
+	$(GO) test -run '^$$' -bench '^Benchmark(Viewers|RTSPReaders)$$' -benchtime 1x -timeout 10m ./internal/server
+	$(GO) test -run '^$$' -bench '^BenchmarkSessionsWithViewers$$' -benchtime 1x -timeout 15m ./internal/server 2>&1 | grep -E 'sessions_bench|^Benchmark|^(ok|FAIL)'
 	GO=$(GO) scripts/mediamtx.sh && $(GO) test -run '^$$' -bench 'MediaMTXReaders' -benchtime 1x -timeout 10m ./internal/server
 	AVHOST_LADDER_KBIT=300 $(GO) test -count=1 -run '^TestLadderUnderABottleneck$$' -v -timeout 5m ./internal/server 2>&1 | grep -E 'ladder_netns|^(--- |ok|FAIL)'
 	AVHOST_LOSS_SECONDS=60 $(GO) test -count=1 -run '^TestLossChromium$$' -v -timeout 10m ./internal/server 2>&1 | grep -E 'loss_netns|^(--- |ok|FAIL)'
 	AVHOST_LOSS_SECONDS=60 AVHOST_LOSS_BACKEND=webrtcbin $(GO) test -count=1 -run '^TestLossChromium$$' -v -timeout 10m ./internal/server 2>&1 | grep -E 'loss_netns|^(--- |ok|FAIL)'
 	@# media time → display in Chromium, avhost beside a reference Pion sender (issue 12)
 	AVHOST_REF_SECONDS=60 $(GO) test -count=1 -run '^TestLatencyAgainstAReferenceSender$$' -v -timeout 5m ./internal/server 2>&1 | grep -E 'reflatency|^(--- |ok|FAIL)'
+	for k in 600 300; do AVHOST_LADDER_CHROMIUM=1 AVHOST_LADDER_KBIT=$$k $(GO) test -count=1 -run '^TestLadderChromiumUnderABottleneck$$' -v -timeout 5m ./internal/server 2>&1 | grep -E 'ladder_netns|^(--- |ok|FAIL)'; done
 	AVHOST_CHURN_SECONDS=60 $(GO) test -run '^$$' -bench 'Churn' -benchtime 1x -timeout 10m ./internal/server
 	$(GO) build -o $(BIN) ./cmd/avhost && scripts/idle50k.sh
 	AVHOST_PULSES=60 $(GO) test -count=1 -run 'LipSync|InterruptSilence' -v ./internal/server 2>&1 | grep -E 'offset|alignment|latency|silence|speech start|fine sync'

@@ -139,13 +139,13 @@ func (w *videoWriter) write(u *stream.Unit) {
 	now := time.Now()
 	g := w.v.gate
 	ext := w.v.vcap.payload(u.NTP)
-	for _, p := range u.Packets {
+	for i, p := range u.Packets {
 		w.seq++
 		h := p.Header // the unit's packets are shared: a copy of the header is changed
 		h.SequenceNumber = w.seq
 		w.v.vcap.stamp(&h, ext)
 		if g != nil {
-			g.record(w.seq, h.MarshalSize()+len(p.Payload), false, now)
+			g.record(w.seq, h.MarshalSize()+len(p.Payload), false, u.Key && i == 0, now)
 		}
 		w.t.WriteRTP(&rtp.Packet{Header: h, Payload: p.Payload})
 		w.ts = h.Timestamp
@@ -166,7 +166,7 @@ func (w *videoWriter) write(u *stream.Unit) {
 	for n := 0; w.owed >= padPacket && n < 64; n++ {
 		w.seq++
 		if g != nil {
-			g.record(w.seq, 12+padPacket, true, now)
+			g.record(w.seq, 12+padPacket, true, false, now)
 		}
 		w.t.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, PaddingSize: padPacket,
 			SequenceNumber: w.seq, Timestamp: w.ts}})
@@ -299,7 +299,8 @@ func (v *viewer) logNet() {
 		return
 	}
 	args := []any{"viewer", v.id, "watched", time.Since(v.joined).Round(time.Second),
-		"nacked", v.gate.nacked.Load(), "nacks_refused", v.gate.refused.Load(), "resent_bytes_max", v.gate.resent.Load()}
+		"nacked", v.gate.nacked.Load(), "nacks_refused", v.gate.refused.Load(), "resent_bytes_max", v.gate.resent.Load(),
+		"key_frames_for_refused", v.gate.keys.Load()}
 	if a := v.net; a != nil {
 		args = append(args, "estimate_kbps", a.estimate.Load()/1000, "rendition", a.rungs[a.rendition.Load()].name,
 			"ups", a.ups.Load(), "downs", a.downs.Load())

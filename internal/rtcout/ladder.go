@@ -29,11 +29,25 @@ import "time"
 //     start to grow while the excess is still small, so a failed probe mostly
 //     delays packets (a bottleneck's queue absorbs a few KB) rather than drops them.
 //     The congestion a failed probe caused is its own, not the rung's: it does not
-//     move the viewer down (downSettle again).
+//     move the viewer down (downSettle again, and it does not count towards
+//     congestedHold, nor does the drain after a move down). The ramp is a parabola
+//     (padding): a link that cannot carry the next rung is mostly one a little
+//     wider than the current one, crossed early in the ramp, where the slope is
+//     small. (Ramping twice as slowly after a failed probe made Chromium's freezes
+//     no rarer on a loaded host, and took Pion viewers past the 20 s climb back.)
 //   - After moving down, congestion is ignored for downSettle: the bottleneck's
 //     queue still holds what the higher rung sent, and GCC (its loss-based half
 //     above all) goes on decreasing while it drains, which would take the viewer a
-//     second rung down for nothing.
+//     second rung down for nothing. Unless the estimate falls below settleFloor ×
+//     the new rung's need: the first move down reads GCC's first decrease, which
+//     on a link far narrower than the rung above still says twice what the link
+//     carries (measured at 300 kbit/s: 793 kbit/s, then 247 kbit/s 200 ms later and
+//     135 kbit/s 600 ms later),
+//     while a queue draining ahead of a rung that fits takes it to ≈0.9× (at 600
+//     kbit/s). Without the floor, the viewer spent downSettle on a rung the link
+//     could not carry, and Chromium showed nothing for 3 s. The floor is for a
+//     move down only: a failed probe drives GCC as low (228 kbit/s on the mid
+//     rung at 600 kbit/s), and its congestion is its own.
 //
 // A rung's need is its encoder bitrate plus audioBudget: 64 kbit/s of Opus and the
 // RTP/SRTP/UDP/IP headers of both tracks (≈50 + ≈40 packets a second).
@@ -46,9 +60,10 @@ const (
 	// estimate stays above downMargin × need: a link a little narrower than the rung
 	// keeps GCC decreasing to 0.85 × what arrives without ever dropping below it.
 	congestedHold = 2 * time.Second
-	probeTime     = 2500 * time.Millisecond
+	probeTime     = 2500 * time.Millisecond // the ramp and a hold at full padding
 	probeRamp     = 2 * time.Second
 	downSettle    = 2 * time.Second
+	settleFloor   = 0.5
 	probeBackoff  = 3 * time.Second
 	maxBackoff    = 8 * time.Second
 	// probeAgain is the wait for the next probe after one succeeded: the path had
@@ -80,6 +95,7 @@ type policy struct {
 	probeStart     time.Time
 	probeUntil     time.Time // zero while not probing
 	quietUntil     time.Time // congestion moves no one down before (after a down move or a failed probe)
+	probeFailed    bool      // the quiet time is a failed probe's: no settleFloor
 	nextProbe      time.Time
 	backoff        time.Duration
 }
@@ -95,7 +111,7 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 		p.probeUntil = time.Time{}
 		p.backoff = min(2*p.backoff, maxBackoff)
 		p.nextProbe = now.Add(p.backoff)
-		p.quietUntil = now.Add(downSettle)
+		p.quietUntil, p.probeFailed = now.Add(downSettle), true
 		return p.cur, 0
 	}
 	if s.congested {
@@ -103,16 +119,21 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 			p.congestedSince = now
 		}
 		p.nextProbe = now.Add(p.backoff)
-		if now.Before(p.quietUntil) {
+		need := p.rungs[p.cur].need()
+		if now.Before(p.quietUntil) && p.probeFailed {
+			p.congestedSince = time.Time{} // the probe's own congestion does not count towards congestedHold
 			return p.cur, 0
 		}
-		need := p.rungs[p.cur].need()
+		if now.Before(p.quietUntil) && float64(s.estimate) >= settleFloor*float64(need) {
+			p.congestedSince = time.Time{} // nor does the drain after a move down
+			return p.cur, 0
+		}
 		if p.cur < len(p.rungs)-1 && (float64(s.estimate) < downMargin*float64(need) || now.Sub(p.congestedSince) >= congestedHold) {
 			i := p.cur + 1
 			for i < len(p.rungs)-1 && p.rungs[i].need() > s.estimate {
 				i++
 			}
-			p.cur, p.quietUntil = i, now.Add(downSettle)
+			p.cur, p.quietUntil, p.probeFailed = i, now.Add(downSettle), false
 			p.congestedSince = time.Time{} // the new rung gets its own chance
 		}
 		return p.cur, 0
@@ -139,9 +160,12 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 }
 
 // padding is what brings the current rung's need up to the next rung's × upMargin,
-// ramped over probeRamp from the probe's start.
+// ramped over probeRamp from the probe's start. The ramp is a parabola, not a line: a
+// link that does not carry the next rung is mostly one a little above the current
+// one, crossed early in the ramp, where a parabola's slope is small; what GCC's
+// lag lets the probe overfill grows with that slope.
 func (p *policy) padding(now time.Time) int {
 	full := upMargin*float64(p.rungs[p.cur-1].need()) - float64(p.rungs[p.cur].need())
-	ramp := float64(now.Sub(p.probeStart)+adaptInterval) / float64(probeRamp)
-	return int(full * min(1, ramp))
+	r := min(1, float64(now.Sub(p.probeStart)+adaptInterval)/float64(probeRamp))
+	return int(full * r * r)
 }

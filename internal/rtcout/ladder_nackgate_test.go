@@ -24,9 +24,9 @@ func TestNACKGate(t *testing.T) {
 	now := time.Unix(100, 0)
 	t.Run("recent media is resent; old packets, padding and unknown ones are not", func(t *testing.T) {
 		g := &nackGate{}
-		g.record(10, 1200, false, now.Add(-time.Second)) // older than maxNackAge
-		g.record(11, 1200, false, now.Add(-100*time.Millisecond))
-		g.record(12, 267, true, now.Add(-100*time.Millisecond))
+		g.record(10, 1200, false, false, now.Add(-time.Second)) // older than maxNackAge
+		g.record(11, 1200, false, false, now.Add(-100*time.Millisecond))
+		g.record(12, 267, true, false, now.Add(-100*time.Millisecond))
 		n := nackOf(10, 11, 12, 13)
 		g.trim(n, now)
 		if got := seqsOf(n); !slices.Equal(got, []uint16{11}) {
@@ -41,7 +41,7 @@ func TestNACKGate(t *testing.T) {
 		g.setEstimate(func() int { return 400_000 }) // 10 kB/s of resends, 2.5 kB at once
 		var all []uint16
 		for s := uint16(0); s < 100; s++ {
-			g.record(s, 1000, false, now.Add(-50*time.Millisecond))
+			g.record(s, 1000, false, false, now.Add(-50*time.Millisecond))
 			all = append(all, s)
 		}
 		g.trim(nackOf(), now.Add(-time.Second)) // starts the bucket a second ago
@@ -54,13 +54,35 @@ func TestNACKGate(t *testing.T) {
 		later := now.Add(time.Second)
 		all = all[:0]
 		for s := uint16(100); s < 200; s++ {
-			g.record(s, 1000, false, later.Add(-50*time.Millisecond))
+			g.record(s, 1000, false, false, later.Add(-50*time.Millisecond))
 			all = append(all, s)
 		}
 		n = nackOf(all...)
 		g.trim(n, later)
 		if got := len(seqsOf(n)); got != 2 {
 			t.Fatalf("%d of 100 resent a second later, want 2", got)
+		}
+	})
+	t.Run("a refused packet since the last key frame asks for one; one before it does not", func(t *testing.T) {
+		g := &nackGate{}
+		asked := 0
+		g.setLost(func() { asked++ })
+		g.record(20, 1200, false, false, now.Add(-time.Second)) // a frame before the key frame
+		g.record(21, 1200, false, true, now.Add(-900*time.Millisecond))
+		g.record(22, 1200, false, false, now.Add(-800*time.Millisecond))
+		g.record(23, 267, true, false, now.Add(-800*time.Millisecond))
+		g.trim(nackOf(20, 23), now)
+		if asked != 0 {
+			t.Fatalf("%d key frames asked for a loss the last key frame mended, or for padding", asked)
+		}
+		g.trim(nackOf(20, 22), now)
+		if asked != 1 || g.keys.Load() != 1 {
+			t.Fatalf("%d key frames asked for a refused packet after the key frame, want 1", asked)
+		}
+		g.record(30, 1200, false, true, now) // the key frame asked for
+		g.trim(nackOf(22), now)
+		if asked != 1 {
+			t.Fatal("a key frame asked for again after the one that mends the loss")
 		}
 	})
 }

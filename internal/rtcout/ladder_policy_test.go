@@ -47,6 +47,19 @@ func TestLadderPolicy(t *testing.T) {
 			t.Fatalf("rung %d after congestion outlasting %v, want low", cur, downSettle)
 		}
 	})
+	t.Run("an estimate far below the new rung's need moves down again without waiting", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		// GCC's first decrease on a 300 kbit/s link still reads 800 kbit/s...
+		if cur, _ := p.step(now, signal{estimate: 800_000, congested: true}); cur != 1 {
+			t.Fatalf("rung %d, want mid", cur)
+		}
+		// ...and the next 240 kbit/s: the mid rung (500 kbit/s with audio) cannot fit.
+		now = now.Add(adaptInterval)
+		if cur, _ := p.step(now, signal{estimate: 240_000, congested: true}); cur != 2 {
+			t.Fatalf("rung %d, want low", cur)
+		}
+	})
 	t.Run("congestion that lasts moves down though the estimate stays close", func(t *testing.T) {
 		now := time.Unix(0, 0)
 		p := newPolicy(testRungs, now)
@@ -90,9 +103,15 @@ func TestLadderPolicy(t *testing.T) {
 		for pad := 0; pad == 0; now = now.Add(adaptInterval) {
 			_, pad = p.step(now, signal{estimate: 600_000})
 		}
-		// The probe overfills the link: GCC decreases well below the rung's need.
-		if cur, _ := run(p, &now, downSettle-adaptInterval, signal{estimate: 300_000, congested: true}); cur != 1 {
+		// The probe overfills the link: GCC decreases well below the rung's need
+		// (measured: 228 kbit/s on the mid rung under a 600 kbit/s limit).
+		if cur, _ := run(p, &now, downSettle-adaptInterval, signal{estimate: 220_000, congested: true}); cur != 1 {
 			t.Fatalf("rung %d after a failed probe, want mid", cur)
+		}
+		// Its loss average decays slowly: the congestion it left does not count
+		// towards congestedHold (the estimate back near the rung's need).
+		if cur, _ := run(p, &now, congestedHold-2*adaptInterval, signal{estimate: 450_000, congested: true}); cur != 1 {
+			t.Fatalf("rung %d right after a failed probe's quiet time, want mid", cur)
 		}
 	})
 	t.Run("a rising delay trend stops a probe", func(t *testing.T) {
@@ -133,5 +152,25 @@ func TestLadderPolicy(t *testing.T) {
 			}
 		}
 		t.Logf("failed probes at %v", probes)
+	})
+	t.Run("a link that opens just after a failed probe is climbed within 20 s", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		p.step(now, signal{estimate: 200_000, congested: true})
+		for failed := 0; failed < 4; now = now.Add(adaptInterval) { // backoff at its longest
+			if _, pad := p.step(now, signal{estimate: 300_000}); pad > 0 {
+				now = now.Add(adaptInterval)
+				p.step(now, signal{estimate: 200_000, congested: true})
+				failed++
+			}
+		}
+		start := now
+		for p.cur != 0 && now.Sub(start) < time.Minute {
+			run(p, &now, adaptInterval, signal{estimate: 500_000})
+		}
+		if p.cur != 0 || now.Sub(start) > 20*time.Second {
+			t.Fatalf("rung %d after %v", p.cur, now.Sub(start))
+		}
+		t.Logf("low to top in %v after four failed probes", now.Sub(start))
 	})
 }

@@ -22,6 +22,14 @@ import (
 //   - the viewer's retransmission budget has room: resendShare of its estimate,
 //     a token bucket holding at most resendBurst of it.
 //
+// A media packet it refuses that was sent since the viewer's last key frame leaves
+// the picture broken until the next one: it asks for one at once (lost; the
+// stream rate-limits requests per rendition). A browser does not: Chrome asks
+// (PLI) only after some seconds without a decodable frame, so measured under a
+// 600 kbit/s bottleneck, the key frame of a switch down that lost packets in the
+// queue the rung above had filled froze the picture until the periodic key frame
+// 2 s later.
+//
 // It is an interceptor placed before (inside) the NACK responder: it trims the
 // NACKs in the parsed RTCP that interceptor.Attributes hands on, which is what the
 // responder reads (Attributes.GetRTCPPackets parses once per compound packet).
@@ -33,9 +41,12 @@ type nackGate struct {
 	tokens float64              // bytes
 	last   time.Time
 	est    func() int // the viewer's estimate (bit/s); nil: no budget known
+	keyAt  int64      // unix ns the last key frame's first packet was sent
+	lost   func()     // asks for a key frame; nil: none asked
 
 	nacked, refused atomic.Uint64 // sequence numbers asked for; those not resent
 	resent          atomic.Uint64 // bytes let through (an upper bound of the resends)
+	keys            atomic.Uint64 // key frames asked for in place of a refused resend
 }
 
 const (
@@ -64,10 +75,21 @@ func (g *nackGate) setEstimate(f func() int) {
 	g.mu.Unlock()
 }
 
-// record notes a video packet as the viewer's writer sends it.
-func (g *nackGate) record(seq uint16, size int, padding bool, now time.Time) {
+// setLost hands the gate what asks for a key frame for the viewer.
+func (g *nackGate) setLost(f func()) {
+	g.mu.Lock()
+	g.lost = f
+	g.mu.Unlock()
+}
+
+// record notes a video packet as the viewer's writer sends it; key marks a key
+// frame's first packet.
+func (g *nackGate) record(seq uint16, size int, padding, key bool, now time.Time) {
 	g.mu.Lock()
 	g.sent[seq%sentRing] = sentPacket{seq: seq, padding: padding, size: int32(size), at: now.UnixNano()}
+	if key {
+		g.keyAt = now.UnixNano()
+	}
 	g.mu.Unlock()
 }
 
@@ -98,6 +120,7 @@ func (g *nackGate) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPRead
 func (g *nackGate) trim(nack *rtcp.TransportLayerNack, now time.Time) {
 	var keep []uint16
 	var asked uint64
+	broken := false // a packet since the last key frame is refused
 	g.mu.Lock()
 	if g.est != nil {
 		rate := resendShare * float64(g.est()) / 8 // bytes per second
@@ -110,11 +133,16 @@ func (g *nackGate) trim(nack *rtcp.TransportLayerNack, now time.Time) {
 		pair.Range(func(seq uint16) bool {
 			asked++
 			s := g.sent[seq%sentRing]
-			if s.at == 0 || s.seq != seq || s.padding || now.Sub(time.Unix(0, s.at)) > maxNackAge {
+			if s.at == 0 || s.seq != seq || s.padding {
+				return true
+			}
+			if now.Sub(time.Unix(0, s.at)) > maxNackAge {
+				broken = broken || s.at >= g.keyAt
 				return true
 			}
 			if g.est != nil {
 				if g.tokens < float64(s.size) {
+					broken = broken || s.at >= g.keyAt
 					return true
 				}
 				g.tokens -= float64(s.size)
@@ -124,7 +152,12 @@ func (g *nackGate) trim(nack *rtcp.TransportLayerNack, now time.Time) {
 			return true
 		})
 	}
+	lost := g.lost
 	g.mu.Unlock()
+	if broken && lost != nil {
+		g.keys.Add(1)
+		lost()
+	}
 	g.nacked.Add(asked)
 	g.refused.Add(asked - uint64(len(keep)))
 	nack.Nacks = rtcp.NackPairsFromSequenceNumbers(keep)

@@ -248,6 +248,9 @@ func (v *viewer) start(video, audio *webrtc.RTPSender, vt, at *webrtc.TrackLocal
 		return viewers.ErrClosed
 	}
 	v.feed = feed
+	if v.gate != nil {
+		v.gate.setLost(feed.RequestKeyFrame)
+	}
 	v.wg.Add(3)
 	go v.readRTCP(video)
 	go v.readRTCP(audio)

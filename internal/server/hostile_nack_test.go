@@ -141,7 +141,8 @@ func TestNACKFloodIsNotAmplified(t *testing.T) {
 			video, rtx, vp, rp := video1-video0, rtx1-rtx0, vp1-vp0, rp1-rp0
 			t.Logf("%s: 3 s of NACK floods: video %d packets, %d bytes; RTX %d packets (%.2f×), %d bytes (%.2f×)", session,
 				vp, video, rp, float64(rp)/float64(max(vp, 1)), rtx, float64(rtx)/float64(max(video, 1)))
-			if rp > 2*vp {
+			// 5 packets of slack: what is in flight when either count is read.
+			if rp > 2*vp+5 {
 				t.Errorf("%s: %d packets resent against %d of video: the NACK flood is amplified", session, rp, vp)
 			}
 		})

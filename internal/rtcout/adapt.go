@@ -217,7 +217,7 @@ type NetStats struct {
 	NACKed, Refused, ResentBytes uint64
 	// RTTs are the connected viewers' latest round trips, from their receiver reports
 	// (viewers without one yet are left out); VideoLoss and AudioLoss each viewer's
-	// fraction of packets lost in its last report interval.
+	// fraction of packets lost in its last report interval (likewise).
 	RTTs                 []time.Duration
 	VideoLoss, AudioLoss []float64
 	// KeyframeRequests counts PLIs and FIRs from viewers since the session started.
@@ -250,8 +250,12 @@ func (o *Output) NetStats() NetStats {
 		if rtt, ok := v.link.RTT(); ok {
 			ns.RTTs = append(ns.RTTs, rtt)
 		}
-		ns.VideoLoss = append(ns.VideoLoss, float64(v.link.videoFrac.Load())/256)
-		ns.AudioLoss = append(ns.AudioLoss, float64(v.link.audioFrac.Load())/256)
+		if f, ok := v.link.loss(true); ok {
+			ns.VideoLoss = append(ns.VideoLoss, f)
+		}
+		if f, ok := v.link.loss(false); ok {
+			ns.AudioLoss = append(ns.AudioLoss, f)
+		}
 		v.mu.Lock()
 		feed := v.feed
 		v.mu.Unlock()

@@ -18,12 +18,15 @@ type linkStats struct {
 	sent [8]srSent // the last Sender Reports sent, both tracks (a ring)
 	next int
 
-	rtt        atomic.Int64 // the latest round trip, µs (0: none yet)
-	videoFrac  atomic.Uint32
-	audioFrac  atomic.Uint32 // fraction lost in the last report interval, ×256
-	videoLost  atomic.Int64
-	audioLost  atomic.Int64 // cumulative packets lost, as the viewer counts them
-	keyframeRq atomic.Uint64
+	rtt       atomic.Int64 // the latest round trip, µs (0: none yet)
+	videoFrac atomic.Uint32
+	audioFrac atomic.Uint32 // fraction lost in the last report interval, ×256
+	videoLost atomic.Int64
+	audioLost atomic.Int64 // cumulative packets lost, as the viewer counts them
+	// videoSeen and audioSeen: a report on the track arrived (the figures above
+	// are none until then, not 0).
+	videoSeen, audioSeen atomic.Bool
+	keyframeRq           atomic.Uint64
 }
 
 // srSent is one Sender Report: the middle 32 bits of its NTP timestamp, which a
@@ -50,9 +53,11 @@ func (l *linkStats) received(b rtcp.ReceptionReport, video bool, now time.Time) 
 	if video {
 		l.videoFrac.Store(uint32(b.FractionLost))
 		l.videoLost.Store(int64(b.TotalLost))
+		l.videoSeen.Store(true)
 	} else {
 		l.audioFrac.Store(uint32(b.FractionLost))
 		l.audioLost.Store(int64(b.TotalLost))
+		l.audioSeen.Store(true)
 	}
 	if b.LastSenderReport == 0 {
 		return // no SR received yet
@@ -74,6 +79,15 @@ func (l *linkStats) received(b rtcp.ReceptionReport, video bool, now time.Time) 
 		return
 	}
 	l.rtt.Store(max(rtt.Microseconds(), 1))
+}
+
+// loss is a track's fraction lost in the viewer's last report interval, and false
+// before its first report.
+func (l *linkStats) loss(video bool) (float64, bool) {
+	if video {
+		return float64(l.videoFrac.Load()) / 256, l.videoSeen.Load()
+	}
+	return float64(l.audioFrac.Load()) / 256, l.audioSeen.Load()
 }
 
 // RTT is the latest round trip, and false until one was measured.

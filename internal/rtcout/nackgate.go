@@ -20,7 +20,12 @@ import (
 //   - it was sent less than maxNackAge ago: an older one would reach the browser
 //     after its frame's playout, and a PLI mends that loss better;
 //   - the viewer's retransmission budget has room: resendShare of its estimate,
-//     a token bucket holding at most resendBurst of it.
+//     a token bucket holding at most resendBurst of it;
+//   - it was resent fewer than maxResends times: Pion's responder spaces the
+//     resends of a packet by the RTT it measured from receiver reports, which a
+//     viewer that sends none keeps at 0 (5 ms apart), and a viewer without a
+//     transport-wide CC estimate has no budget either: measured, one that NACKed
+//     the last 200 packets every 10 ms got 41× the video's bytes back as RTX.
 //
 // A media packet it refuses that was sent since the viewer's last key frame leaves
 // the picture broken until the next one: it asks for one at once (lost; the
@@ -56,11 +61,15 @@ const (
 	maxNackAge  = 400 * time.Millisecond
 	resendShare = 0.2
 	resendBurst = 250 * time.Millisecond
+	// maxResends allows one retry when a resend is lost too (2 % of them at 2 %
+	// loss); a PLI mends the rarer rest.
+	maxResends = 2
 )
 
 type sentPacket struct {
 	seq     uint16
 	padding bool
+	resends uint8
 	size    int32
 	at      int64 // unix ns; 0: never sent
 }
@@ -132,8 +141,8 @@ func (g *nackGate) trim(nack *rtcp.TransportLayerNack, now time.Time) {
 	for _, pair := range nack.Nacks {
 		pair.Range(func(seq uint16) bool {
 			asked++
-			s := g.sent[seq%sentRing]
-			if s.at == 0 || s.seq != seq || s.padding {
+			s := &g.sent[seq%sentRing]
+			if s.at == 0 || s.seq != seq || s.padding || s.resends >= maxResends {
 				return true
 			}
 			if now.Sub(time.Unix(0, s.at)) > maxNackAge {
@@ -147,6 +156,7 @@ func (g *nackGate) trim(nack *rtcp.TransportLayerNack, now time.Time) {
 				}
 				g.tokens -= float64(s.size)
 			}
+			s.resends++
 			keep = append(keep, seq)
 			g.resent.Add(uint64(s.size))
 			return true

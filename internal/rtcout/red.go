@@ -1,6 +1,7 @@
 package rtcout
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -41,8 +42,12 @@ func registerRED(m *webrtc.MediaEngine) error {
 	return m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: redCap, PayloadType: redPayloadType}, webrtc.RTPCodecTypeAudio)
 }
 
-// offersRED says whether the offer's audio takes RED over Opus on payload type 111
-// as redCap does (fmtp "111/111"), which is what Pion's answer can match.
+// offersRED says whether the offer's first audio section (the one the audio track
+// goes on) negotiates RED over Opus on payload type 111 as redCap does (fmtp
+// "111/111"), which is what Pion's answer can match: both payload types on its
+// m-line and 111 mapped to Opus. An rtpmap alone is not an offer: Pion negotiates
+// only the m-line's formats, and a RED track it cannot bind fails the handshake;
+// RED blocks of payload type 111 where 111 is not Opus would be noise.
 func offersRED(offer string) bool {
 	var d sdp.SessionDescription
 	if d.UnmarshalString(offer) != nil {
@@ -52,27 +57,30 @@ func offersRED(offer string) bool {
 		if m.MediaName.Media != "audio" {
 			continue
 		}
-		red := ""
+		red, opus := "", false
 		for _, a := range m.Attributes {
 			if a.Key != "rtpmap" {
 				continue
 			}
 			pt, codec, ok := strings.Cut(a.Value, " ")
-			if ok && strings.EqualFold(codec, "red/48000/2") {
+			switch {
+			case !ok:
+			case strings.EqualFold(codec, "red/48000/2") && pt != "111":
 				red = pt
+			case pt == "111":
+				opus = strings.EqualFold(codec, "opus/48000/2")
 			}
 		}
-		if red == "" {
-			continue
-		}
-		if _, err := strconv.ParseUint(red, 10, 7); err != nil {
-			continue
+		if _, err := strconv.ParseUint(red, 10, 7); err != nil || !opus ||
+			!slices.Contains(m.MediaName.Formats, red) || !slices.Contains(m.MediaName.Formats, "111") {
+			return false
 		}
 		for _, a := range m.Attributes {
 			if a.Key == "fmtp" && strings.TrimSpace(a.Value) == red+" 111/111" {
 				return true
 			}
 		}
+		return false
 	}
 	return false
 }

@@ -23,6 +23,9 @@ func TestOffersRED(t *testing.T) {
 		{"RED over another payload type is not what the answer can match", strings.Replace(chromeAudio, "111/111", "109/109", 1), false},
 		{"RED on a video section does not count", "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 63\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n", false},
 		{"garbage is no offer", "not sdp", false},
+		{"RED in an rtpmap but not on the m-line is not negotiated", strings.Replace(chromeAudio, "111 63", "111", 1), false},
+		{"RED without Opus on 111 has no primary to carry", strings.Replace(chromeAudio, "a=rtpmap:111 opus", "a=rtpmap:111 G722", 1), false},
+		{"only the first audio section carries the track", strings.Replace(chromeAudio, "m=audio", "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\nm=audio", 1), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := offersRED(tc.sdp); got != tc.want {

@@ -70,7 +70,7 @@ func newCollector(m *session.Manager, outputs mediaOf, private bool) *collector 
 		"nacks":        d("webrtc_nacked_packets_total", "Video packets Pion viewers asked to be resent (RFC 4585 NACK), by result: resent, or refused (older than 400 ms, padding, or over the viewer's retransmission budget).", "session", "result"),
 		"resent":       d("webrtc_resent_bytes_total", "Bytes of video Pion viewers' NACKs let through to be resent (an upper bound: the responder skips a packet it resent within an RTT).", "session"),
 		"rtt":          d("webrtc_viewer_rtt_seconds", "Round-trip times of the connected Pion viewers, from their receiver reports (RFC 3550 §6.4.1), one observation per viewer.", "session"),
-		"loss":         d("webrtc_viewer_loss_ratio", "Fraction of packets each connected Pion viewer lost in its last receiver report interval, one observation per viewer and track (kind: video, audio).", "session", "kind"),
+		"loss":         d("webrtc_viewer_loss_ratio", "Fraction of packets each connected Pion viewer lost in its last receiver report interval, one observation per viewer and track (kind: video, audio) once the viewer reported on it.", "session", "kind"),
 		"keyframeRqs":  d("webrtc_keyframe_requests_total", "Key frames Pion viewers asked for (RTCP PLI and FIR).", "session"),
 	}}
 }

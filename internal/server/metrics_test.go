@@ -7,8 +7,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/testsupport/webrtctest"
@@ -112,6 +116,52 @@ func TestMetricsViewerPath(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("no viewer left line")
 		case <-time.After(100 * time.Millisecond): // the host sees the close through ICE/DTLS
+		}
+	}
+}
+
+// TestMetricsLossNeedsReports: a connected viewer that sends no receiver reports (a
+// minimal client, or a hostile one) adds no loss observation: a 0 it never reported
+// would pull the session's loss histogram down. Its RTT stays out too.
+func TestMetricsLossNeedsReports(t *testing.T) {
+	h := viewersHost(t, nil)
+	m := &webrtc.MediaEngine{}
+	must(t, m.RegisterDefaultCodecs())
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	// An empty registry: Pion 4.2 adds its default interceptors (reports among
+	// them) only when given none.
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(&interceptor.Registry{})).NewPeerConnection(webrtc.Configuration{})
+	must(t, err)
+	defer pc.Close()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		_, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+		must(t, err)
+	}
+	var got atomic.Int64
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			got.Add(1)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := webrtctest.ExchangeWHEP(ctx, pc, h.web+"/whep/demo", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool { return got.Load() > 100 }, "media")
+	// Three report intervals of a reporting viewer (TestMetricsViewerPath sees its
+	// first within about a second): the window in which none must show.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		body := do(t, "GET", h.web+"/metrics", "", nil).body
+		for _, w := range []string{`avhost_webrtc_viewer_loss_ratio_count{kind="video",session="demo"} 0`,
+			`avhost_webrtc_viewer_loss_ratio_count{kind="audio",session="demo"} 0`, `avhost_webrtc_viewer_rtt_seconds_count{session="demo"} 0`} {
+			if !strings.Contains(body, w) {
+				t.Fatalf("want %s:\n%s", w, grepLines(body, "avhost_webrtc_viewer_"))
+			}
 		}
 	}
 }

@@ -81,7 +81,12 @@ static gboolean sinks_have_caps(GstElement *wb) {
 
 // prefer_peer_caps sets each transceiver's codec-preferences to what its sink pad's
 // peer (the branch's capsfilter) offers, so the answer matches the offer's m-lines
-// before any caps have flowed; and turns on NACK/RTX for video (do-nack).
+// before any caps have flowed. Video transceivers keep do-nack off: 1.22's
+// rtprtxsend resends whatever is NACKed, as often as it is NACKed, with no budget
+// (a viewer NACKing its last 200 packets every 10 ms got 413× the video's bytes
+// back, TestNACKFloodIsNotAmplified), and its answer declares the RTX SSRC in
+// "a=ssrc-group:FID 0 <rtx>" but not the media SSRC, so a viewer that maps streams
+// by SSRC (Pion's default codecs offer RTX) gets no video track.
 static void prefer_peer_caps(GstElement *wb) {
 	GstIterator *it = gst_element_iterate_sink_pads(wb);
 	GValue v = G_VALUE_INIT;
@@ -92,9 +97,6 @@ static void prefer_peer_caps(GstElement *wb) {
 		GstCaps *caps = gst_pad_peer_query_caps(pad, NULL);
 		if (trans && caps && !gst_caps_is_any(caps) && !gst_caps_is_empty(caps)) {
 			g_object_set(trans, "codec-preferences", caps, NULL);
-			// Video answers NACKs with RTX (rtprtxsend), as the Pion backend does.
-			const gchar *media = gst_structure_get_string(gst_caps_get_structure(caps, 0), "media");
-			if (media && g_str_equal(media, "video")) g_object_set(trans, "do-nack", TRUE, NULL);
 		}
 		if (caps) gst_caps_unref(caps);
 		if (trans) g_object_unref(trans);

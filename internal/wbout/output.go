@@ -104,6 +104,9 @@ func New(p *gst.Pipeline, cfg Config) (*Output, error) {
 // and the host's (in all, anonymous, unconnected per address) are checked, and the
 // slot taken, under one lock before any work.
 func (o *Output) AddViewer(ctx context.Context, offer string, c viewers.Client) (string, string, error) {
+	if err := checkOffer(offer); err != nil {
+		return "", "", err
+	}
 	id := auth.RandomID(16)
 	v := &viewer{owner: c.Owner, pending: true}
 	o.mu.Lock()

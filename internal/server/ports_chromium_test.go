@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -39,6 +41,39 @@ func TestPortsChromiumHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Printf("chromium played frames=%.0f pair=%s\n", st.FramesDecoded, pair)
+	if os.Getenv("AVHOST_PORTS_HOLD") != "" {
+		io.Copy(io.Discard, os.Stdin) // keep playing until chromiumHold lets go
+	}
+}
+
+// chromiumHold is chromiumIn that returns as soon as Chromium plays and keeps it
+// playing until the end of the test.
+func chromiumHold(t *testing.T, ns, page string) string {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestPortsChromiumHelper$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "AVHOST_PORTS_PAGE="+page, "AVHOST_PORTS_HOLD=1")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if l := sc.Text(); strings.HasPrefix(l, "chromium played") {
+			go io.Copy(io.Discard, stdout) // the rest, until it exits
+			return l
+		} else {
+			out.WriteString(l + "\n")
+		}
+	}
+	if strings.Contains(out.String(), "--- SKIP") {
+		t.Skipf("Chromium viewer skipped:\n%s", out.String())
+	}
+	t.Fatalf("Chromium viewer in %s ended before it played:\n%s", ns, out.String())
+	return ""
 }
 
 // chromiumIn plays page in Chromium in network namespace ns and returns the helper's

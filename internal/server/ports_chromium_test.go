@@ -2,12 +2,14 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -23,6 +25,37 @@ const selectedPairJS = `(async () => {
   return l.candidateType + '/' + l.protocol + ' -> ' + rm.address + ':' + rm.port;
 })()`
 
+// playing polls the page's stats until it has decoded 25 frames, for up to d.
+func playing(ctx context.Context, d time.Duration) (pageStats, error) {
+	var st pageStats
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		var err error
+		if st, err = chromedp.Run(ctx, chromedp.Evaluate[pageStats](`window.avhostStats || {}`)); err != nil {
+			return st, err
+		}
+		if st.FramesDecoded > 25 {
+			return st, nil
+		}
+	}
+	return st, fmt.Errorf("not within %v", d)
+}
+
+// pcStateJS describes the page connection's states, its candidate pairs (state,
+// checks sent and answered each way) and its transport.
+const pcStateJS = `(async () => {
+  const pc = window.avhostPC; if (!pc) return 'page state ' + window.avhostState + ', no connection';
+  const out = ['page state ' + window.avhostState + ', connection ' + pc.connectionState + ', ICE ' + pc.iceConnectionState +
+    ', gathering ' + pc.iceGatheringState + ', signaling ' + pc.signalingState + ', answer ' + (pc.remoteDescription ? 'set' : 'none')];
+  for (const l of (pc.localDescription ? pc.localDescription.sdp : '').split('\n')) if (l.startsWith('a=candidate')) out.push('local ' + l.trim());
+  const r = await pc.getStats(), c = id => { const x = r.get(id); return x ? x.candidateType + '/' + x.protocol + ' ' + x.address + ':' + x.port : '?'; };
+  r.forEach(s => {
+    if (s.type === 'candidate-pair') out.push('pair ' + s.state + (s.nominated ? ' nominated ' : ' ') + c(s.localCandidateId) + ' -> ' + c(s.remoteCandidateId) +
+      ' requests sent/received ' + s.requestsSent + '/' + s.requestsReceived + ', responses received/sent ' + s.responsesReceived + '/' + s.responsesSent);
+    if (s.type === 'transport') out.push('transport ICE ' + s.iceState + ', DTLS ' + s.dtlsState + ', bytes received ' + s.bytesReceived);
+  });
+  return out.join('\n');
+})()`
+
 // TestPortsChromiumHelper is a Chromium viewer of the demo page at AVHOST_PORTS_PAGE,
 // run by chromiumIn in the viewer's namespace: it prints "chromium played" with the
 // frames decoded and the selected candidate pair.
@@ -35,7 +68,12 @@ func TestPortsChromiumHelper(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
 		t.Fatal(err)
 	}
-	st := waitStats(t, ctx, func(s pageStats) bool { return s.FramesDecoded > 25 })
+	st, err := playing(ctx, 45*time.Second)
+	if err != nil {
+		// Which layer stopped it (page, ICE pairs, DTLS) is what a rare failure needs.
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](pcStateJS, chromedp.EvalAwaitPromise))
+		t.Fatalf("page never played: %v, %+v\n%s", err, st, state)
+	}
 	pair, err := chromedp.Run(ctx, chromedp.Evaluate[string](selectedPairJS, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatal(err)

@@ -207,7 +207,11 @@ func TestPortsViewerHelper(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond) // polling a counter, bounded by ctx
 		}
-		fmt.Printf("played %d video=%d audio=%d frames=%d pair=%s\n", i, v.video.Load(), v.audio.Load(), v.frames(), v.pair())
+		decoded := ""
+		if decode {
+			decoded = fmt.Sprintf(" frames=%d", v.frames())
+		}
+		fmt.Printf("played %d video=%d audio=%d%s pair=%s\n", i, v.video.Load(), v.audio.Load(), decoded, v.pair())
 	}
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin) // hold the viewers until the test has looked

@@ -55,8 +55,7 @@ func New(st *stream.Stream, cfg Config) (*Output, error) {
 	}
 	// Transport-wide CC and a GCC estimator only where a viewer can move between
 	// renditions: a single-rendition stream has nothing to steer, and its viewers keep
-	// the plain path (a Chromium viewer on ICE-TCP alone did not play with the
-	// estimator in: docs/deploy.md).
+	// the plain path.
 	base, err := newAPIBase(cfg.Options, len(st.Renditions()) > 1)
 	if err != nil {
 		return nil, err

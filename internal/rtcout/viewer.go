@@ -181,6 +181,11 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 	// own 30 s: one deadline covers both.
 	v.reap = time.AfterFunc(o.cfg.connectTimeout(), func() {
 		if !v.connected.Load() {
+			// Which layer stopped it (ICE never checked, checked and failed, or DTLS)
+			// is all there is to go on: its page only sees 0 frames. One line per
+			// offer that never connected, bounded by the pending-viewer caps.
+			o.cfg.Log.Info("viewer never connected", "viewer", v.id, "after", o.cfg.connectTimeout(),
+				"ice", pc.ICEConnectionState().String(), "connection", pc.ConnectionState().String())
 			o.RemoveViewer(v.id)
 		}
 	})

@@ -1,11 +1,15 @@
 package server_test
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -21,6 +25,37 @@ const selectedPairJS = `(async () => {
   return l.candidateType + '/' + l.protocol + ' -> ' + rm.address + ':' + rm.port;
 })()`
 
+// playing polls the page's stats until it has decoded 25 frames, for up to d.
+func playing(ctx context.Context, d time.Duration) (pageStats, error) {
+	var st pageStats
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		var err error
+		if st, err = chromedp.Run(ctx, chromedp.Evaluate[pageStats](`window.avhostStats || {}`)); err != nil {
+			return st, err
+		}
+		if st.FramesDecoded > 25 {
+			return st, nil
+		}
+	}
+	return st, fmt.Errorf("not within %v", d)
+}
+
+// pcStateJS describes the page connection's states, its candidate pairs (state,
+// checks sent and answered each way) and its transport.
+const pcStateJS = `(async () => {
+  const pc = window.avhostPC; if (!pc) return 'page state ' + window.avhostState + ', no connection';
+  const out = ['page state ' + window.avhostState + ', connection ' + pc.connectionState + ', ICE ' + pc.iceConnectionState +
+    ', gathering ' + pc.iceGatheringState + ', signaling ' + pc.signalingState + ', answer ' + (pc.remoteDescription ? 'set' : 'none')];
+  for (const l of (pc.localDescription ? pc.localDescription.sdp : '').split('\n')) if (l.startsWith('a=candidate')) out.push('local ' + l.trim());
+  const r = await pc.getStats(), c = id => { const x = r.get(id); return x ? x.candidateType + '/' + x.protocol + ' ' + x.address + ':' + x.port : '?'; };
+  r.forEach(s => {
+    if (s.type === 'candidate-pair') out.push('pair ' + s.state + (s.nominated ? ' nominated ' : ' ') + c(s.localCandidateId) + ' -> ' + c(s.remoteCandidateId) +
+      ' requests sent/received ' + s.requestsSent + '/' + s.requestsReceived + ', responses received/sent ' + s.responsesReceived + '/' + s.responsesSent);
+    if (s.type === 'transport') out.push('transport ICE ' + s.iceState + ', DTLS ' + s.dtlsState + ', bytes received ' + s.bytesReceived);
+  });
+  return out.join('\n');
+})()`
+
 // TestPortsChromiumHelper is a Chromium viewer of the demo page at AVHOST_PORTS_PAGE,
 // run by chromiumIn in the viewer's namespace: it prints "chromium played" with the
 // frames decoded and the selected candidate pair.
@@ -33,12 +68,50 @@ func TestPortsChromiumHelper(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
 		t.Fatal(err)
 	}
-	st := waitStats(t, ctx, func(s pageStats) bool { return s.FramesDecoded > 25 })
+	st, err := playing(ctx, 45*time.Second)
+	if err != nil {
+		// Which layer stopped it (page, ICE pairs, DTLS) is what a rare failure needs.
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](pcStateJS, chromedp.EvalAwaitPromise))
+		t.Fatalf("page never played: %v, %+v\n%s", err, st, state)
+	}
 	pair, err := chromedp.Run(ctx, chromedp.Evaluate[string](selectedPairJS, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fmt.Printf("chromium played frames=%.0f pair=%s\n", st.FramesDecoded, pair)
+	if os.Getenv("AVHOST_PORTS_HOLD") != "" {
+		io.Copy(io.Discard, os.Stdin) // keep playing until chromiumHold lets go
+	}
+}
+
+// chromiumHold is chromiumIn that returns as soon as Chromium plays and keeps it
+// playing until the end of the test.
+func chromiumHold(t *testing.T, ns, page string) string {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestPortsChromiumHelper$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "AVHOST_PORTS_PAGE="+page, "AVHOST_PORTS_HOLD=1")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if l := sc.Text(); strings.HasPrefix(l, "chromium played") {
+			go io.Copy(io.Discard, stdout) // the rest, until it exits
+			return l
+		} else {
+			out.WriteString(l + "\n")
+		}
+	}
+	if strings.Contains(out.String(), "--- SKIP") {
+		t.Skipf("Chromium viewer skipped:\n%s", out.String())
+	}
+	t.Fatalf("Chromium viewer in %s ended before it played:\n%s", ns, out.String())
+	return ""
 }
 
 // chromiumIn plays page in Chromium in network namespace ns and returns the helper's

@@ -31,9 +31,19 @@ type portsViewer struct {
 	location     string
 	links        []webrtc.ICEServer // from the answer's Link headers
 	video, audio atomic.Int64
+	decode       bool
+	dec          atomic.Pointer[h264Decoder] // with decode, once video arrives
 }
 
-func joinPorts(ctx context.Context, url string, servers []webrtc.ICEServer, relay bool) (*portsViewer, error) {
+// frames is the pictures decoded so far (0 without decode).
+func (v *portsViewer) frames() int64 {
+	if d := v.dec.Load(); d != nil {
+		return d.frames.Load()
+	}
+	return 0
+}
+
+func joinPorts(ctx context.Context, url string, servers []webrtc.ICEServer, relay, decode bool) (*portsViewer, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -51,7 +61,7 @@ func joinPorts(ctx context.Context, url string, servers []webrtc.ICEServer, rela
 	if err != nil {
 		return nil, err
 	}
-	v := &portsViewer{pc: pc}
+	v := &portsViewer{pc: pc, decode: decode}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			pc.Close()
@@ -60,14 +70,29 @@ func joinPorts(ctx context.Context, url string, servers []webrtc.ICEServer, rela
 	}
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		n := &v.audio
+		var dec *h264Decoder
 		if t.Kind() == webrtc.RTPCodecTypeVideo {
 			n = &v.video
+			if v.decode {
+				var err error
+				if dec, err = newH264Decoder(uint8(t.PayloadType())); err != nil {
+					fmt.Printf("fail: decoder: %v\n", err)
+					return
+				}
+				defer dec.close()
+				v.dec.Store(dec)
+			}
 		}
+		buf := make([]byte, 1500)
 		for {
-			if _, _, err := t.ReadRTP(); err != nil {
+			k, _, err := t.Read(buf)
+			if err != nil {
 				return // the PeerConnection closed
 			}
 			n.Add(1)
+			if dec != nil {
+				dec.push(buf[:k])
+			}
 		}
 	})
 	a, err := webrtctest.ExchangeWHEP(ctx, pc, url, "")
@@ -134,6 +159,8 @@ func parseICELinks(values []string) []webrtc.ICEServer {
 // per viewer and "ready", then holds them until its stdin closes. With
 // AVHOST_PORTS_RELAY set it first learns the host's ICE servers from a WHEP answer's
 // Link headers, as the page does, and then joins with iceTransportPolicy "relay".
+// With AVHOST_PORTS_DECODE set each viewer decodes its video (h264Decoder) and plays
+// once it has decoded 10 pictures.
 func TestPortsViewerHelper(t *testing.T) {
 	url := os.Getenv("AVHOST_PORTS_URL")
 	if url == "" {
@@ -141,12 +168,13 @@ func TestPortsViewerHelper(t *testing.T) {
 	}
 	n, _ := strconv.Atoi(os.Getenv("AVHOST_PORTS_VIEWERS"))
 	relay := os.Getenv("AVHOST_PORTS_RELAY") != ""
+	decode := os.Getenv("AVHOST_PORTS_DECODE") != ""
 	base := url[:strings.Index(url, "/whep/")]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var servers []webrtc.ICEServer
 	if relay {
-		probe, err := joinPorts(ctx, url, nil, false)
+		probe, err := joinPorts(ctx, url, nil, false, false)
 		if err != nil {
 			fmt.Printf("fail: %v\n", err)
 			return
@@ -164,7 +192,7 @@ func TestPortsViewerHelper(t *testing.T) {
 		}
 	}()
 	for i := 0; i < n; i++ {
-		v, err := joinPorts(ctx, url, servers, relay)
+		v, err := joinPorts(ctx, url, servers, relay, decode)
 		if err != nil {
 			fmt.Printf("fail: viewer %d: %v\n", i, err)
 			return
@@ -172,14 +200,18 @@ func TestPortsViewerHelper(t *testing.T) {
 		viewers = append(viewers, v)
 	}
 	for i, v := range viewers {
-		for v.video.Load() < 10 || v.audio.Load() < 10 {
+		for v.video.Load() < 10 || v.audio.Load() < 10 || decode && v.frames() < 10 {
 			if ctx.Err() != nil {
-				fmt.Printf("fail: viewer %d: video %d audio %d packets, %s, pair %s\n", i, v.video.Load(), v.audio.Load(), v.pc.ICEConnectionState(), v.pair())
+				fmt.Printf("fail: viewer %d: video %d audio %d packets, %d frames decoded, %s, pair %s\n", i, v.video.Load(), v.audio.Load(), v.frames(), v.pc.ICEConnectionState(), v.pair())
 				return
 			}
 			time.Sleep(50 * time.Millisecond) // polling a counter, bounded by ctx
 		}
-		fmt.Printf("played %d video=%d audio=%d pair=%s\n", i, v.video.Load(), v.audio.Load(), v.pair())
+		decoded := ""
+		if decode {
+			decoded = fmt.Sprintf(" frames=%d", v.frames())
+		}
+		fmt.Printf("played %d video=%d audio=%d%s pair=%s\n", i, v.video.Load(), v.audio.Load(), decoded, v.pair())
 	}
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin) // hold the viewers until the test has looked
@@ -193,8 +225,9 @@ type viewerProc struct {
 }
 
 // startViewers runs n viewers of url in a process of their own (in network namespace
-// ns, if not ""), and returns once they all play; it fails t if any does not.
-func startViewers(t *testing.T, ns, url string, n int, relay bool) *viewerProc {
+// ns, if not ""), and returns once they all play; it fails t if any does not. env
+// adds to the process's environment (AVHOST_PORTS_DECODE=1).
+func startViewers(t *testing.T, ns, url string, n int, relay bool, env ...string) *viewerProc {
 	t.Helper()
 	args := []string{os.Args[0], "-test.run=^TestPortsViewerHelper$", "-test.v"}
 	if ns != "" {
@@ -205,6 +238,7 @@ func startViewers(t *testing.T, ns, url string, n int, relay bool) *viewerProc {
 	if relay {
 		cmd.Env = append(cmd.Env, "AVHOST_PORTS_RELAY=1")
 	}
+	cmd.Env = append(cmd.Env, env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, _ := cmd.StdinPipe()

@@ -154,8 +154,11 @@ func (s *Server) attach(sess *session.Session) error {
 		return err
 	}
 	if sess.Config().Backend == "webrtcbin" {
+		// webrtcbin is an ICE agent of its own: it gets the viewers' STUN/TURN servers,
+		// with a TURN credential minted for each of its viewers.
+		ice := func() []viewers.ICEServer { return viewerICEServers(cfg.ICEServersFor(time.Now())) }
 		if h.wb, err = wbout.New(p, wbout.Config{Branch: s.cfg.WebRTCBinBranch, MaxViewers: s.cfg.WebRTCBinMaxViewers,
-			ConnectTimeout: cfg.ConnectTimeout, Host: cfg.Host}); err != nil {
+			ConnectTimeout: cfg.ConnectTimeout, Host: cfg.Host, ICEServers: ice, Log: log}); err != nil {
 			h.pion.Close()
 			st.Close()
 			return err

@@ -106,6 +106,12 @@ static void prefer_peer_caps(GstElement *wb) {
 	gst_iterator_free(it);
 }
 
+static gboolean add_turn_server(GstElement *wb, const char *uri) {
+	gboolean ok = FALSE;
+	g_signal_emit_by_name(wb, "add-turn-server", uri, &ok);
+	return ok;
+}
+
 static void add_candidate(GstElement *wb, guint mline, const char *cand) {
 	g_signal_emit_by_name(wb, "add-ice-candidate", mline, cand);
 }
@@ -162,6 +168,13 @@ func waitCaps(wb *gst.Element, timeout time.Duration) bool {
 // preferPeerCaps sets the transceivers' codec preferences from the branch's caps.
 func preferPeerCaps(wb *gst.Element) {
 	C.prefer_peer_caps((*C.GstElement)(unsafe.Pointer(wb.Instance())))
+}
+
+// addTURNServer hands webrtcbin a TURN server URI (iceURIs); false if it refused it.
+func addTURNServer(wb *gst.Element, uri string) bool {
+	c := C.CString(uri)
+	defer C.free(unsafe.Pointer(c))
+	return C.add_turn_server((*C.GstElement)(unsafe.Pointer(wb.Instance())), c) != 0
 }
 
 func addCandidate(wb *gst.Element, mline uint, cand string) {

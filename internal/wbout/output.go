@@ -7,6 +7,7 @@ package wbout
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +37,13 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Host, if set, is the host's viewer caps, shared with its other outputs.
 	Host *viewers.Slots
+	// ICEServers, if set, gives the STUN and TURN servers for one viewer's webrtcbin,
+	// called once per viewer (a TURN credential is minted for each, as for Pion
+	// viewers); none by default: host candidates only.
+	ICEServers func() []viewers.ICEServer
+	// Log, if set, gets a warning for a TURN server webrtcbin refuses (its host, never
+	// its credential); defaults to slog.Default().
+	Log *slog.Logger
 }
 
 // DefaultMaxViewers is Config.MaxViewers' default.
@@ -84,6 +92,9 @@ func New(p *gst.Pipeline, cfg Config) (*Output, error) {
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = viewers.DefaultConnectTimeout
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
 	}
 	vt, err := p.GetElementByName(pipelines.VideoTee)
 	if err != nil {
@@ -166,6 +177,7 @@ func (o *Output) build(ctx context.Context, v *viewer, offer string) (string, er
 		return "", err
 	}
 	v.bin, v.wb = bin, wb
+	o.setICEServers(wb)
 	// webrtcbin 1.22 needs caps on its sink pads to match the offer's m-lines to its
 	// transceivers, and asserts on buffers that arrive before negotiation gives each
 	// transceiver its stream: let the caps through, hold the buffers until answered.
@@ -198,6 +210,25 @@ func (o *Output) build(ctx context.Context, v *viewer, offer string) (string, er
 	}
 	v.rx = watchRx(wb)
 	return ans, nil
+}
+
+// setICEServers gives wb the viewer's STUN and TURN servers, before it gathers (at
+// set-local-description), so that its answer carries reflexive and relay candidates.
+func (o *Output) setICEServers(wb *gst.Element) {
+	if o.cfg.ICEServers == nil {
+		return
+	}
+	stun, turn := iceURIs(o.cfg.ICEServers())
+	if stun != "" {
+		if err := wb.SetProperty("stun-server", stun); err != nil {
+			o.cfg.Log.Warn("webrtcbin: stun-server not set", "err", err)
+		}
+	}
+	for _, uri := range turn {
+		if !addTURNServer(wb, uri) {
+			o.cfg.Log.Warn("webrtcbin refused a TURN server", "server", uri[strings.LastIndex(uri, "@")+1:])
+		}
+	}
 }
 
 // payloadType finds the payload type of codec ("H264/90000") in an SDP.

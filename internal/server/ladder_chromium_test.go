@@ -48,17 +48,6 @@ const ladderStatsJS = `(() => {
   return true;
 })()`
 
-// pcStateJS describes the page's connection, for a viewer that never plays.
-const pcStateJS = `(async () => {
-  const pc = window.avhostPC; if (!pc) return 'no connection; page: ' + document.body.innerText.slice(0, 300);
-  let out = 'connection ' + pc.connectionState + ', ICE ' + pc.iceConnectionState + ', gathering ' + pc.iceGatheringState + ', signaling ' + pc.signalingState;
-  (await pc.getStats()).forEach(r => {
-    if (r.type === 'candidate-pair') out += '; pair ' + r.state + (r.nominated ? ' nominated' : '') + ' sent ' + r.bytesSent + ' received ' + r.bytesReceived;
-    if (r.type === 'inbound-rtp') out += '; ' + r.kind + ' packets ' + r.packetsReceived + ' frames ' + r.framesDecoded;
-  });
-  return out;
-})()`
-
 // TestLadderChromiumHelper is Chromium playing AVHOST_LADDER_PAGE, run in the limited
 // viewer's namespace: "ready" once it decodes, then its figures every 200 ms (as
 // TestLadderViewerHelper) until stdin closes.

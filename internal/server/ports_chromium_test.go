@@ -41,7 +41,8 @@ func playing(ctx context.Context, d time.Duration) (pageStats, error) {
 }
 
 // pcStateJS describes the page connection's states, its candidate pairs (state,
-// checks sent and answered each way) and its transport.
+// checks sent and answered each way), its transport and what each track received:
+// for a viewer that never plays, or stops.
 const pcStateJS = `(async () => {
   const pc = window.avhostPC; if (!pc) return 'page state ' + window.avhostState + ', no connection';
   const out = ['page state ' + window.avhostState + ', connection ' + pc.connectionState + ', ICE ' + pc.iceConnectionState +
@@ -52,6 +53,7 @@ const pcStateJS = `(async () => {
     if (s.type === 'candidate-pair') out.push('pair ' + s.state + (s.nominated ? ' nominated ' : ' ') + c(s.localCandidateId) + ' -> ' + c(s.remoteCandidateId) +
       ' requests sent/received ' + s.requestsSent + '/' + s.requestsReceived + ', responses received/sent ' + s.responsesReceived + '/' + s.responsesSent);
     if (s.type === 'transport') out.push('transport ICE ' + s.iceState + ', DTLS ' + s.dtlsState + ', bytes received ' + s.bytesReceived);
+    if (s.type === 'inbound-rtp') out.push(s.kind + ' packets ' + s.packetsReceived + ' frames ' + s.framesDecoded);
   });
   return out.join('\n');
 })()`

@@ -137,11 +137,12 @@ func TestLatencyAgainstAReferenceSender(t *testing.T) {
 	// One origin for all: a WHEP POST to /whep/ref goes to the reference, the frame
 	// page is the test's, everything else is avhost's (its CSP let to be framed here).
 	up, _ := url.Parse(h.web)
-	proxy := httputil.NewSingleHostReverseProxy(up)
-	if os.Getenv("AVHOST_REF_NO_ABSCAPTURE") != "" { // a diagnostic: avhost without abs-capture-time
-		direct := proxy.Director
-		proxy.Director = func(r *http.Request) {
-			direct(r)
+	strip := os.Getenv("AVHOST_REF_NO_ABSCAPTURE") != "" // a diagnostic: avhost without abs-capture-time
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(up)
+		pr.Out.Host = pr.In.Host
+		r := pr.Out
+		if strip {
 			if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/whep/") {
 				return
 			}
@@ -155,7 +156,7 @@ func TestLatencyAgainstAReferenceSender(t *testing.T) {
 			offer := strings.Join(keep, "")
 			r.Body, r.ContentLength = io.NopCloser(strings.NewReader(offer)), int64(len(offer))
 		}
-	}
+	}}
 	proxy.ModifyResponse = func(r *http.Response) error {
 		if c := r.Header.Get("Content-Security-Policy"); c != "" {
 			r.Header.Set("Content-Security-Policy", strings.ReplaceAll(c, "frame-ancestors 'none'", "frame-ancestors 'self'"))

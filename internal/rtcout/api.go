@@ -184,8 +184,12 @@ func (b *apiBase) api(bwe func(cc.BandwidthEstimator), gate *nackGate) (*webrtc.
 			// No pacer (gcc's default leaky bucket queues without bound when sent
 			// more than its target): the ladder keeps the rate, and a pacer's queue
 			// would add latency to every frame.
-			return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate),
+			e, err := gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate),
 				gcc.SendSideBWEMaxBitrate(maxEstimate), gcc.SendSideBWEPacer(gcc.NewNoOpPacer()))
+			if err != nil {
+				return nil, err
+			}
+			return rtxEstimator{e}, nil // rtx.go: its resends pass the estimator too
 		})
 		if err != nil {
 			return nil, err

@@ -20,6 +20,10 @@ import (
 // hundred ms of the estimator seeing it.
 const adaptInterval = 200 * time.Millisecond
 
+// lossSmoothing averages GCC's loss over ≈1 s of readings (an exponential average
+// with a time constant of 5 adaptIntervals: 1 − e^(−1/5)).
+const lossSmoothing = 0.18
+
 // adapter is one viewer's congestion control: its estimator, its policy, and the
 // figures the metrics read. The estimator is set once, while NewPeerConnection
 // builds the viewer's interceptors (before any other goroutine of the viewer runs).
@@ -73,6 +77,7 @@ func (v *viewer) runAdapt() {
 	pol := newPolicy(a.rungs, time.Now())
 	t := time.NewTicker(adaptInterval)
 	defer t.Stop()
+	var lossAvg float64
 	for {
 		select {
 		case <-v.done:
@@ -86,7 +91,13 @@ func (v *viewer) runAdapt() {
 		st := a.est.GetStats()
 		loss, _ := st["averageLoss"].(float64)
 		state, _ := st["state"].(string)
-		s.congested = state == "decrease" || loss > lossCongested
+		// GCC's loss average has a 200 ms time constant: over a talking head's few
+		// packets per feedback, random loss of 5 % makes it swing 0–14 % (measured),
+		// and each swing over lossCongested moved the viewer down. Averaged over
+		// about a second it stays near the path's real loss, and a bottleneck
+		// dropping what does not fit still crosses it within a few readings.
+		lossAvg += lossSmoothing * (loss - lossAvg)
+		s.congested = state == "decrease" || lossAvg > lossCongested
 		est, _ := st["delayEstimate"].(float64)
 		thr, _ := st["delayThreshold"].(float64)
 		// Twice the threshold: single readings of a clean path's trend reach 1.3× it,
@@ -95,7 +106,7 @@ func (v *viewer) runAdapt() {
 		a.estimate.Store(int64(s.estimate))
 		if v.o.cfg.Log.Enabled(context.Background(), slog.LevelDebug) { // 5 a second per viewer: built only when wanted
 			v.o.cfg.Log.Debug("viewer estimate", "viewer", v.id, "estimate", s.estimate, "state", state, "loss", loss,
-				"trend", est, "threshold", thr, "rung", pol.cur, "pad", a.pad.Load())
+				"loss_avg", lossAvg, "trend", est, "threshold", thr, "rung", pol.cur, "pad", a.pad.Load())
 		}
 		was := pol.cur
 		i, pad := pol.step(time.Now(), s)
@@ -215,6 +226,8 @@ type NetStats struct {
 	// the gate did not let through (too old, padding, over budget), ResentBytes an
 	// upper bound of the bytes resent; since the session started.
 	NACKed, Refused, ResentBytes uint64
+	// RefusedBy splits Refused by why (RefusalNames).
+	RefusedBy [nRefusals]uint64
 	// RTTs are the connected viewers' latest round trips, from their receiver reports
 	// (viewers without one yet are left out); VideoLoss and AudioLoss each viewer's
 	// fraction of packets lost in its last report interval (likewise).
@@ -229,6 +242,9 @@ func (o *Output) NetStats() NetStats {
 	ns := NetStats{ByRendition: map[string]int{}, Ups: o.ups.Load(), Downs: o.downs.Load(),
 		NACKed: o.nacked.Load(), Refused: o.refused.Load(), ResentBytes: o.resent.Load(),
 		KeyframeRequests: o.keyframeRqs.Load()}
+	for i := range ns.RefusedBy {
+		ns.RefusedBy[i] = o.refusedBy[i].Load()
+	}
 	o.mu.Lock()
 	vs := make([]*viewer, 0, len(o.viewers))
 	for _, v := range o.viewers {
@@ -239,6 +255,9 @@ func (o *Output) NetStats() NetStats {
 		if g := v.gate; g != nil && !v.gone.Load() {
 			ns.NACKed += g.nacked.Load()
 			ns.Refused += g.refused.Load()
+			for i := range ns.RefusedBy {
+				ns.RefusedBy[i] += g.refusedBy[i].Load()
+			}
 			ns.ResentBytes += g.resent.Load()
 		}
 		if !v.gone.Load() {
@@ -295,6 +314,9 @@ func (v *viewer) logNet() {
 	if g := v.gate; g != nil {
 		v.o.nacked.Add(g.nacked.Load())
 		v.o.refused.Add(g.refused.Load())
+		for i := range g.refusedBy {
+			v.o.refusedBy[i].Add(g.refusedBy[i].Load())
+		}
 		v.o.resent.Add(g.resent.Load())
 	}
 	v.o.keyframeRqs.Add(v.link.keyframeRq.Load())
@@ -304,6 +326,7 @@ func (v *viewer) logNet() {
 	}
 	args := []any{"viewer", v.id, "watched", time.Since(v.joined).Round(time.Second),
 		"nacked", v.gate.nacked.Load(), "nacks_refused", v.gate.refused.Load(), "resent_bytes_max", v.gate.resent.Load(),
+		"refused_too_old", v.gate.refusedBy[tooOld].Load(), "refused_over_budget", v.gate.refusedBy[overBudget].Load(),
 		"key_frames_for_refused", v.gate.keys.Load()}
 	if a := v.net; a != nil {
 		args = append(args, "estimate_kbps", a.estimate.Load()/1000, "rendition", a.rungs[a.rendition.Load()].name,

@@ -63,6 +63,16 @@ func TestNACKGate(t *testing.T) {
 			t.Fatalf("%d of 100 resent a second later, want 2", got)
 		}
 	})
+	t.Run("the first loss is mended: the budget starts full", func(t *testing.T) {
+		g := &nackGate{}
+		g.setEstimate(func() int { return 400_000 })
+		g.record(40, 1000, false, false, now.Add(-20*time.Millisecond))
+		n := nackOf(40)
+		g.trim(n, now)
+		if got := seqsOf(n); !slices.Equal(got, []uint16{40}) {
+			t.Fatalf("the viewer's first NACK got %v resent, want [40]", got)
+		}
+	})
 	t.Run("a refused packet since the last key frame asks for one; one before it does not", func(t *testing.T) {
 		g := &nackGate{}
 		asked := 0

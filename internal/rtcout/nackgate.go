@@ -50,6 +50,7 @@ type nackGate struct {
 	lost   func()     // asks for a key frame; nil: none asked
 
 	nacked, refused atomic.Uint64 // sequence numbers asked for; those not resent
+	refusedBy       [nRefusals]atomic.Uint64
 	resent          atomic.Uint64 // bytes let through (an upper bound of the resends)
 	keys            atomic.Uint64 // key frames asked for in place of a refused resend
 }
@@ -65,6 +66,21 @@ const (
 	// loss); a PLI mends the rarer rest.
 	maxResends = 2
 )
+
+// refusal is why a NACKed sequence number was not resent (metrics, the viewer's
+// log line): an operator tells a budget too tight from losses too old to mend.
+type refusal int
+
+const (
+	notMedia     refusal = iota // padding, or a number not sent (or no longer in the ring)
+	tooOld                      // sent more than maxNackAge ago
+	resentEnough                // resent maxResends times already
+	overBudget                  // the viewer's retransmission budget had no room
+	nRefusals
+)
+
+// RefusalNames name the refusals, in order (NetStats.RefusedBy's keys).
+var RefusalNames = [nRefusals]string{"not_media", "too_old", "resent_enough", "over_budget"}
 
 type sentPacket struct {
 	seq     uint16
@@ -129,11 +145,14 @@ func (g *nackGate) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPRead
 func (g *nackGate) trim(nack *rtcp.TransportLayerNack, now time.Time) {
 	var keep []uint16
 	var asked uint64
+	var why [nRefusals]uint64
 	broken := false // a packet since the last key frame is refused
 	g.mu.Lock()
 	if g.est != nil {
 		rate := resendShare * float64(g.est()) / 8 // bytes per second
-		if !g.last.IsZero() {
+		if g.last.IsZero() { // a bucket starts full: the viewer's first loss is mended too
+			g.tokens = rate * resendBurst.Seconds()
+		} else {
 			g.tokens = min(g.tokens+rate*now.Sub(g.last).Seconds(), rate*resendBurst.Seconds())
 		}
 		g.last = now
@@ -142,15 +161,22 @@ func (g *nackGate) trim(nack *rtcp.TransportLayerNack, now time.Time) {
 		pair.Range(func(seq uint16) bool {
 			asked++
 			s := &g.sent[seq%sentRing]
-			if s.at == 0 || s.seq != seq || s.padding || s.resends >= maxResends {
+			if s.at == 0 || s.seq != seq || s.padding {
+				why[notMedia]++
+				return true
+			}
+			if s.resends >= maxResends {
+				why[resentEnough]++
 				return true
 			}
 			if now.Sub(time.Unix(0, s.at)) > maxNackAge {
+				why[tooOld]++
 				broken = broken || s.at >= g.keyAt
 				return true
 			}
 			if g.est != nil {
 				if g.tokens < float64(s.size) {
+					why[overBudget]++
 					broken = broken || s.at >= g.keyAt
 					return true
 				}
@@ -170,5 +196,8 @@ func (g *nackGate) trim(nack *rtcp.TransportLayerNack, now time.Time) {
 	}
 	g.nacked.Add(asked)
 	g.refused.Add(asked - uint64(len(keep)))
+	for i, n := range why {
+		g.refusedBy[i].Add(n)
+	}
 	nack.Nacks = rtcp.NackPairsFromSequenceNumbers(keep)
 }

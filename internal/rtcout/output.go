@@ -30,7 +30,8 @@ type Output struct {
 	ups, downs atomic.Uint64 // rendition switches of the session's viewers
 	// What departed viewers' NACK gates counted (NetStats adds the present ones').
 	nacked, refused, resent atomic.Uint64
-	keyframeRqs             atomic.Uint64 // departed viewers' PLIs and FIRs
+	refusedBy               [nRefusals]atomic.Uint64 // departed viewers'
+	keyframeRqs             atomic.Uint64            // departed viewers' PLIs and FIRs
 
 	mu      sync.Mutex
 	viewers map[string]*viewer

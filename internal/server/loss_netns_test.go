@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,7 +42,8 @@ import (
 // AVHOST_LOSS_BACKEND=webrtcbin serves the session with the webrtcbin backend
 // instead (figures only: no goal asserted, see docs); AVHOST_LOSS_CONTENT=noise
 // sends videotestsrc's snow (1.5 Mbit/s) instead of the avatar (≈165 kbit/s);
-// AVHOST_LOSS_FINESYNC=0 turns the page's fine sync off.
+// AVHOST_LOSS_FINESYNC=0 turns the page's fine sync off; AVHOST_LOSS_LADDER=on|off sets
+// session.ladder (else its default).
 func TestLossChromium(t *testing.T) {
 	secs, _ := strconv.Atoi(os.Getenv("AVHOST_LOSS_SECONDS"))
 	if secs <= 0 {
@@ -70,12 +72,21 @@ func TestLossChromium(t *testing.T) {
 		if content == "noise" {
 			c.Session.Pipeline = noisePipeline(t)
 		}
+		if os.Getenv("AVHOST_LOSS_LADDER") != "" {
+			c.Session.Ladder = os.Getenv("AVHOST_LOSS_LADDER")
+		}
 		c.Listen = "10.233.0.1:18082"
 		c.WebRTC.ICEUDP, c.WebRTC.ICETCP = ":18191", ":18191"
 		c.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	t.Cleanup(func() {
 		for _, l := range logs.lines("opus expected loss") {
+			t.Log(l)
+		}
+		if f := os.Getenv("AVHOST_LOSS_LOG"); f != "" { // the host's whole debug log, to read the estimator's trace
+			os.WriteFile(f, []byte(strings.Join(logs.lines(""), "\n")), 0o644)
+		}
+		for _, l := range logs.lines("viewer rendition") {
 			t.Log(l)
 		}
 		for _, l := range logs.lines("viewer left") {
@@ -160,6 +171,9 @@ func TestLossChromium(t *testing.T) {
 		t.Logf("%-10s video packets lost on the wire (Chrome's packetsLost, repairs not subtracted) %.0f of %.0f; resent bytes (server, upper bound) %d; jitter buffer video %.0f ms, audio %.0f ms; A/V pairs %d, Chrome's sync estimate %+.1f ms",
 			r.name, dv(func(s lossSnap) float64 { return s.VideoLost }), dv(func(s lossSnap) float64 { return s.VideoLost + s.VideoRecv }),
 			r.srv1.resentBytes-r.srv0.resentBytes, r.b.jbv(r.a), r.b.jba(r.a), r.p.AVPairs, r.p.ChromeAV)
+		if r.srv1.estCount > 0 {
+			t.Logf("%-10s NACKs refused by the server: %s; the viewer's estimate at the end %.0f kbit/s", r.name, whyRefused(r.srv0, r.srv1), r.srv1.estSum/r.srv1.estCount/1000)
+		}
 		t.Logf("%-10s concealment events %.0f, of the concealed samples %.0f %% silent; host load average %s", r.name, dv(func(s lossSnap) float64 { return s.Events }),
 			100*dv(func(s lossSnap) float64 { return s.Silent })/math.Max(r.b.Concealed-r.a.Concealed, 1), r.load)
 		if i == 0 {
@@ -216,11 +230,28 @@ func setLoss(t *testing.T, pct int) {
 }
 
 // serverNet is the Pion backend's NACK figures for the demo session from /metrics.
-type serverNet struct{ resent, refused, resentBytes int }
+type serverNet struct {
+	resent, refused, resentBytes int
+	why                          map[string]int // refusals by reason
+	estSum, estCount             float64        // the viewers' estimate histogram
+}
+
+// whyRefused is what the gate refused between a and b, by reason.
+func whyRefused(a, b serverNet) string {
+	var out []string
+	for k, v := range b.why {
+		if d := v - a.why[k]; d > 0 {
+			out = append(out, fmt.Sprintf("%s %d", k, d))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
 
 var (
 	nackRE   = regexp.MustCompile(`^avhost_webrtc_nacked_packets_total\{result="(\w+)",session="demo"\} (\d+)`)
 	resentRE = regexp.MustCompile(`^avhost_webrtc_resent_bytes_total\{session="demo"\} (\d+)`)
+	estRE    = regexp.MustCompile(`^avhost_webrtc_viewer_estimate_bits_per_second_(sum|count)\{session="demo"\} (\S+)`)
 )
 
 func scrapeNet(t *testing.T, web string) serverNet {
@@ -232,7 +263,7 @@ func scrapeNet(t *testing.T, web string) serverNet {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var n serverNet
+	n := serverNet{why: map[string]int{}}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		if g := nackRE.FindStringSubmatch(sc.Text()); g != nil {
@@ -240,11 +271,20 @@ func scrapeNet(t *testing.T, web string) serverNet {
 			if g[1] == "resent" {
 				n.resent = v
 			} else {
-				n.refused = v
+				n.refused += v
+				n.why[g[1]] = v
 			}
 		}
 		if g := resentRE.FindStringSubmatch(sc.Text()); g != nil {
 			n.resentBytes, _ = strconv.Atoi(g[1])
+		}
+		if g := estRE.FindStringSubmatch(sc.Text()); g != nil {
+			v, _ := strconv.ParseFloat(g[2], 64)
+			if g[1] == "sum" {
+				n.estSum = v
+			} else {
+				n.estCount = v
+			}
 		}
 	}
 	return n

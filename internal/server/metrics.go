@@ -67,7 +67,7 @@ func newCollector(m *session.Manager, outputs mediaOf, private bool) *collector 
 		"encoding":     d("video_renditions_encoding", "Video renditions whose encoder runs: the top one always, a lower one while a viewer takes it.", "session"),
 		"estimate":     d("webrtc_viewer_estimate_bits_per_second", "Bandwidth estimates (GCC over transport-wide CC feedback) of the connected Pion viewers that send the feedback, one observation per viewer.", "session"),
 		"switches":     d("webrtc_rendition_switches_total", "Rendition switches of the session's Pion viewers, by direction (up, down).", "session", "direction"),
-		"nacks":        d("webrtc_nacked_packets_total", "Video packets Pion viewers asked to be resent (RFC 4585 NACK), by result: resent, or refused (older than 400 ms, padding, or over the viewer's retransmission budget).", "session", "result"),
+		"nacks":        d("webrtc_nacked_packets_total", "Video packets Pion viewers asked to be resent (RFC 4585 NACK), by result: resent, or why not: too_old (sent over 400 ms ago), over_budget (the viewer's retransmission budget had no room), resent_enough (resent twice already), not_media (padding, or not sent).", "session", "result"),
 		"resent":       d("webrtc_resent_bytes_total", "Bytes of video Pion viewers' NACKs let through to be resent (an upper bound: the responder skips a packet it resent within an RTT).", "session"),
 		"rtt":          d("webrtc_viewer_rtt_seconds", "Round-trip times of the connected Pion viewers, from their receiver reports (RFC 3550 §6.4.1), one observation per viewer.", "session"),
 		"loss":         d("webrtc_viewer_loss_ratio", "Fraction of packets each connected Pion viewer lost in its last receiver report interval, one observation per viewer and track (kind: video, audio) once the viewer reported on it.", "session", "kind"),
@@ -176,6 +176,8 @@ func (c *collector) collectNet(ch chan<- prometheus.Metric, id string, vs viewer
 	ch <- prometheus.MustNewConstMetric(c.descs["switches"], prometheus.CounterValue, float64(ns.Ups), id, "up")
 	ch <- prometheus.MustNewConstMetric(c.descs["switches"], prometheus.CounterValue, float64(ns.Downs), id, "down")
 	ch <- prometheus.MustNewConstMetric(c.descs["nacks"], prometheus.CounterValue, float64(ns.NACKed-ns.Refused), id, "resent")
-	ch <- prometheus.MustNewConstMetric(c.descs["nacks"], prometheus.CounterValue, float64(ns.Refused), id, "refused")
+	for i, n := range ns.RefusedBy {
+		ch <- prometheus.MustNewConstMetric(c.descs["nacks"], prometheus.CounterValue, float64(n), id, rtcout.RefusalNames[i])
+	}
 	ch <- prometheus.MustNewConstMetric(c.descs["resent"], prometheus.CounterValue, float64(ns.ResentBytes), id)
 }

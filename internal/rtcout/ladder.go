@@ -52,9 +52,9 @@ import "time"
 // A rung's need is its encoder bitrate plus audioBudget: 64 kbit/s of Opus and the
 // RTP/SRTP/UDP/IP headers of both tracks (≈50 + ≈40 packets a second).
 const (
-	audioBudget   = 100_000
-	downMargin    = 0.8 // congested and the estimate below 0.8 × need: move down
-	upMargin      = 1.15
+	audioBudget = 100_000
+	downMargin  = 0.8 // congested and the estimate below 0.8 × need: move down
+	upMargin    = 1.15
 	// lossCongested is GCC's average loss above which the path is congested: GCC's
 	// own loss controller's threshold (it decreases above 10 %, holds from 2 %). At
 	// 0.05 a viewer behind 5 % random loss, which says nothing of the link's rate

@@ -150,7 +150,7 @@ func (g *nackGate) trim(nack *rtcp.TransportLayerNack, now time.Time) {
 	g.mu.Lock()
 	if g.est != nil {
 		rate := resendShare * float64(g.est()) / 8 // bytes per second
-		if g.last.IsZero() { // a bucket starts full: the viewer's first loss is mended too
+		if g.last.IsZero() { // a bucket starts full: the first loss is mended too
 			g.tokens = rate * resendBurst.Seconds()
 		} else {
 			g.tokens = min(g.tokens+rate*now.Sub(g.last).Seconds(), rate*resendBurst.Seconds())

@@ -149,8 +149,9 @@ func (g *nackGate) trim(nack *rtcp.TransportLayerNack, now time.Time) {
 	broken := false // a packet since the last key frame is refused
 	g.mu.Lock()
 	if g.est != nil {
-		rate := resendShare * float64(g.est()) / 8 // bytes per second
-		if g.last.IsZero() { // a bucket starts full: the first loss is mended too
+		// bytes per second; a bucket starts full, so the first loss is mended too
+		rate := resendShare * float64(g.est()) / 8
+		if g.last.IsZero() {
 			g.tokens = rate * resendBurst.Seconds()
 		} else {
 			g.tokens = min(g.tokens+rate*now.Sub(g.last).Seconds(), rate*resendBurst.Seconds())

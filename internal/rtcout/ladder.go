@@ -66,6 +66,7 @@ const (
 	settleFloor   = 0.5
 	probeBackoff  = 3 * time.Second
 	maxBackoff    = 8 * time.Second
+	probeQueue    = 30 * time.Millisecond
 	// probeAgain is the wait for the next probe after one succeeded: the path had
 	// room to spare, so the rung above may fit too.
 	probeAgain = time.Second
@@ -84,6 +85,7 @@ type signal struct {
 	estimate  int  // GCC target bitrate, bit/s
 	congested bool // decreasing on delay, or losing more than lossCongested
 	rising    bool // the delay trend far above the overuse threshold: a probe stops
+	queued    bool // the viewer's packets wait more than probeQueue (queuewatch.go): a probe stops
 }
 
 // policy is one viewer's position on the ladder.
@@ -107,7 +109,7 @@ func newPolicy(rungs []rung, now time.Time) *policy {
 // step takes the estimator's signal at now and returns the rung to be on and the
 // padding (bit/s) to send now: non-zero while probing.
 func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
-	if !p.probeUntil.IsZero() && (s.congested || s.rising) { // the path does not carry the next rung
+	if !p.probeUntil.IsZero() && (s.congested || s.rising || s.queued) { // the path does not carry the next rung
 		p.probeUntil = time.Time{}
 		p.backoff = min(2*p.backoff, maxBackoff)
 		p.nextProbe = now.Add(p.backoff)

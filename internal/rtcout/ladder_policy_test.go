@@ -125,6 +125,20 @@ func TestLadderPolicy(t *testing.T) {
 			t.Fatalf("rung %d, padding %d with the delay rising", cur, pad)
 		}
 	})
+	t.Run("a probe that fills the path's queue stops before GCC sees it and the next waits longer", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		p.step(now, signal{estimate: 510_000, congested: true})
+		for pad := 0; pad == 0; now = now.Add(adaptInterval) {
+			_, pad = p.step(now, signal{estimate: 600_000})
+		}
+		if cur, pad := p.step(now, signal{estimate: 600_000, queued: true}); cur != 1 || pad != 0 {
+			t.Fatalf("rung %d, padding %d with the queue growing", cur, pad)
+		}
+		if got := p.nextProbe.Sub(now); got != 2*probeBackoff {
+			t.Fatalf("next probe in %v, want %v", got, 2*probeBackoff)
+		}
+	})
 	t.Run("a probe that meets congestion stops and the next waits longer", func(t *testing.T) {
 		now := time.Unix(0, 0)
 		p := newPolicy(testRungs, now)

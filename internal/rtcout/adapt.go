@@ -87,15 +87,12 @@ func (v *viewer) runAdapt() {
 		loss, _ := st["averageLoss"].(float64)
 		state, _ := st["state"].(string)
 		s.congested = state == "decrease" || loss > lossCongested
-		est, _ := st["delayEstimate"].(float64)
-		thr, _ := st["delayThreshold"].(float64)
-		// Twice the threshold: single readings of a clean path's trend reach 1.3× it,
-		// while a probe that overfills a bottleneck drives it to 10-40× within 200 ms.
-		s.rising = thr > 0 && est > 2*thr
 		queued := v.watch.take()
 		s.queued = queued > probeQueue
 		a.estimate.Store(int64(s.estimate))
 		if v.o.cfg.Log.Enabled(context.Background(), slog.LevelDebug) { // 5 a second per viewer: built only when wanted
+			est, _ := st["delayEstimate"].(float64)
+			thr, _ := st["delayThreshold"].(float64)
 			v.o.cfg.Log.Debug("viewer estimate", "viewer", v.id, "estimate", s.estimate, "state", state, "loss", loss,
 				"trend", est, "threshold", thr, "queued_ms", queued.Milliseconds(), "rung", pol.cur, "pad", a.pad.Load())
 		}

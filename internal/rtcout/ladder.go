@@ -20,21 +20,33 @@ import "time"
 //     pion/interceptor #299; a talking head sends far less than its rung's rate
 //     between key frames). While below the top, the viewer pads its video with RTP
 //     padding, ramped over probeRamp to the next rung's need × upMargin and held
-//     until probeTime. If GCC sees no congestion meanwhile, the path carries the
-//     next rung and the viewer moves up. If it does, or its delay trend jumps (twice
-//     GCC's overuse threshold, before GCC's own state machine confirms the
-//     overuse), the probe stops at once and the next waits twice as long
-//     (probeBackoff doubling to maxBackoff), so a viewer on a link that really is
-//     narrow probes rarely. Ramping rather than starting at full, GCC sees the queue
-//     start to grow while the excess is still small, so a failed probe mostly
-//     delays packets (a bottleneck's queue absorbs a few KB) rather than drops them.
+//     until probeTime. If the path shows no sign of a queue meanwhile, it carries
+//     the next rung and the viewer moves up. If it does, the probe stops at once
+//     and the next waits twice as long (probeBackoff doubling to maxBackoff), so a
+//     viewer on a link that really is narrow probes rarely. The signs: the
+//     viewer's packets waiting more than probeQueue (queuewatch.go reads the
+//     transport-wide CC feedback for that itself, and the writer stops padding on
+//     the feedback that shows it, between the policy's steps), or GCC's congestion.
+//     GCC alone was too late: its trend is a slope, which a gently ramped probe keeps under its
+//     adaptive threshold while the queue grows, so it confirmed the overuse 0.6–0.8 s
+//     after the link was full, with the padding by then 350–650 kbit/s over a 600
+//     kbit/s link: tbf's queue (0.3 s there, 0.5 s at 300 kbit/s) overflowed (20–22
+//     packets lost at 600 kbit/s, Pion viewer, 2 runs of 3) or delayed Chrome's
+//     video into freezes. Read directly, the queue stops a probe at 40–80 ms.
+//     (Nor is GCC's trend a better early sign: stopping on a trend of twice the
+//     threshold, single readings on a clean path reached it, 4.3× once, and cost a
+//     viewer climbing back 8 s of backoff.)
+//     libwebrtc instead probes in short clusters and takes the rate the feedback
+//     shows them delivered at; here a token bucket's burst (tbf's 16 KB) lets a
+//     whole short cluster through at line rate, so the cluster would have to
+//     outlast the burst, and then overfills the queue as a ramp does. The ramp is
+//     a parabola (padding): the excess over a link a little wider than the current
+//     rung grows slowly, so little is in flight when the queue shows.
 //     The congestion a failed probe caused is its own, not the rung's: it does not
 //     move the viewer down (downSettle again, and it does not count towards
-//     congestedHold, nor does the drain after a move down). The ramp is a parabola
-//     (padding): a link that cannot carry the next rung is mostly one a little
-//     wider than the current one, crossed early in the ramp, where the slope is
-//     small. (Ramping twice as slowly after a failed probe made Chromium's freezes
-//     no rarer on a loaded host, and took Pion viewers past the 20 s climb back.)
+//     congestedHold, nor does the drain after a move down). (Ramping twice as slowly
+//     after a failed probe made Chromium's freezes no rarer on a loaded host, and
+//     took Pion viewers past the 20 s climb back.)
 //   - After moving down, congestion is ignored for downSettle: the bottleneck's
 //     queue still holds what the higher rung sent, and GCC (its loss-based half
 //     above all) goes on decreasing while it drains, which would take the viewer a
@@ -66,7 +78,10 @@ const (
 	settleFloor   = 0.5
 	probeBackoff  = 3 * time.Second
 	maxBackoff    = 8 * time.Second
-	probeQueue    = 30 * time.Millisecond
+	// probeQueue: a probe whose packets wait longer has filled the path's queue.
+	// Over the jitter of a receiver on a busy host (queuewatch.go reads the least
+	// of the last packets reported), under any bottleneck's queue worth having.
+	probeQueue = 30 * time.Millisecond
 	// probeAgain is the wait for the next probe after one succeeded: the path had
 	// room to spare, so the rung above may fit too.
 	probeAgain = time.Second
@@ -84,7 +99,6 @@ func (r rung) need() int { return r.bps + audioBudget }
 type signal struct {
 	estimate  int  // GCC target bitrate, bit/s
 	congested bool // decreasing on delay, or losing more than lossCongested
-	rising    bool // the delay trend far above the overuse threshold: a probe stops
 	queued    bool // the viewer's packets wait more than probeQueue (queuewatch.go): a probe stops
 }
 
@@ -109,7 +123,7 @@ func newPolicy(rungs []rung, now time.Time) *policy {
 // step takes the estimator's signal at now and returns the rung to be on and the
 // padding (bit/s) to send now: non-zero while probing.
 func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
-	if !p.probeUntil.IsZero() && (s.congested || s.rising || s.queued) { // the path does not carry the next rung
+	if !p.probeUntil.IsZero() && (s.congested || s.queued) { // the path does not carry the next rung
 		p.probeUntil = time.Time{}
 		p.backoff = min(2*p.backoff, maxBackoff)
 		p.nextProbe = now.Add(p.backoff)
@@ -164,8 +178,8 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 // padding is what brings the current rung's need up to the next rung's × upMargin,
 // ramped over probeRamp from the probe's start. The ramp is a parabola, not a line: a
 // link that does not carry the next rung is mostly one a little above the current
-// one, crossed early in the ramp, where a parabola's slope is small; what GCC's
-// lag lets the probe overfill grows with that slope.
+// one, crossed early in the ramp, where a parabola's slope is small; what is in
+// flight when the queue shows grows with that slope.
 func (p *policy) padding(now time.Time) int {
 	full := upMargin*float64(p.rungs[p.cur-1].need()) - float64(p.rungs[p.cur].need())
 	r := min(1, float64(now.Sub(p.probeStart)+adaptInterval)/float64(probeRamp))

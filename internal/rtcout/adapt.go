@@ -87,8 +87,8 @@ func (v *viewer) runAdapt() {
 		loss, _ := st["averageLoss"].(float64)
 		state, _ := st["state"].(string)
 		s.congested = state == "decrease" || loss > lossCongested
-		queued := v.watch.take()
-		s.queued = queued > probeQueue
+		queued, overs := v.watch.take()
+		s.queued = overs
 		a.estimate.Store(int64(s.estimate))
 		if v.o.cfg.Log.Enabled(context.Background(), slog.LevelDebug) { // 5 a second per viewer: built only when wanted
 			est, _ := st["delayEstimate"].(float64)
@@ -154,7 +154,7 @@ func (w *videoWriter) write(u *stream.Unit) {
 		return
 	}
 	pad := a.pad.Load()
-	if w.v.watch.filling() { // the probe fills a queue: it stops now, not at the policy's next step
+	if w.v.watch.filling() { // the probe may fill a queue: it pauses now, not at the policy's next step
 		pad = 0
 	}
 	if pad <= 0 || w.last.IsZero() {

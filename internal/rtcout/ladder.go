@@ -25,8 +25,9 @@ import "time"
 //     and the next waits twice as long (probeBackoff doubling to maxBackoff), so a
 //     viewer on a link that really is narrow probes rarely. The signs: the
 //     viewer's packets waiting more than probeQueue (queuewatch.go reads the
-//     transport-wide CC feedback for that itself, and the writer stops padding on
-//     the feedback that shows it, between the policy's steps), or GCC's congestion.
+//     transport-wide CC feedback for that itself, and the writer pauses the padding
+//     on the feedback that shows it, between the policy's steps, and a second one
+//     fails the probe), or GCC's congestion.
 //     GCC alone was too late: its trend is a slope, which a gently ramped probe keeps under its
 //     adaptive threshold while the queue grows, so it confirmed the overuse 0.6–0.8 s
 //     after the link was full, with the padding by then 350–650 kbit/s over a 600
@@ -82,6 +83,9 @@ const (
 	// Over the jitter of a receiver on a busy host (queuewatch.go reads the least
 	// of the last packets reported), under any bottleneck's queue worth having.
 	probeQueue = 30 * time.Millisecond
+	// queuedReadings: a probe fails on the second feedback showing a queue (the
+	// first pauses its padding); one can be a descheduled process's (queuewatch.go).
+	queuedReadings = 2
 	// probeAgain is the wait for the next probe after one succeeded: the path had
 	// room to spare, so the rung above may fit too.
 	probeAgain = time.Second
@@ -99,7 +103,7 @@ func (r rung) need() int { return r.bps + audioBudget }
 type signal struct {
 	estimate  int  // GCC target bitrate, bit/s
 	congested bool // decreasing on delay, or losing more than lossCongested
-	queued    bool // the viewer's packets wait more than probeQueue (queuewatch.go): a probe stops
+	queued    int  // feedbacks that showed the viewer's packets waiting more than probeQueue (queuewatch.go)
 }
 
 // policy is one viewer's position on the ladder.
@@ -112,6 +116,7 @@ type policy struct {
 	probeUntil     time.Time // zero while not probing
 	quietUntil     time.Time // congestion moves no one down before (after a down move or a failed probe)
 	probeFailed    bool      // the quiet time is a failed probe's: no settleFloor
+	queued         int       // feedbacks in this probe that showed a queue
 	nextProbe      time.Time
 	backoff        time.Duration
 }
@@ -123,7 +128,10 @@ func newPolicy(rungs []rung, now time.Time) *policy {
 // step takes the estimator's signal at now and returns the rung to be on and the
 // padding (bit/s) to send now: non-zero while probing.
 func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
-	if !p.probeUntil.IsZero() && (s.congested || s.queued) { // the path does not carry the next rung
+	if !p.probeUntil.IsZero() {
+		p.queued += s.queued
+	}
+	if !p.probeUntil.IsZero() && (s.congested || p.queued >= queuedReadings) { // the path does not carry the next rung
 		p.probeUntil = time.Time{}
 		p.backoff = min(2*p.backoff, maxBackoff)
 		p.nextProbe = now.Add(p.backoff)
@@ -169,7 +177,7 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 		return p.cur, 0
 	}
 	if !now.Before(p.nextProbe) {
-		p.probeStart, p.probeUntil = now, now.Add(probeTime)
+		p.probeStart, p.probeUntil, p.queued = now, now.Add(probeTime), 0
 		return p.cur, p.padding(now)
 	}
 	return p.cur, 0

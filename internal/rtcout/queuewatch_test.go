@@ -63,8 +63,8 @@ func TestQueueWatch(t *testing.T) {
 		for range 20 {
 			p.send(20, flat)
 		}
-		if q := p.w.take(); q > time.Millisecond || p.w.filling() {
-			t.Fatalf("queued %v on a steady path", q)
+		if q, n := p.w.take(); q > time.Millisecond || n != 0 || p.w.filling() {
+			t.Fatalf("queued %v (%d feedbacks over) on a steady path", q, n)
 		}
 	})
 	t.Run("a queue growing past probeQueue shows on the feedback that sees it", func(t *testing.T) {
@@ -73,17 +73,14 @@ func TestQueueWatch(t *testing.T) {
 		p.w.take()
 		p.send(20, func(i int) time.Duration { return time.Duration(i) * 3 * time.Millisecond }) // 57 ms at the end
 		if !p.w.filling() {
-			t.Fatal("a 57 ms queue does not stop the padding")
+			t.Fatal("a 57 ms queue does not pause the padding")
 		}
-		if q := p.w.take(); q < 47*time.Millisecond || q > 49*time.Millisecond {
-			t.Fatalf("queued %v, want 48 ms (the least of the last %d packets)", q, lastPackets)
-		}
-		if p.w.filling() {
-			t.Fatal("still filling after take")
+		if q, n := p.w.take(); q < 47*time.Millisecond || q > 49*time.Millisecond || n != 1 {
+			t.Fatalf("queued %v in %d feedbacks, want 48 ms (the least of the last %d packets) in 1", q, n, lastPackets)
 		}
 		p.send(20, flat) // drained
-		if q := p.w.take(); q > time.Millisecond {
-			t.Fatalf("queued %v once drained", q)
+		if q, n := p.w.take(); q > time.Millisecond || n != 0 || p.w.filling() {
+			t.Fatalf("queued %v (%d feedbacks over, pausing %v) once drained", q, n, p.w.filling())
 		}
 	})
 	t.Run("a burst stamped late by a descheduled receiver is not a queue", func(t *testing.T) {
@@ -95,8 +92,8 @@ func TestQueueWatch(t *testing.T) {
 			}
 			return 0
 		})
-		if q := p.w.take(); q > time.Millisecond {
-			t.Fatalf("queued %v", q)
+		if q, n := p.w.take(); q > time.Millisecond || n != 0 {
+			t.Fatalf("queued %v (%d feedbacks over)", q, n)
 		}
 	})
 	t.Run("a feedback that reports more packets than it has deltas for is read no further", func(t *testing.T) {

@@ -28,15 +28,16 @@ import "time"
 //     transport-wide CC feedback for that itself, and the writer pauses the padding
 //     on the feedback that shows it, between the policy's steps, and a second one
 //     fails the probe), or GCC's congestion.
-//     GCC alone was too late: its trend is a slope, which a gently ramped probe keeps under its
-//     adaptive threshold while the queue grows, so it confirmed the overuse 0.6–0.8 s
-//     after the link was full, with the padding by then 350–650 kbit/s over a 600
-//     kbit/s link: tbf's queue (0.3 s there, 0.5 s at 300 kbit/s) overflowed (20–22
-//     packets lost at 600 kbit/s, Pion viewer, 2 runs of 3) or delayed Chrome's
-//     video into freezes. Read directly, the queue stops a probe at 40–80 ms.
-//     (Nor is GCC's trend a better early sign: stopping on a trend of twice the
-//     threshold, single readings on a clean path reached it, 4.3× once, and cost a
-//     viewer climbing back 8 s of backoff.)
+//     GCC alone was too late once the ramp became a parabola: GCC's trend is a
+//     slope, which the parabola's gentle start keeps under its adaptive threshold
+//     while the queue grows, so it confirmed the overuse 0.6–0.8 s after the link
+//     was full, with the padding by then 350–650 kbit/s over it; tbf's queue (0.3 s
+//     at 600 kbit/s, 0.5 s at 300) overflowed: 20–22 packets lost in 2 of 3 runs of
+//     a Pion viewer at 600 kbit/s (with the straight ramp before it, 0 in 5). Read
+//     directly, a failed probe's queue peaks at 55–155 ms (tbf at 600 and 300
+//     kbit/s) and nothing is lost. (Nor is GCC's trend a good early sign: stopping
+//     at twice its threshold, single readings on a clean path reached 4.3× it and
+//     cost a viewer climbing back 8 s of backoff.)
 //     libwebrtc instead probes in short clusters and takes the rate the feedback
 //     shows them delivered at; here a token bucket's burst (tbf's 16 KB) lets a
 //     whole short cluster through at line rate, so the cluster would have to

@@ -14,7 +14,7 @@ import (
 // rmcat-transport-wide-cc-extensions-01 §3.1) to tell how long the viewer's packets
 // now wait in the path's queue: the one-way delay of the latest packets reported,
 // less the smallest seen over the last few seconds. GCC reads the same feedback,
-// but its trend filter and overuse detector confirm a growing queue only 0.4–0.8 s
+// but its trend filter and overuse detector confirm a growing queue only 0.6–0.8 s
 // after it starts, which a probe (ladder.go) crossing a narrow link turns into a
 // queue of half a second or into drops; this sees it on the first feedback after
 // the queue passes probeQueue, and pauses the padding at once (over), before the

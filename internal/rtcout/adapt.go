@@ -98,15 +98,14 @@ func (v *viewer) runAdapt() {
 		// dropping what does not fit still crosses it within a few readings.
 		lossAvg += lossSmoothing * (loss - lossAvg)
 		s.congested = state == "decrease" || lossAvg > lossCongested
-		est, _ := st["delayEstimate"].(float64)
-		thr, _ := st["delayThreshold"].(float64)
-		// Twice the threshold: single readings of a clean path's trend reach 1.3× it,
-		// while a probe that overfills a bottleneck drives it to 10-40× within 200 ms.
-		s.rising = thr > 0 && est > 2*thr
+		queued, overs := v.watch.take()
+		s.queued = overs
 		a.estimate.Store(int64(s.estimate))
 		if v.o.cfg.Log.Enabled(context.Background(), slog.LevelDebug) { // 5 a second per viewer: built only when wanted
+			est, _ := st["delayEstimate"].(float64)
+			thr, _ := st["delayThreshold"].(float64)
 			v.o.cfg.Log.Debug("viewer estimate", "viewer", v.id, "estimate", s.estimate, "state", state, "loss", loss,
-				"loss_avg", lossAvg, "trend", est, "threshold", thr, "rung", pol.cur, "pad", a.pad.Load())
+				"loss_avg", lossAvg, "trend", est, "threshold", thr, "queued_ms", queued.Milliseconds(), "rung", pol.cur, "pad", a.pad.Load())
 		}
 		was := pol.cur
 		i, pad := pol.step(time.Now(), s)
@@ -166,6 +165,9 @@ func (w *videoWriter) write(u *stream.Unit) {
 		return
 	}
 	pad := a.pad.Load()
+	if w.v.watch.filling() { // the probe may fill a queue: it pauses now, not at the policy's next step
+		pad = 0
+	}
 	if pad <= 0 || w.last.IsZero() {
 		w.last, w.owed = now, 0
 		return

@@ -87,7 +87,7 @@ func newAPI(o Options, tune ...func(*webrtc.SettingEngine)) (*webrtc.API, error)
 	for _, f := range tune {
 		f(&b.se)
 	}
-	return b.api(nil, nil)
+	return b.api(nil, nil, nil)
 }
 
 // apiBase is what every PeerConnection of one kind shares: codecs, header
@@ -174,12 +174,16 @@ func newAPIBase(o Options, cc bool) (*apiBase, error) {
 
 // api is an API over b; with bwe, its PeerConnection runs a GCC estimator of its
 // own and hands it to bwe as NewPeerConnection builds it; with gate, the NACKs it
-// answers pass the gate first. One API per viewer, so that the estimator cannot be
+// answers pass the gate first; with watch, it reads the viewer's transport-wide CC
+// feedback too. One API per viewer, so that the estimator cannot be
 // handed to another viewer's handshake running at the same time (the callback only
 // has Pion's PeerConnection id to go by).
-func (b *apiBase) api(bwe func(cc.BandwidthEstimator), gate *nackGate) (*webrtc.API, error) {
+func (b *apiBase) api(bwe func(cc.BandwidthEstimator), gate *nackGate, watch *queueWatch) (*webrtc.API, error) {
 	ir := &interceptor.Registry{}
 	if bwe != nil && b.twcc != nil {
+		if watch != nil { // next to the transport: what it sees leave has its transport-wide number
+			ir.Add(watch)
+		}
 		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 			// No pacer (gcc's default leaky bucket queues without bound when sent
 			// more than its target): the ladder keeps the rate, and a pacer's queue

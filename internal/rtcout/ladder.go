@@ -20,21 +20,35 @@ import "time"
 //     pion/interceptor #299; a talking head sends far less than its rung's rate
 //     between key frames). While below the top, the viewer pads its video with RTP
 //     padding, ramped over probeRamp to the next rung's need × upMargin and held
-//     until probeTime. If GCC sees no congestion meanwhile, the path carries the
-//     next rung and the viewer moves up. If it does, or its delay trend jumps (twice
-//     GCC's overuse threshold, before GCC's own state machine confirms the
-//     overuse), the probe stops at once and the next waits twice as long
-//     (probeBackoff doubling to maxBackoff), so a viewer on a link that really is
-//     narrow probes rarely. Ramping rather than starting at full, GCC sees the queue
-//     start to grow while the excess is still small, so a failed probe mostly
-//     delays packets (a bottleneck's queue absorbs a few KB) rather than drops them.
+//     until probeTime. If the path shows no sign of a queue meanwhile, it carries
+//     the next rung and the viewer moves up. If it does, the probe stops at once
+//     and the next waits twice as long (probeBackoff doubling to maxBackoff), so a
+//     viewer on a link that really is narrow probes rarely. The signs: the
+//     viewer's packets waiting more than probeQueue (queuewatch.go reads the
+//     transport-wide CC feedback for that itself, and the writer pauses the padding
+//     on the feedback that shows it, between the policy's steps, and a second one
+//     fails the probe), or GCC's congestion.
+//     GCC alone was too late once the ramp became a parabola: GCC's trend is a
+//     slope, which the parabola's gentle start keeps under its adaptive threshold
+//     while the queue grows, so it confirmed the overuse 0.6–0.8 s after the link
+//     was full, with the padding by then 350–650 kbit/s over it; tbf's queue (0.3 s
+//     at 600 kbit/s, 0.5 s at 300) overflowed: 20–22 packets lost in 2 of 3 runs of
+//     a Pion viewer at 600 kbit/s (with the straight ramp before it, 0 in 5). Read
+//     directly, a failed probe's queue peaks at 55–155 ms (tbf at 600 and 300
+//     kbit/s) and nothing is lost. (Nor is GCC's trend a good early sign: stopping
+//     at twice its threshold, single readings on a clean path reached 4.3× it and
+//     cost a viewer climbing back 8 s of backoff.)
+//     libwebrtc instead probes in short clusters and takes the rate the feedback
+//     shows them delivered at; here a token bucket's burst (tbf's 16 KB) lets a
+//     whole short cluster through at line rate, so the cluster would have to
+//     outlast the burst, and then overfills the queue as a ramp does. The ramp is
+//     a parabola (padding): the excess over a link a little wider than the current
+//     rung grows slowly, so little is in flight when the queue shows.
 //     The congestion a failed probe caused is its own, not the rung's: it does not
 //     move the viewer down (downSettle again, and it does not count towards
-//     congestedHold, nor does the drain after a move down). The ramp is a parabola
-//     (padding): a link that cannot carry the next rung is mostly one a little
-//     wider than the current one, crossed early in the ramp, where the slope is
-//     small. (Ramping twice as slowly after a failed probe made Chromium's freezes
-//     no rarer on a loaded host, and took Pion viewers past the 20 s climb back.)
+//     congestedHold, nor does the drain after a move down). (Ramping twice as slowly
+//     after a failed probe made Chromium's freezes no rarer on a loaded host, and
+//     took Pion viewers past the 20 s climb back.)
 //   - After moving down, congestion is ignored for downSettle: the bottleneck's
 //     queue still holds what the higher rung sent, and GCC (its loss-based half
 //     above all) goes on decreasing while it drains, which would take the viewer a
@@ -71,6 +85,13 @@ const (
 	settleFloor   = 0.5
 	probeBackoff  = 3 * time.Second
 	maxBackoff    = 8 * time.Second
+	// probeQueue: a probe whose packets wait longer has filled the path's queue.
+	// Over the jitter of a receiver on a busy host (queuewatch.go reads the least
+	// of the last packets reported), under any bottleneck's queue worth having.
+	probeQueue = 30 * time.Millisecond
+	// queuedReadings: a probe fails on the second feedback showing a queue (the
+	// first pauses its padding); one can be a descheduled process's (queuewatch.go).
+	queuedReadings = 2
 	// probeAgain is the wait for the next probe after one succeeded: the path had
 	// room to spare, so the rung above may fit too.
 	probeAgain = time.Second
@@ -88,7 +109,7 @@ func (r rung) need() int { return r.bps + audioBudget }
 type signal struct {
 	estimate  int  // GCC target bitrate, bit/s
 	congested bool // decreasing on delay, or losing more than lossCongested
-	rising    bool // the delay trend far above the overuse threshold: a probe stops
+	queued    int  // feedbacks that showed the viewer's packets waiting more than probeQueue (queuewatch.go)
 }
 
 // policy is one viewer's position on the ladder.
@@ -101,6 +122,7 @@ type policy struct {
 	probeUntil     time.Time // zero while not probing
 	quietUntil     time.Time // congestion moves no one down before (after a down move or a failed probe)
 	probeFailed    bool      // the quiet time is a failed probe's: no settleFloor
+	queued         int       // feedbacks in this probe that showed a queue
 	nextProbe      time.Time
 	backoff        time.Duration
 }
@@ -112,7 +134,10 @@ func newPolicy(rungs []rung, now time.Time) *policy {
 // step takes the estimator's signal at now and returns the rung to be on and the
 // padding (bit/s) to send now: non-zero while probing.
 func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
-	if !p.probeUntil.IsZero() && (s.congested || s.rising) { // the path does not carry the next rung
+	if !p.probeUntil.IsZero() {
+		p.queued += s.queued
+	}
+	if !p.probeUntil.IsZero() && (s.congested || p.queued >= queuedReadings) { // the path does not carry the next rung
 		p.probeUntil = time.Time{}
 		p.backoff = min(2*p.backoff, maxBackoff)
 		p.nextProbe = now.Add(p.backoff)
@@ -158,7 +183,7 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 		return p.cur, 0
 	}
 	if !now.Before(p.nextProbe) {
-		p.probeStart, p.probeUntil = now, now.Add(probeTime)
+		p.probeStart, p.probeUntil, p.queued = now, now.Add(probeTime), 0
 		return p.cur, p.padding(now)
 	}
 	return p.cur, 0
@@ -167,8 +192,8 @@ func (p *policy) step(now time.Time, s signal) (rung int, pad int) {
 // padding is what brings the current rung's need up to the next rung's × upMargin,
 // ramped over probeRamp from the probe's start. The ramp is a parabola, not a line: a
 // link that does not carry the next rung is mostly one a little above the current
-// one, crossed early in the ramp, where a parabola's slope is small; what GCC's
-// lag lets the probe overfill grows with that slope.
+// one, crossed early in the ramp, where a parabola's slope is small; what is in
+// flight when the queue shows grows with that slope.
 func (p *policy) padding(now time.Time) int {
 	full := upMargin*float64(p.rungs[p.cur-1].need()) - float64(p.rungs[p.cur].need())
 	r := min(1, float64(now.Sub(p.probeStart)+adaptInterval)/float64(probeRamp))

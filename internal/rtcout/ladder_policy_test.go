@@ -114,15 +114,45 @@ func TestLadderPolicy(t *testing.T) {
 			t.Fatalf("rung %d right after a failed probe's quiet time, want mid", cur)
 		}
 	})
-	t.Run("a rising delay trend stops a probe", func(t *testing.T) {
+	t.Run("a probe that fills the path's queue stops before GCC sees it and the next waits longer", func(t *testing.T) {
 		now := time.Unix(0, 0)
 		p := newPolicy(testRungs, now)
 		p.step(now, signal{estimate: 510_000, congested: true})
 		for pad := 0; pad == 0; now = now.Add(adaptInterval) {
 			_, pad = p.step(now, signal{estimate: 600_000})
 		}
-		if cur, pad := p.step(now, signal{estimate: 600_000, rising: true}); cur != 1 || pad != 0 {
-			t.Fatalf("rung %d, padding %d with the delay rising", cur, pad)
+		if cur, pad := p.step(now, signal{estimate: 600_000, queued: 2}); cur != 1 || pad != 0 {
+			t.Fatalf("rung %d, padding %d after two feedbacks showing a queue", cur, pad)
+		}
+		if got := p.nextProbe.Sub(now); got != 2*probeBackoff {
+			t.Fatalf("next probe in %v, want %v", got, 2*probeBackoff)
+		}
+	})
+	t.Run("one feedback showing a queue does not stop a probe, a second later in it does", func(t *testing.T) {
+		now := time.Unix(0, 0)
+		p := newPolicy(testRungs, now)
+		p.step(now, signal{estimate: 510_000, congested: true})
+		for pad := 0; pad == 0; now = now.Add(adaptInterval) {
+			_, pad = p.step(now, signal{estimate: 600_000})
+		}
+		// A descheduled receiver stamps one feedback's packets late.
+		if _, pad := p.step(now, signal{estimate: 600_000, queued: 1}); pad == 0 {
+			t.Fatal("one late feedback stopped the probe")
+		}
+		now = now.Add(adaptInterval)
+		if _, pad := p.step(now, signal{estimate: 600_000}); pad == 0 {
+			t.Fatal("the probe stopped after one late feedback")
+		}
+		now = now.Add(adaptInterval)
+		if cur, pad := p.step(now, signal{estimate: 600_000, queued: 1}); cur != 1 || pad != 0 {
+			t.Fatalf("rung %d, padding %d after a second feedback showing a queue", cur, pad)
+		}
+		// The next probe starts its count afresh.
+		for pad := 0; pad == 0; now = now.Add(adaptInterval) {
+			_, pad = p.step(now, signal{estimate: 600_000})
+		}
+		if _, pad := p.step(now, signal{estimate: 600_000, queued: 1}); pad == 0 {
+			t.Fatal("the last probe's count carried over")
 		}
 	})
 	t.Run("a probe that meets congestion stops and the next waits longer", func(t *testing.T) {

@@ -52,6 +52,9 @@ type viewer struct {
 	// gate budgets its NACK answers (nil for a WHIP publication); set before its
 	// PeerConnection exists.
 	gate *nackGate
+	// watch reads its transport-wide CC feedback for the queue a probe fills
+	// (queuewatch.go); set with gate.
+	watch *queueWatch
 	// vcap and acap stamp abs-capture-time on its video and audio packets with the
 	// ids its answer negotiated (capture.go); set before its feed starts.
 	vcap, acap captureStamp
@@ -99,11 +102,11 @@ func (o *Output) AddViewer(ctx context.Context, offer string, c viewers.Client) 
 func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription) (webrtc.SessionDescription, error) {
 	o := v.o
 	var est estimators
-	v.gate = &nackGate{}
+	v.gate, v.watch = &nackGate{}, &queueWatch{}
 	api, err := o.base.api(func(e cc.BandwidthEstimator) {
 		est.set(e)
 		v.gate.setEstimate(e.GetTargetBitrate)
-	}, v.gate)
+	}, v.gate, v.watch)
 	if err != nil {
 		return webrtc.SessionDescription{}, err
 	}

@@ -128,6 +128,10 @@ func TestLadderUnderABottleneck(t *testing.T) {
 	if !inPrivateNetns(t) {
 		return
 	}
+	if ladderBackend(t) == "webrtcbin" {
+		webrtcbinBottleneck(t, startLadderViewer)
+		return
+	}
 	ladderBottleneck(t, startLadderViewer)
 }
 
@@ -425,6 +429,13 @@ type viewerStat struct {
 	NACKs    int64   `json:"nacks"`
 	PLIs     int64   `json:"plis"`
 	Delay    float64 `json:"delayMs"` // the jitter buffer's mean delay so far
+	// jitterBufferDelay (s) and jitterBufferEmittedCount of video; concealed and
+	// received audio samples: for figures over a window.
+	JB         float64 `json:"jb,omitempty"`
+	JBN        float64 `json:"jbn,omitempty"`
+	KeyFrames  int64   `json:"keyFrames,omitempty"`
+	AConcealed float64 `json:"aConcealed,omitempty"`
+	ASamples   float64 `json:"aSamples,omitempty"`
 }
 
 func (s viewerStat) at() time.Time { return time.UnixMilli(s.At) }

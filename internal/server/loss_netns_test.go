@@ -165,6 +165,7 @@ func TestLossChromium(t *testing.T) {
 			r.srv1.resentBytes-r.srv0.resentBytes, r.b.jbv(r.a), r.b.jba(r.a), r.p.AVPairs, r.p.ChromeAV)
 		t.Logf("%-10s concealment events %.0f, of the concealed samples %.0f %% silent; host load average %s", r.name, dv(func(s lossSnap) float64 { return s.Events }),
 			100*dv(func(s lossSnap) float64 { return s.Silent })/math.Max(r.b.Concealed-r.a.Concealed, 1), r.load)
+		t.Logf("%-10s A/V offsets in order (ms, beep minus flash): %.0f", r.name, phaseOffsets(r.a.viewerSnap, r.b.viewerSnap, m, t0))
 		if i == 0 {
 			continue
 		}
@@ -198,6 +199,19 @@ func TestLossChromium(t *testing.T) {
 		return
 	}
 	t.Errorf("goals missed under loss: %s", strings.Join(miss, "; "))
+}
+
+// phaseOffsets is the flash/beep offsets of the flashes displayed between a and b,
+// as viewerPhase pairs them.
+func phaseOffsets(a, b viewerSnap, m syncMarks, t0 float64) []float64 {
+	var fl []float64
+	for _, f := range m.Flashes {
+		if f >= a.At && f < b.At {
+			fl = append(fl, f)
+		}
+	}
+	offsets, _ := pairOffsets(fl, m.Beeps, t0)
+	return offsets
 }
 
 // setLoss drops pct % of avhost's UDP out of the veth to the viewer (0: none). The

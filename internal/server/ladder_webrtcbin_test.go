@@ -30,8 +30,8 @@ func ladderBackend(t *testing.T) string {
 }
 
 // webrtcbinBottleneck is the bottleneck run with the session on the webrtcbin
-// backend (AVHOST_LADDER_BACKEND=webrtcbin): the same namespaces, tbf, noise and
-// clean viewer as ladderBottleneck, but no ladder. GStreamer 1.22's webrtcbin has no
+// backend (AVHOST_LADDER_BACKEND=webrtcbin): the same namespaces, tbf and noise as
+// ladderBottleneck, a clean viewer on the host's path, but no ladder. GStreamer 1.22's webrtcbin has no
 // congestion control of its own (rtpgccbwe is gst-plugins-rs, not in Debian 12),
 // avhost reads no webrtcbin viewer's feedback, and its NACK repair is off (docs/
 // deploy.md), so every viewer gets the one 1.5 Mbit/s encode whatever its link
@@ -81,10 +81,9 @@ func webrtcbinBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *
 }`)
 
 	// A clean stretch: what the session sends without a limit.
-	cs := clean
-	a0, c0, off0 := limited.last(), cs(), offered(t)
+	a0, c0, off0 := limited.last(), clean(), offered(t)
 	time.Sleep(3 * time.Second) // the clean stretch itself, not synchronisation
-	a1, c1, off1 := limited.last(), cs(), offered(t)
+	a1, c1, off1 := limited.last(), clean(), offered(t)
 	cleanSecs := a1.at().Sub(a0.at()).Seconds()
 	offClean := float64(off1-off0) * 8 / cleanSecs / 1000
 	t.Logf("webrtcbin backend, noise 256×256@25 on one 1.5 Mbit/s encode; before the limit: avhost offered the link %.0f kbit/s; limited viewer %s; clean viewer %s",
@@ -93,7 +92,7 @@ func webrtcbinBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *
 	run(t, "tc", "qdisc", "add", "dev", "avhl-h", "root", "tbf", "rate", fmt.Sprintf("%dkbit", rate), "burst", "16kb", "latency", "100ms")
 	limitedAt, atLimit := time.Now(), limited.last()
 	time.Sleep(time.Until(limitedAt.Add(5 * time.Second))) // the window's start, not synchronisation
-	start, cStart := limited.last(), cs()
+	start, cStart := limited.last(), clean()
 	tcBefore, offBefore := tcSent(t), offered(t)
 	healthy := 0
 	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
@@ -101,7 +100,7 @@ func webrtcbinBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *
 			healthy++
 		}
 	}
-	end, cEnd := limited.last(), cs()
+	end, cEnd := limited.last(), clean()
 	tcAfter, offAfter := tcSent(t), offered(t)
 	secs := end.at().Sub(start.at()).Seconds()
 	sent := float64(tcAfter-tcBefore) * 8 / secs / 1000
@@ -131,7 +130,7 @@ func webrtcbinBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *
 	liftedAt, atLift := time.Now(), limited.last()
 	// Playing again: a second's figures with at least 20 frames decoded (or, for a
 	// Pion viewer, 90 % of the clean stretch's packet rate without loss).
-	var prev viewerStat
+	prev := atLift
 	waitFor(t, 20*time.Second, func() bool {
 		cur := limited.last()
 		if cur.at().Sub(prev.at()) < time.Second {

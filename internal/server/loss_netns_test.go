@@ -35,9 +35,9 @@ import (
 // frames more than 300 ms apart) and Chrome's own freeze count, concealed audio,
 // what Opus in-band FEC recovered, the A/V offset (avMean of the flash/beep pairs)
 // against the clean phase's, NACKs and retransmissions on both sides, the decoded
-// frame rate and the Opus encoder's expected loss; and fails when a goal is missed: no freeze over 300 ms at 2 %, at
-// most one at 5 %; concealed audio ≤ 0.5 % at 2 %, ≤ 1.5 % at 5 %; A/V offset
-// within 10 ms of the clean phase.
+// frame rate and the Opus encoder's expected loss; and fails when a goal is missed:
+// no freeze over 300 ms at 2 %, at most one at 5 %; concealed audio ≤ 0.5 % at 2 %,
+// ≤ 1.5 % at 5 %; A/V offset within 10 ms of the clean phase.
 //
 // AVHOST_LOSS_BACKEND=webrtcbin serves the session with the webrtcbin backend
 // instead (figures only: no goal asserted, see docs); AVHOST_LOSS_CONTENT=noise

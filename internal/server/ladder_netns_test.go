@@ -125,11 +125,10 @@ func TestLadderUnderABottleneck(t *testing.T) {
 	if os.Getenv("AVHOST_LADDER_PION") == "" && os.Getenv("AVHOST_LADDER_KBIT") == "" && os.Getenv("AVHOST_PORTS_NETNS") == "" {
 		t.Skip("loses ≈2 % after the fit in about 2 of 3 runs since this round's probe changes (issue 12); AVHOST_LADDER_PION=1 runs it")
 	}
-	if !inPrivateNetns(t) {
-		return
-	}
 	if ladderBackend(t) == "webrtcbin" {
-		webrtcbinBottleneck(t, startLadderViewer)
+		t.Skip("a Pion receiver gets no video from webrtcbin 1.22 (its answer names no video SSRC): TestLadderChromiumUnderABottleneck runs it")
+	}
+	if !inPrivateNetns(t) {
 		return
 	}
 	ladderBottleneck(t, startLadderViewer)

@@ -62,6 +62,7 @@ bench: deps ## print throughput, allocation and CPU figures
 	@# media time → display in Chromium, avhost beside a reference Pion sender (issue 12)
 	AVHOST_REF_SECONDS=60 $(GO) test -count=1 -run '^TestLatencyAgainstAReferenceSender$$' -v -timeout 5m ./internal/server 2>&1 | grep -E 'reflatency|^(--- |ok|FAIL)'
 	for k in 600 300; do AVHOST_LADDER_CHROMIUM=1 AVHOST_LADDER_KBIT=$$k $(GO) test -count=1 -run '^TestLadderChromiumUnderABottleneck$$' -v -timeout 5m ./internal/server 2>&1 | grep -E 'ladder_netns|^(--- |ok|FAIL)'; done
+	for k in 600 300; do AVHOST_LADDER_CHROMIUM=1 AVHOST_LADDER_BACKEND=webrtcbin AVHOST_LADDER_KBIT=$$k $(GO) test -count=1 -run '^TestLadderChromiumUnderABottleneck$$' -v -timeout 5m ./internal/server 2>&1 | grep -E 'ladder_webrtcbin|^(--- |ok|FAIL)'; done
 	AVHOST_CHURN_SECONDS=60 $(GO) test -run '^$$' -bench 'Churn' -benchtime 1x -timeout 10m ./internal/server
 	$(GO) build -o $(BIN) ./cmd/avhost && scripts/idle50k.sh
 	AVHOST_PULSES=60 $(GO) test -count=1 -run 'LipSync|InterruptSilence' -v ./internal/server 2>&1 | grep -E 'offset|alignment|latency|silence|speech start|fine sync'

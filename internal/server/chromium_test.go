@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,8 +26,9 @@ func browser(t *testing.T) context.Context {
 }
 
 // browserKill is browser for up to d, with a kill that ends the Chromium process at
-// once, the way a viewer vanishes: no page unload, no DTLS close.
-func browserKill(t *testing.T, d time.Duration) (context.Context, func()) {
+// once, the way a viewer vanishes: no page unload, no DTLS close. extra adds to
+// (or overrides) the flags below.
+func browserKill(t *testing.T, d time.Duration, extra ...chromedp.ExecAllocatorOption) (context.Context, func()) {
 	t.Helper()
 	path := testenv.RequireBrowser(t)
 	// Not t.TempDir: Chromium's helpers can still be writing there when the test ends,
@@ -54,8 +56,10 @@ func browserKill(t *testing.T, d time.Duration) (context.Context, func()) {
 		// with this). avhost resolves no mDNS names anyway (a browser's .local host
 		// candidates reach it as peer-reflexive), so the test browser hands out its
 		// addresses instead, as a page with camera permission does.
-		opts = append(opts, chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"))
+		// chromedp's defaults disable two features by the same flag: keep them.
+		opts = append(opts, chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"))
 	}
+	opts = append(opts, extra...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)
@@ -63,6 +67,20 @@ func browserKill(t *testing.T, d time.Duration) (context.Context, func()) {
 	ctx, cancel3 := context.WithTimeout(ctx, d)
 	t.Cleanup(cancel3)
 	return ctx, cancel
+}
+
+// secureOrigin makes Chromium treat page's origin as a secure context, as it does
+// http://127.0.0.1 and localhost. A test's page on a veth address (http://10.x) is
+// not one, and the page's measurement mode needs one: AudioWorklet exists only in
+// secure contexts (Web Audio API §1.32), so without this the beep detector never
+// starts and the page hears no beep.
+func secureOrigin(t *testing.T, page string) chromedp.ExecAllocatorOption {
+	t.Helper()
+	u, err := url.Parse(page)
+	if err != nil || u.Host == "" {
+		t.Fatalf("page %q: no origin (%v)", page, err)
+	}
+	return chromedp.Flag("unsafely-treat-insecure-origin-as-secure", u.Scheme+"://"+u.Host)
 }
 
 // inOwnNetns says whether this process runs in a named network namespace (a test's

@@ -15,6 +15,9 @@ import (
 // Besides the Pion run's checks, its player must show no freeze longer than 300 ms
 // once on a rung that fits, nor while climbing back. About 45 s, so behind
 // AVHOST_LADDER_CHROMIUM (make bench runs it at 600 and 300 kbit/s).
+// AVHOST_LADDER_BACKEND=webrtcbin serves the session with the webrtcbin backend
+// instead: figures, and only what must hold without congestion control
+// (webrtcbinBottleneck).
 func TestLadderChromiumUnderABottleneck(t *testing.T) {
 	if os.Getenv("AVHOST_LADDER_CHROMIUM") == "" {
 		t.Skip("about 45 s: AVHOST_LADDER_CHROMIUM=1 runs it (make bench)")
@@ -22,9 +25,14 @@ func TestLadderChromiumUnderABottleneck(t *testing.T) {
 	if !inPrivateNetns(t) {
 		return
 	}
-	ladderBottleneck(t, func(t *testing.T, ns, web string) *ladderViewer {
+	join := func(t *testing.T, ns, web string) *ladderViewer {
 		return startViewerProc(t, ns, "TestLadderChromiumHelper", "AVHOST_LADDER_PAGE="+web+"/?via=whep")
-	})
+	}
+	if ladderBackend(t) == "webrtcbin" {
+		webrtcbinBottleneck(t, join)
+		return
+	}
+	ladderBottleneck(t, join)
 }
 
 // ladderStatsJS keeps, in the page, Chrome's inbound video figures read every
@@ -41,8 +49,12 @@ const ladderStatsJS = `(() => {
       else if (n > s.freezes + 1 && ms - s.freezeMs > 300) s.long += n - s.freezes; // cannot tell: all count
       Object.assign(s, {freezes: n, freezeMs: ms, packets: r.packetsReceived || 0,
         expected: (r.packetsReceived || 0) + (r.packetsLost || 0), bytes: r.bytesReceived || 0,
-        frames: r.framesDecoded || 0, width: r.frameWidth || 0, nacks: r.nackCount || 0, plis: r.pliCount || 0,
-        delayMs: r.jitterBufferEmittedCount ? 1000 * r.jitterBufferDelay / r.jitterBufferEmittedCount : 0});
+        frames: r.framesDecoded || 0, keyFrames: r.keyFramesDecoded || 0, width: r.frameWidth || 0, nacks: r.nackCount || 0, plis: r.pliCount || 0,
+        delayMs: r.jitterBufferEmittedCount ? 1000 * r.jitterBufferDelay / r.jitterBufferEmittedCount : 0,
+        jb: r.jitterBufferDelay || 0, jbn: r.jitterBufferEmittedCount || 0});
+    });
+    (await window.avhostPC.getStats()).forEach(r => {
+      if (r.type === 'inbound-rtp' && r.kind === 'audio') Object.assign(s, {aConcealed: r.concealedSamples || 0, aSamples: r.totalSamplesReceived || 0});
     });
   }, 100);
   return true;

@@ -120,6 +120,9 @@ func (l *logBuf) lines(sub string) []string {
 // (rtcout/queuewatch.go): before, GCC confirmed a gently ramped probe's overuse
 // late, and 2 of 3 runs at 600 kbit/s lost 20–22 packets in tbf's queue.
 func TestLadderUnderABottleneck(t *testing.T) {
+	if ladderBackend(t) == "webrtcbin" {
+		t.Skip("a Pion receiver gets no video from webrtcbin 1.22 (its answer names no video SSRC): TestLadderChromiumUnderABottleneck runs it")
+	}
 	if !inPrivateNetns(t) {
 		return
 	}
@@ -420,6 +423,13 @@ type viewerStat struct {
 	NACKs    int64   `json:"nacks"`
 	PLIs     int64   `json:"plis"`
 	Delay    float64 `json:"delayMs"` // the jitter buffer's mean delay so far
+	// jitterBufferDelay (s) and jitterBufferEmittedCount of video; concealed and
+	// received audio samples: for figures over a window.
+	JB         float64 `json:"jb,omitempty"`
+	JBN        float64 `json:"jbn,omitempty"`
+	KeyFrames  int64   `json:"keyFrames,omitempty"`
+	AConcealed float64 `json:"aConcealed,omitempty"`
+	ASamples   float64 `json:"aSamples,omitempty"`
 }
 
 func (s viewerStat) at() time.Time { return time.UnixMilli(s.At) }

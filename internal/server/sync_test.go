@@ -24,6 +24,7 @@ type syncMarks struct {
 	Quiet   []float64          `json:"quiet"`
 	NTP     []float64          `json:"ntpDiff"` // Chrome's video-minus-audio playout NTP, every 500 ms
 	Trim    map[string]float64 `json:"trim"`
+	Error   string             `json:"error"` // why the beep detector did not start
 }
 
 func pct(v []float64, p float64) float64 {

@@ -30,6 +30,9 @@ function measureFrame(meta, glassed) {
 // element's playout delay; the graph's own output time is kept for reference.
 async function measureAudio(stream) {
   const ac = new AudioContext();
+  // AudioWorklet exists in secure contexts only: a page over plain http on an
+  // address other than localhost has none, and would hear no beep without saying so.
+  if (!ac.audioWorklet) { ac.close(); throw new Error('no AudioWorklet: the beep detector needs a secure context (https or localhost)'); }
   await ac.audioWorklet.addModule('detector.js'); // a file, not a blob: the CSP allows scripts from 'self' only
   const node = new AudioWorkletNode(ac, 'avhost-detector', {numberOfOutputs: 0});
   node.port.onmessage = e => {

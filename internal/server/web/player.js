@@ -133,7 +133,7 @@ async function connect() {
   const stream = new MediaStream();
   pc.ontrack = e => {
     stream.addTrack(e.track); video.srcObject = stream;
-    if (q.get('measure') && e.track.kind === 'audio') measureAudio(stream);
+    if (q.get('measure') && e.track.kind === 'audio') measureAudio(stream).catch(err => { window.avhostSync.error = String(err); });
   };
   pc.onconnectionstatechange = () => setState(pc.connectionState);
   await pc.setLocalDescription(await pc.createOffer());

@@ -74,6 +74,7 @@ func TestNACKFloodIsNotAmplified(t *testing.T) {
 			backend, session := tc.backend, tc.name
 			h := viewersHost(t, func(c *server.Config) {
 				c.Session.Backend = backend
+				c.Session.Ladder = "off"
 				if tc.ladder {
 					c.Session.Ladder = "on"
 				}

@@ -42,7 +42,7 @@ type Config struct {
 	ViewerToken string `yaml:"viewer_token"`
 	// Lead is how far ahead of the next chunk an utterance starts; defaults to 60 ms.
 	Lead time.Duration `yaml:"lead"`
-	// Ladder is "off" (the default, while it is new: docs/deploy.md) or "on". On, Pion viewers move between the
+	// Ladder is "on" (the default) or "off". On, Pion viewers move between the
 	// encode ladder's renditions (pipelines.Ladder) by their bandwidth estimate; a
 	// lower rendition encodes only while a viewer takes it, so an idle session or one
 	// whose viewers all have the bandwidth costs no more CPU. Off, every viewer gets
@@ -101,7 +101,7 @@ func (c *Config) fill() error {
 		c.Backend = "pion"
 	}
 	if c.Ladder == "" {
-		c.Ladder = "off"
+		c.Ladder = "on"
 	}
 	var p params
 	var err error

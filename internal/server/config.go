@@ -266,7 +266,7 @@ func (c *Config) fillStatic() {
 	}
 	str(&s.Backend, "pion")
 	dur(&s.Lead, 60*time.Millisecond)
-	str(&s.Ladder, "off")
+	str(&s.Ladder, "on")
 }
 
 // wsICEServers is ICE servers as /ws answers carry them (password credentials:

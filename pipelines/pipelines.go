@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 )
 
 //go:embed *.pipeline
@@ -29,19 +28,6 @@ var (
 	//go:embed webrtcbin.pipeline
 	webrtcbin string
 )
-
-// PushAhead is how long before its running time session.pipeline's sources push
-// each frame and audio chunk (singleframesrc ahead-us, and pcmslicesrc lookahead-us
-// on top of OpusLookahead): the encoders and the threads between source and appsink
-// work inside it, and the stream (stream.Config.Pace) holds each unit until its time,
-// so it leaves on the clock as a pre-encoded sender's would. The sources need their
-// data that much sooner; a client that queues ahead, as Play does, has it.
-const PushAhead = 10 * time.Millisecond
-
-// OpusLookahead is what opusenc holds back at every rate (libopus's
-// OPUS_GET_LOOKAHEAD, 6.5 ms): each packet is stamped that much before the audio
-// chunk that completes it, so the audio source pushes that much further ahead.
-const OpusLookahead = 6500 * time.Microsecond
 
 // Element names that code looks up in a rendered pipeline (GetElementByName). A
 // description that code reads must name its elements so.

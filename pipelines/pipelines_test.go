@@ -36,7 +36,6 @@ func sample(t *testing.T) pipelines.Vars {
 		"TOP_KBPS": pipelines.Int(1500), "MID_WIDTH": pipelines.Int(256), "MID_HEIGHT": pipelines.Int(256),
 		"MID_KBPS": pipelines.Int(400), "LOW_WIDTH": pipelines.Int(128), "LOW_HEIGHT": pipelines.Int(128),
 		"LOW_KBPS": pipelines.Int(150), "OPUS_LOSS": pipelines.Int(10),
-		"AHEAD_US": pipelines.Int(10000), "AUDIO_AHEAD_US": pipelines.Int(16500),
 	}
 }
 

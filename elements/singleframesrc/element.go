@@ -113,10 +113,6 @@ func (s *Src) setProperty(name string, value *glib.Value) error {
 		s.SetNumBuffers(v.(int64))
 		return nil
 	}
-	if name == "ahead-us" {
-		s.SetAhead(time.Duration(v.(int)) * time.Microsecond)
-		return nil
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.r.video != nil && name != "max-queue-frames" && name != "overflow" {
@@ -179,8 +175,6 @@ func (s *Src) GetProperty(self *glib.Object, id uint) *glib.Value {
 		v = s.Live()
 	case "num-buffers":
 		v = s.NumBuffers()
-	case "ahead-us":
-		v = int(s.Ahead() / time.Microsecond)
 	case "max-queue-frames":
 		v = s.maxQueue
 	case "overflow":

@@ -23,7 +23,6 @@ var properties = []*glib.ParamSpec{
 	glib.NewInt64Param("num-buffers", "Num buffers", "Frames to emit before EOS (-1 = unlimited)", -1, 1<<62, -1, glib.ParameterReadWrite),
 	glib.NewIntParam("max-queue-frames", "Max queue frames", "Utterance frames that may wait for their time", 1, 100000, 64, glib.ParameterReadWrite),
 	glib.NewStringParam("overflow", "Overflow", "When the frame queue is full: block (the producer waits) or reject (an error)", strp("block"), glib.ParameterReadWrite),
-	glib.NewIntParam("ahead-us", "Ahead us", "Push each frame this long before its running time, timestamps unchanged: encoding then happens ahead, and a sink that holds each frame until due sends it on time", 0, 100000, 0, glib.ParameterReadWrite),
 }
 
 func strp(s string) *string { return &s }

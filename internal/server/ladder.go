@@ -16,10 +16,6 @@ import (
 // Either way, the stream steers the Opus encoder's FEC when the pipeline names it.
 func streamConfig(p *gst.Pipeline, c session.Config, log *slog.Logger) stream.Config {
 	cfg := ladderConfig(p, c, log)
-	// Units that come early (the sources push ahead: pipelines.PushAhead) wait for
-	// their time, up to twice the push-ahead; an operator's pipeline that does not
-	// push ahead has none early, and nothing waits.
-	cfg.Pace = 2 * pipelines.PushAhead
 	if _, err := p.GetElementByName(pipelines.AudioEncoder); err == nil {
 		cfg.AudioEncoder = pipelines.AudioEncoder
 	}

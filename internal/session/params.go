@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/avhost/avhost/elements/singleframesrc"
 	"github.com/avhost/avhost/pipelines"
@@ -39,17 +38,15 @@ func (p params) vars() pipelines.Vars {
 		"FPS": pipelines.Fraction(p.FPS.Num, p.FPS.Den), "FORMAT": p.Format.word(),
 		"MAX_FRAMES": pipelines.Int(p.MaxFrames), "KEY_INT": pipelines.Int(p.KeyInt),
 		"RATE": pipelines.Int(p.Rate), "CHANNELS": pipelines.Int(p.Channels),
-		"MAX_QUEUE_MS":   pipelines.Int(p.MaxQueueMS),
-		"TOP_KBPS":       pipelines.Int(pipelines.Ladder[0].Kbps),
-		"MID_WIDTH":      pipelines.Int(scaled(p.Width, pipelines.Ladder[1].Scale)),
-		"MID_HEIGHT":     pipelines.Int(scaled(p.Height, pipelines.Ladder[1].Scale)),
-		"MID_KBPS":       pipelines.Int(pipelines.Ladder[1].Kbps),
-		"LOW_WIDTH":      pipelines.Int(scaled(p.Width, pipelines.Ladder[2].Scale)),
-		"LOW_HEIGHT":     pipelines.Int(scaled(p.Height, pipelines.Ladder[2].Scale)),
-		"LOW_KBPS":       pipelines.Int(pipelines.Ladder[2].Kbps),
-		"OPUS_LOSS":      pipelines.Int(opusLossPercent),
-		"AHEAD_US":       pipelines.Int(int(pipelines.PushAhead / time.Microsecond)),
-		"AUDIO_AHEAD_US": pipelines.Int(int((pipelines.PushAhead + pipelines.OpusLookahead) / time.Microsecond)),
+		"MAX_QUEUE_MS": pipelines.Int(p.MaxQueueMS),
+		"TOP_KBPS":     pipelines.Int(pipelines.Ladder[0].Kbps),
+		"MID_WIDTH":    pipelines.Int(scaled(p.Width, pipelines.Ladder[1].Scale)),
+		"MID_HEIGHT":   pipelines.Int(scaled(p.Height, pipelines.Ladder[1].Scale)),
+		"MID_KBPS":     pipelines.Int(pipelines.Ladder[1].Kbps),
+		"LOW_WIDTH":    pipelines.Int(scaled(p.Width, pipelines.Ladder[2].Scale)),
+		"LOW_HEIGHT":   pipelines.Int(scaled(p.Height, pipelines.Ladder[2].Scale)),
+		"LOW_KBPS":     pipelines.Int(pipelines.Ladder[2].Kbps),
+		"OPUS_LOSS":    pipelines.Int(opusLossPercent),
 	}
 }
 

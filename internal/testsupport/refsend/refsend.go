@@ -34,11 +34,13 @@ type Sender struct {
 	vbase, abase uint32 // RTP timestamps of media time 0
 	api          *webrtc.API
 
-	mu   sync.Mutex
-	pcs  map[string]*webrtc.PeerConnection
-	late map[bool][]time.Duration // per unit: written minus due, the latest 1000
+	mu      sync.Mutex
+	pcs     map[string]*webrtc.PeerConnection
+	late    map[bool][]time.Duration // per unit: written minus due, the latest 1000
+	written int                      // the latest video unit written
 
 	audioLag atomic.Int64 // ns: audio written this much after its due time
+	swapped  atomic.Pointer[pictures]
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -111,7 +113,11 @@ func (s *Sender) write(ctx context.Context, video bool) {
 		case <-t.C:
 		}
 		ts := base + uint32(int64(i)*int64(period)*int64(clock)/int64(time.Second))
-		payloads := pay.Payload(1200, units[i%len(units)])
+		unit := units[i%len(units)]
+		if p := s.swapped.Load(); video && p != nil && i >= p.from {
+			unit = p.aus[(i-p.from)%len(p.aus)]
+		}
+		payloads := pay.Payload(1200, unit)
 		for j, p := range payloads {
 			seq++
 			track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Marker: video && j == len(payloads)-1,
@@ -123,8 +129,28 @@ func (s *Sender) write(ctx context.Context, video bool) {
 			l = l[1:]
 		}
 		s.late[video] = l
+		if video {
+			s.written = i
+		}
 		s.mu.Unlock()
 	}
+}
+
+// pictures is a replacement for the encoded video: unit i of the writer is
+// aus[(i-from) % len(aus)].
+type pictures struct {
+	aus  [][]byte
+	from int
+}
+
+// ReplaceVideo makes the video the access units aus (Annex B, one picture each,
+// starting with a key frame, looping), from the next picture on: e.g. another
+// encoder's output, to tell what the encoding does from what the sending does.
+func (s *Sender) ReplaceVideo(aus [][]byte) {
+	s.mu.Lock()
+	next := s.written + 1
+	s.mu.Unlock()
+	s.swapped.Store(&pictures{aus: aus, from: next})
 }
 
 // SetAudioLag makes the audio leave d after its media time, as a live encoder's

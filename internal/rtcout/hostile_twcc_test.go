@@ -1,0 +1,162 @@
+package rtcout
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// feedbackChain is a ladder viewer's RTCP path as api.go builds it: the queue
+// watch, then the GCC estimator (wrapped as for RTX), with one video stream whose
+// packets carry the transport-wide sequence number.
+type feedbackChain struct {
+	t     *testing.T
+	chain *interceptor.Chain
+	out   interceptor.RTPWriter
+	in    interceptor.RTCPReader
+	w     *queueWatch
+	next  []byte // the datagram the next read returns
+	seq   uint16
+}
+
+func newFeedbackChain(t *testing.T) *feedbackChain {
+	f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+		e, err := gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(initialEstimate),
+			gcc.SendSideBWEMaxBitrate(maxEstimate), gcc.SendSideBWEPacer(gcc.NewNoOpPacer()))
+		if err != nil {
+			return nil, err
+		}
+		return rtxEstimator{e}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := f.NewInterceptor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &feedbackChain{t: t, w: &queueWatch{}}
+	c.chain = interceptor.NewChain([]interceptor.Interceptor{c.w, ci})
+	t.Cleanup(func() { c.chain.Close() })
+	info := &interceptor.StreamInfo{SSRC: 5, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: twccURI, ID: 3}}}
+	c.out = c.chain.BindLocalStream(info, interceptor.RTPWriterFunc(func(*rtp.Header, []byte, interceptor.Attributes) (int, error) { return 0, nil }))
+	c.in = c.chain.BindRTCPReader(interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		return copy(b, c.next), a, nil
+	}))
+	return c
+}
+
+// send sends n media packets of 1000 bytes.
+func (c *feedbackChain) send(n int) {
+	for range n {
+		h := rtp.Header{Version: 2, SSRC: 5, SequenceNumber: c.seq}
+		ext, _ := (&rtp.TransportCCExtension{TransportSequence: c.seq}).Marshal()
+		if err := h.SetExtension(3, ext); err != nil {
+			c.t.Fatal(err)
+		}
+		if _, err := c.out.Write(&h, make([]byte, 1000), nil); err != nil {
+			c.t.Fatal(err)
+		}
+		c.seq++
+	}
+}
+
+// read hands the viewer's datagram to the chain, as the RTCP reader loop does.
+func (c *feedbackChain) read(d []byte) error {
+	c.next = d
+	var b [1500]byte
+	_, _, err := c.in.Read(b[:], nil)
+	return err
+}
+
+func marshalRTCP(t *testing.T, pkts ...rtcp.Packet) []byte {
+	b, err := rtcp.Marshal(pkts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rtcp.Unmarshal(b); err != nil {
+		t.Fatalf("the datagram does not parse: %v", err)
+	}
+	return b
+}
+
+// runs is a feedback reporting count packets from base as runs of n of one symbol.
+func runs(base uint16, count, n int, sym uint16) *rtcp.TransportLayerCC {
+	fb := &rtcp.TransportLayerCC{MediaSSRC: 5, BaseSequenceNumber: base, PacketStatusCount: uint16(count), ReferenceTime: 1}
+	for left := count; left > 0; left -= n {
+		fb.PacketChunks = append(fb.PacketChunks, &rtcp.RunLengthChunk{PacketStatusSymbol: sym, RunLength: uint16(min(n, left))})
+		if sym == rtcp.TypeTCCPacketReceivedSmallDelta {
+			for range min(n, left) {
+				fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: sym, Delta: 250})
+			}
+		}
+	}
+	fb.Header = rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback, Length: uint16(fb.MarshalSize()/4 - 1)}
+	return fb
+}
+
+// costOf is the time the chain takes per read of d, over ≈300 ms or max reads.
+func costOf(c *feedbackChain, d []byte, max int) time.Duration {
+	n := 0
+	start := time.Now()
+	for time.Since(start) < 300*time.Millisecond && n < max {
+		if err := c.read(d); err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		n++
+	}
+	return time.Since(start) / time.Duration(n)
+}
+
+// TestHostileFeedbackCost: a viewer controls every byte of its RTCP. The datagrams
+// that cost the host most per byte, through the queue watch and GCC, against the
+// feedback a browser sends: what one viewer's upstream can make the host spend.
+// Measured before the watch's budget: 4.7-5.3 ms of CPU for 1.1-1.2 KB (one core
+// for 1.7 Mbit/s of a viewer's upstream), 330-380x the browser's datagram of
+// 44 bytes, 12-15x per byte.
+func TestHostileFeedbackCost(t *testing.T) {
+	c := newFeedbackChain(t)
+	c.send(1000)
+	rec := twcc.NewRecorder(1)
+	for s := uint16(980); s < 1000; s++ {
+		rec.Record(5, s, time.Now().UnixMicro()+int64(s)*1000)
+	}
+	honest := marshalRTCP(t, rec.BuildFeedbackPacket()...)
+	var many []rtcp.Packet // each 8 runs of 8191 lost: every packet in the history lost, 8 times over
+	for range 30 {
+		many = append(many, runs(0, 65535, 8191, rtcp.TypeTCCPacketNotReceived))
+	}
+	cases := []struct {
+		name string
+		d    []byte
+	}{
+		{"honest", honest},
+		{"65535 lost in runs of 250", marshalRTCP(t, runs(750, 65535, 250, rtcp.TypeTCCPacketNotReceived), runs(750, 65535, 250, rtcp.TypeTCCPacketNotReceived))},
+		{"30 feedbacks of 8 runs of 8191 lost", marshalRTCP(t, many...)},
+		{"1100 received, zero deltas", marshalRTCP(t, runs(750, 1100, 1100, rtcp.TypeTCCPacketReceivedSmallDelta))},
+	}
+	// The browser's datagram, read by a chain of its own (warmed up) at the pace a
+	// browser sends them.
+	c0 := newFeedbackChain(t)
+	c0.send(1000)
+	costOf(c0, honest, 50)
+	base := costOf(c0, honest, 50)
+	perByte := func(d time.Duration, b []byte) float64 { return float64(d.Nanoseconds()) / float64(len(b)) }
+	t.Logf("%-38s %5d bytes: %9v a datagram, %6.1f ns a byte", "honest", len(honest), base, perByte(base, honest))
+	for _, k := range cases[1:] {
+		d := costOf(c, k.d, 1<<30) // a flood
+		t.Logf("%-38s %5d bytes: %9v a datagram, %6.1f ns a byte, %5.1fx honest per datagram", k.name, len(k.d), d,
+			perByte(d, k.d), float64(d)/float64(base))
+		// A host pays for what a viewer sends; a datagram may cost what reading as
+		// many bytes of a browser's feedback costs, not an order more.
+		if r := perByte(d, k.d) / perByte(base, honest); r > 3 {
+			t.Errorf("%s: %.1fx a browser's feedback per byte, want at most 3x", k.name, r)
+		}
+	}
+}

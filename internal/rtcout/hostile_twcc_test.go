@@ -132,6 +132,10 @@ func TestHostileFeedbackCost(t *testing.T) {
 	for range 30 {
 		many = append(many, runs(0, 65535, 8191, rtcp.TypeTCCPacketNotReceived))
 	}
+	var ccfb []rtcp.Packet // RFC 8888 feedback, never negotiated, that GCC reads all the same
+	for range 90 {
+		ccfb = append(ccfb, &rtcp.CCFeedbackReport{SenderSSRC: 1})
+	}
 	cases := []struct {
 		name string
 		d    []byte
@@ -139,6 +143,7 @@ func TestHostileFeedbackCost(t *testing.T) {
 		{"honest", honest},
 		{"65535 lost in runs of 250", marshalRTCP(t, runs(750, 65535, 250, rtcp.TypeTCCPacketNotReceived), runs(750, 65535, 250, rtcp.TypeTCCPacketNotReceived))},
 		{"30 feedbacks of 8 runs of 8191 lost", marshalRTCP(t, many...)},
+		{"90 empty RFC 8888 reports", marshalRTCP(t, ccfb...)},
 		{"1100 received, zero deltas", marshalRTCP(t, runs(750, 1100, 1100, rtcp.TypeTCCPacketReceivedSmallDelta))},
 	}
 	// The browser's datagram, read by a chain of its own (warmed up) at the pace a
@@ -158,5 +163,58 @@ func TestHostileFeedbackCost(t *testing.T) {
 		if r := perByte(d, k.d) / perByte(base, honest); r > 3 {
 			t.Errorf("%s: %.1fx a browser's feedback per byte, want at most 3x", k.name, r)
 		}
+	}
+}
+
+// TestFeedbackBudget: the budget keeps a browser's feedback, even after a pause,
+// and drops a flood's without taking from the feedback after it.
+func TestFeedbackBudget(t *testing.T) {
+	w := &queueWatch{}
+	now := time.Unix(100, 0)
+	fb := func(n int) *rtcp.TransportLayerCC { return &rtcp.TransportLayerCC{PacketStatusCount: uint16(n)} }
+	// 1100 packets a second (the default ladder's probe sends ≈720), reported every
+	// 50 ms for 10 s.
+	for i := range 200 {
+		if !w.admit(fb(55), now.Add(time.Duration(i)*50*time.Millisecond)) {
+			t.Fatalf("feedback %d of a browser at 1100 packets a second dropped", i)
+		}
+	}
+	now = now.Add(10 * time.Second)
+	// A receiver descheduled for a second reports the second's packets at once.
+	if !w.admit(fb(1100), now.Add(time.Second)) {
+		t.Fatal("a second's packets reported at once dropped")
+	}
+	now = now.Add(time.Second)
+	if w.admit(fb(65535), now) {
+		t.Fatal("65535 packets reported at once: admitted")
+	}
+	if !w.admit(fb(55), now.Add(50*time.Millisecond)) {
+		t.Fatal("the feedback after a refused one dropped")
+	}
+	// A flood of feedbacks within the statuses each: reportRate a second in all.
+	admitted := 0
+	for i := range 10000 {
+		if w.admit(fb(100), now.Add(time.Second+time.Duration(i)*time.Millisecond)) {
+			admitted += 100
+		}
+	}
+	if admitted > 11*reportRate {
+		t.Fatalf("%d statuses admitted in 10 s, want at most %d", admitted, 11*reportRate)
+	}
+	t.Logf("flood of 100 000 statuses a second for 10 s: %d admitted", admitted)
+	// Through the chain, the browser's feedback still reaches the watch.
+	c := newFeedbackChain(t)
+	c.send(100)
+	rec := twcc.NewRecorder(1)
+	for s := uint16(80); s < 100; s++ {
+		rec.Record(5, s, time.Now().UnixMicro()+int64(s)*1000)
+	}
+	if err := c.read(marshalRTCP(t, rec.BuildFeedbackPacket()...)); err != nil {
+		t.Fatal(err)
+	}
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	if !c.w.baseSet {
+		t.Fatal("the watch did not read a browser's feedback")
 	}
 }

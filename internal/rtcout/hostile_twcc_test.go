@@ -75,7 +75,7 @@ func (c *feedbackChain) read(d []byte) error {
 	return err
 }
 
-func marshalRTCP(t *testing.T, pkts ...rtcp.Packet) []byte {
+func marshalRTCP(t testing.TB, pkts ...rtcp.Packet) []byte {
 	b, err := rtcp.Marshal(pkts)
 	if err != nil {
 		t.Fatal(err)
@@ -217,4 +217,33 @@ func TestFeedbackBudget(t *testing.T) {
 	if !c.w.baseSet {
 		t.Fatal("the watch did not read a browser's feedback")
 	}
+}
+
+// FuzzFeedbackChain: any datagram a viewer sends through the queue watch and GCC
+// returns (an error at most) and leaves the watch's figures sane.
+func FuzzFeedbackChain(f *testing.F) {
+	f.Add(marshalRTCP(f, runs(750, 65535, 250, rtcp.TypeTCCPacketNotReceived)))
+	f.Add(marshalRTCP(f, runs(65300, 600, 100, rtcp.TypeTCCPacketReceivedSmallDelta))) // across the wrap
+	f.Add(marshalRTCP(f, &rtcp.CCFeedbackReport{SenderSSRC: 1}))
+	var c *feedbackChain
+	f.Fuzz(func(t *testing.T, d []byte) {
+		if c == nil { // one chain per fuzzing process: its state carries over, as a viewer's does
+			c = newFeedbackChain(t)
+			c.t = nil
+		}
+		c.seq = 64000 + uint16(len(d)) // sequence numbers near the wrap
+		c.t = t
+		c.send(8)
+		c.w.mu.Lock()
+		c.w.reportAt = time.Time{} // a full budget: GCC reads every datagram within it
+		c.w.mu.Unlock()
+		start := time.Now()
+		_ = c.read(d)
+		if d := time.Since(start); d > time.Second { // a hang, not a busy host's noise
+			t.Errorf("one datagram took %v", d)
+		}
+		if p, _ := c.w.take(); p < 0 {
+			t.Errorf("queue peak %v", p)
+		}
+	})
 }

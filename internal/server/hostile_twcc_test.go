@@ -3,6 +3,7 @@ package server_test
 import (
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -50,8 +51,8 @@ func twccOffer(t testing.TB) string {
 
 // TestUnfinishedTWCCOffersAreFreed: 100 offers with transport-wide CC whose peers
 // never do ICE. Each viewer's GCC estimator runs goroutines of its own from its
-// PeerConnection's start; after the connect deadline, the viewers and every
-// goroutine are gone.
+// PeerConnection's start; after the connect deadline, the viewers, every goroutine
+// and their heap are gone. It prints what each held.
 func TestUnfinishedTWCCOffersAreFreed(t *testing.T) {
 	h := viewersHost(t, func(c *server.Config) {
 		c.Session = session.Config{Width: 256, Height: 256, Ladder: "on"}
@@ -73,6 +74,13 @@ func TestUnfinishedTWCCOffersAreFreed(t *testing.T) {
 	waitFor(t, 15*time.Second, func() bool { return out.Viewers() == 0 }, "the warm-up viewer")
 	http.DefaultClient.CloseIdleConnections()
 	g0 := runtime.NumGoroutine()
+	heap := func() float64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return float64(ms.HeapInuse) / (1 << 20)
+	}
+	runtime.GC()
+	heap0, heapPeak := heap(), 0.0
 
 	const n, conc = 100, 10
 	var wg sync.WaitGroup
@@ -97,11 +105,17 @@ func TestUnfinishedTWCCOffersAreFreed(t *testing.T) {
 	}
 	held := out.Viewers()
 	waitFor(t, 60*time.Second, func() bool {
-		peak = max(peak, runtime.NumGoroutine())
+		peak, heapPeak = max(peak, runtime.NumGoroutine()), max(heapPeak, heap())
 		return out.Viewers() == 0
 	}, "every unfinished viewer freed by the deadline")
 	http.DefaultClient.CloseIdleConnections()
 	waitFor(t, 15*time.Second, func() bool { return runtime.NumGoroutine() <= g0+5 }, "goroutines back to the baseline")
-	t.Logf("%d unfinished TWCC offers: goroutines %d → %d (holding %d viewers, %.0f each) → %d",
-		n, g0, peak, held, float64(peak-g0)/float64(held), runtime.NumGoroutine())
+	runtime.GC()
+	debug.FreeOSMemory()
+	t.Logf("%d unfinished TWCC offers: goroutines %d → %d (holding %d viewers, %.0f each) → %d; Go heap in use %.1f → %.1f (%.0f KiB a viewer) → %.1f MiB",
+		n, g0, peak, held, float64(peak-g0)/float64(held), runtime.NumGoroutine(),
+		heap0, heapPeak, (heapPeak-heap0)*1024/float64(held), heap())
+	if h := heap(); h > heap0+10 {
+		t.Fatalf("Go heap in use %.1f MiB after the offers were freed, baseline %.1f MiB", h, heap0)
+	}
 }

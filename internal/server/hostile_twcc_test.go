@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -9,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avhost/avhost/internal/procstat"
 	"github.com/avhost/avhost/internal/server"
 	"github.com/avhost/avhost/internal/session"
+	"github.com/avhost/avhost/internal/testsupport/webrtctest"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -117,5 +121,80 @@ func TestUnfinishedTWCCOffersAreFreed(t *testing.T) {
 		heap0, heapPeak, (heapPeak-heap0)*1024/float64(held), heap())
 	if h := heap(); h > heap0+10 {
 		t.Fatalf("Go heap in use %.1f MiB after the offers were freed, baseline %.1f MiB", h, heap0)
+	}
+}
+
+// TestTWCCFloodCostIsBounded: a connected viewer sends 200 datagrams a second of
+// 1.1 KB each (1.8 Mbit/s), first of application-defined RTCP that nothing reads,
+// then of transport-wide CC feedback built to cost GCC the most per byte (each
+// reports 65535 packets lost in runs of 250). The host's CPU for the second must
+// stay near the first's: what a viewer's feedback costs grows with its bytes, not
+// with the packets it claims to report. Measured without the queue watch's budget:
+// 0.72-0.76 s a second against 0.12-0.15 s; with it, 0.13-0.15 s.
+func TestTWCCFloodCostIsBounded(t *testing.T) {
+	h := viewersHost(t, func(c *server.Config) {
+		c.Session = session.Config{Width: 256, Height: 256, Ladder: "on"}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := webrtctest.JoinWHEPCC(ctx, h.web+"/whep/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.WaitTracks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// RTCP reaches the host's track its packets name (pion's SRTCP session routes
+	// by destination SSRC).
+	var ssrc uint32
+	for _, tr := range r.PC.GetTransceivers() {
+		if tr.Kind() == webrtc.RTPCodecTypeVideo && tr.Receiver() != nil && tr.Receiver().Track() != nil {
+			ssrc = uint32(tr.Receiver().Track().SSRC())
+		}
+	}
+	if ssrc == 0 {
+		t.Fatal("no video SSRC")
+	}
+	hostile := func() []rtcp.Packet {
+		var pkts []rtcp.Packet
+		for range 2 {
+			fb := &rtcp.TransportLayerCC{MediaSSRC: ssrc, PacketStatusCount: 65535, ReferenceTime: 1}
+			for left := 65535; left > 0; left -= 250 {
+				fb.PacketChunks = append(fb.PacketChunks, &rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketNotReceived, RunLength: uint16(min(250, left))})
+			}
+			fb.Header = rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback, Length: uint16(fb.MarshalSize()/4 - 1)}
+			pkts = append(pkts, fb)
+		}
+		return pkts
+	}()
+	filler := []rtcp.Packet{&rtcp.ApplicationDefined{SSRC: ssrc, Name: "fill", Data: make([]byte, 1080)}}
+	// flood sends pkts 200 times a second for 3 s and returns the process's CPU time a
+	// second meanwhile (the host's and this viewer's: the viewer's is the same in both).
+	flood := func(pkts []rtcp.Packet) time.Duration {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		cpu0, start := procstat.CPU(), time.Now()
+		for time.Since(start) < 3*time.Second {
+			<-tick.C
+			if err := r.PC.WriteRTCP(pkts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return time.Duration(float64(procstat.CPU()-cpu0) / time.Since(start).Seconds())
+	}
+	b, _ := rtcp.Marshal(hostile)
+	var base, cost []time.Duration
+	for range 2 { // alternated: a busy neighbour on the host hits both
+		base = append(base, flood(filler))
+		cost = append(cost, flood(hostile))
+	}
+	t.Logf("CPU a second with 200 datagrams a second of %d bytes: filler %v, %v; TWCC built to cost the most %v, %v",
+		len(b), base[0].Round(time.Millisecond), base[1].Round(time.Millisecond), cost[0].Round(time.Millisecond), cost[1].Round(time.Millisecond))
+	if c, b := min(cost[0], cost[1]), max(base[0], base[1]); c > b+200*time.Millisecond {
+		t.Errorf("the feedback flood costs %v a second, the filler %v: over 0.2 s more", c, b)
+	}
+	if r.PC.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		t.Errorf("the viewer is %s after the flood", r.PC.ConnectionState())
 	}
 }

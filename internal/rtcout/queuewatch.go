@@ -36,6 +36,10 @@ type queueWatch struct {
 	base    [2]int64 // the least one-way delay (ns) in the current and the previous baseWindow
 	baseSet bool
 	baseEnd time.Time
+	// The feedback budget (admit): packet statuses it may still report, and when
+	// it was last refilled.
+	reports  float64
+	reportAt time.Time
 
 	peak  atomic.Int64 // the most queued (ns) a feedback showed since the last take
 	overs atomic.Int32 // feedbacks since the last take that showed more than probeQueue
@@ -60,6 +64,16 @@ const (
 	// A queue delays every packet behind it; a receiver descheduled on a busy host
 	// stamps a burst of them late, but reads the last on time.
 	lastPackets = 4
+	// reportRate is the packet statuses a second a viewer's feedback may report,
+	// reportRate at once: a viewer is sent at most ≈720 packets a second with the
+	// default ladder (a probe from the mid rung to the top: 1.3 Mbit/s of 267-byte
+	// padding packets, the mid rung's video and Opus), ≈1700 were the top rung at
+	// maxEstimate. GCC's feedback adapter
+	// (pion/interceptor) works per status reported, not per byte: a run-length chunk
+	// reports up to 8191 in two bytes, and measured, a 1.1 KB datagram of such runs
+	// cost 4.7-5.5 ms of CPU, one core for 1.7 Mbit/s of a viewer's upstream
+	// (TestHostileFeedbackCost).
+	reportRate = 4000
 )
 
 // NewInterceptor is the watch itself: one per viewer (interceptor.Factory).
@@ -121,13 +135,42 @@ func (w *queueWatch) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPRe
 		if err != nil {
 			return n, attr, err
 		}
-		for _, p := range pkts {
-			if fb, ok := p.(*rtcp.TransportLayerCC); ok {
-				w.feedback(fb, time.Now())
+		now := time.Now()
+		for i, p := range pkts {
+			fb, ok := p.(*rtcp.TransportLayerCC)
+			if !ok {
+				continue
 			}
+			if !w.admit(fb, now) {
+				// GCC, next in the chain, reads the packets parsed here (the
+				// Attributes hold them): it never sees this feedback.
+				pkts[i] = &rtcp.RawPacket{}
+				continue
+			}
+			w.feedback(fb, now)
 		}
 		return n, attr, nil
 	})
+}
+
+// admit reports whether fb fits the viewer's feedback budget (reportRate), and
+// takes it from the budget if so. A feedback over it is dropped whole: a browser's
+// never is, and one that lies about its length is the viewer's own loss.
+func (w *queueWatch) admit(fb *rtcp.TransportLayerCC, now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.reportAt.IsZero() {
+		w.reports = reportRate
+	} else {
+		w.reports = min(w.reports+reportRate*now.Sub(w.reportAt).Seconds(), reportRate)
+	}
+	w.reportAt = now
+	n := float64(fb.PacketStatusCount)
+	if n > w.reports {
+		return false
+	}
+	w.reports -= n
+	return true
 }
 
 // feedback reads one feedback packet, received at now.

@@ -116,7 +116,10 @@ func TestLossChromium(t *testing.T) {
 	cv := startLossViewer(t, ctx, v, page+"#token="+token, total+30*time.Second)
 	pctx, stopPulses := context.WithCancel(ctx)
 	defer stopPulses()
-	u, err := demo.PlayPulses(pctx, sess, 1, int(total/time.Second))
+	// A pulse every 26 frames (1.04 s at 25 fps): each flash lands at another phase
+	// of the display's 60 Hz refresh, so a phase's mean offset does not depend on
+	// where its playout delay put the refresh (demo.PulsePattern).
+	u, err := demo.PlayPulsesEvery(pctx, sess, 1, int(total/(1040*time.Millisecond)), 26)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func newAPI(o Options, tune ...func(*webrtc.SettingEngine)) (*webrtc.API, error)
 	for _, f := range tune {
 		f(&b.se)
 	}
-	return b.api(nil, nil, nil)
+	return b.api(nil, nil, nil, nil)
 }
 
 // apiBase is what every PeerConnection of one kind shares: codecs, header
@@ -178,7 +178,7 @@ func newAPIBase(o Options, cc bool) (*apiBase, error) {
 // feedback too. One API per viewer, so that the estimator cannot be
 // handed to another viewer's handshake running at the same time (the callback only
 // has Pion's PeerConnection id to go by).
-func (b *apiBase) api(bwe func(cc.BandwidthEstimator), gate *nackGate, watch *queueWatch) (*webrtc.API, error) {
+func (b *apiBase) api(bwe func(cc.BandwidthEstimator), gate *nackGate, watch *queueWatch, streams *remoteStreams) (*webrtc.API, error) {
 	ir := &interceptor.Registry{}
 	if bwe != nil && b.twcc != nil {
 		if watch != nil { // next to the transport: what it sees leave has its transport-wide number
@@ -208,7 +208,11 @@ func (b *apiBase) api(bwe func(cc.BandwidthEstimator), gate *nackGate, watch *qu
 		ir.Add(gate)
 	}
 	ir.Add(b.nack)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(b.m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(b.se)), nil
+	se := b.se
+	if streams != nil { // streamcap.go: a viewer naming SSRCs without end is dropped
+		se.BufferFactory = streams.buffer
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(b.m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
 // maxDataChannelBytes is the largest message avhost asks for on a data channel: far

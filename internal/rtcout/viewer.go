@@ -106,7 +106,10 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 	api, err := o.base.api(func(e cc.BandwidthEstimator) {
 		est.set(e)
 		v.gate.setEstimate(e.GetTargetBitrate)
-	}, v.gate, v.watch)
+	}, v.gate, v.watch, &remoteStreams{over: func() {
+		o.cfg.Log.Warn("viewer dropped: its RTCP named too many SSRCs", "viewer", v.id, "max", maxRemoteStreams)
+		o.RemoveViewer(v.id)
+	}})
 	if err != nil {
 		return webrtc.SessionDescription{}, err
 	}

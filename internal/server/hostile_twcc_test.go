@@ -33,25 +33,24 @@ func twccOffer(t testing.TB) string {
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 		t.Fatal(err)
 	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)).
-		NewPeerConnection(webrtc.Configuration{})
+	return deadOffer(t, webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(loopbackSettings())))
+}
+
+// ccViewer is a connected viewer of h's demo session that sends transport-wide CC
+// feedback (a browser's interceptors), its tracks arrived; closed with the test.
+func ccViewer(t *testing.T, h *host) *webrtctest.Receiver {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := webrtctest.JoinWHEPCC(ctx, h.web+"/whep/demo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
+	t.Cleanup(func() { r.Close() })
+	if err := r.WaitTracks(ctx); err != nil {
 		t.Fatal(err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	pc.SetLocalDescription(offer)
-	<-gathered
-	return pc.LocalDescription().SDP
+	return r
 }
 
 // TestUnfinishedTWCCOffersAreFreed: 100 offers with transport-wide CC whose peers
@@ -136,16 +135,7 @@ func TestTWCCFloodCostIsBounded(t *testing.T) {
 	h := viewersHost(t, func(c *server.Config) {
 		c.Session = session.Config{Width: 256, Height: 256, Ladder: "on"}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	r, err := webrtctest.JoinWHEPCC(ctx, h.web+"/whep/demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := r.WaitTracks(ctx); err != nil {
-		t.Fatal(err)
-	}
+	r := ccViewer(t, h)
 	// RTCP reaches the host's track its packets name (pion's SRTCP session routes
 	// by destination SSRC).
 	var ssrc uint32
@@ -213,16 +203,7 @@ func TestRTCPNamingUnknownSSRCsHoldsNoMemory(t *testing.T) {
 	h := viewersHost(t, func(c *server.Config) {
 		c.Session = session.Config{Width: 256, Height: 256, Ladder: "on"}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	r, err := webrtctest.JoinWHEPCC(ctx, h.web+"/whep/demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := r.WaitTracks(ctx); err != nil {
-		t.Fatal(err)
-	}
+	r := ccViewer(t, h)
 	heap := func() float64 {
 		runtime.GC()
 		var ms runtime.MemStats

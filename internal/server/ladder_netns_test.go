@@ -129,13 +129,14 @@ func TestLadderUnderABottleneck(t *testing.T) {
 	ladderBottleneck(t, startLadderViewer)
 }
 
-// ladderBottleneck is TestLadderUnderABottleneck with the limited viewer join makes
-// in namespace ns (a Pion receiver or Chromium).
-func ladderBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *ladderViewer) {
+// limitedViewerNetns makes the limited viewer's namespace, joined to this one by a
+// veth (avhl-h 10.232.0.1, avhl-v 10.232.0.2), and returns it with the link's rate
+// in kbit/s (AVHOST_LADDER_KBIT, default 600). Skips without tc.
+func limitedViewerNetns(t *testing.T) (ns string, rate int) {
 	if _, err := exec.LookPath("tc"); err != nil {
 		t.Skip("needs tc (iproute2)")
 	}
-	rate := 600
+	rate = 600
 	if s := os.Getenv("AVHOST_LADDER_KBIT"); s != "" {
 		rate, _ = strconv.Atoi(s)
 	}
@@ -149,6 +150,13 @@ func ladderBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *lad
 	// tentative (duplicate address detection, ≈1 s) never finished gathering its
 	// candidates in 2 of 4 runs (the page stuck in have-local-offer).
 	run(t, "ip", "netns", "exec", v, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.avhl-v.disable_ipv6=1")
+	return v, rate
+}
+
+// ladderBottleneck is TestLadderUnderABottleneck with the limited viewer join makes
+// in namespace ns (a Pion receiver or Chromium).
+func ladderBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *ladderViewer) {
+	v, rate := limitedViewerNetns(t)
 
 	logs := &logBuf{}
 	h := startHost(t, func(c *server.Config) {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -40,21 +39,7 @@ func ladderBackend(t *testing.T) string {
 // than it sent before the limit (no retransmission or key frame storm), and the
 // limited viewer plays again once the limit is lifted.
 func webrtcbinBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *ladderViewer) {
-	if _, err := exec.LookPath("tc"); err != nil {
-		t.Skip("needs tc (iproute2)")
-	}
-	rate := 600
-	if s := os.Getenv("AVHOST_LADDER_KBIT"); s != "" {
-		rate, _ = strconv.Atoi(s)
-	}
-	v := netns(t, "lviewer")
-	run(t, "ip", "link", "add", "avhl-h", "type", "veth", "peer", "name", "avhl-v", "netns", v)
-	run(t, "ip", "addr", "add", "10.232.0.1/24", "dev", "avhl-h")
-	run(t, "ip", "link", "set", "avhl-h", "up")
-	run(t, "ip", "-n", v, "addr", "add", "10.232.0.2/24", "dev", "avhl-v")
-	run(t, "ip", "-n", v, "link", "set", "avhl-v", "up")
-	// IPv4 only, as ladderBottleneck: Chromium and a tentative link-local address.
-	run(t, "ip", "netns", "exec", v, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.avhl-v.disable_ipv6=1")
+	v, rate := limitedViewerNetns(t)
 
 	logs := &logBuf{}
 	h := startHost(t, func(c *server.Config) {

@@ -51,17 +51,8 @@ var renditionRE = regexp.MustCompile(`^avhost_webrtc_viewer_rendition\{rendition
 
 func scrapeLadder(t *testing.T, web string) ladderMetrics {
 	t.Helper()
-	req, _ := http.NewRequest("GET", web+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	m := ladderMetrics{on: map[string]int{}}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		l := sc.Text()
+	for _, l := range metricsText(t, web) {
 		if g := renditionRE.FindStringSubmatch(l); g != nil {
 			m.on[g[1]], _ = strconv.Atoi(g[2])
 		}
@@ -316,6 +307,20 @@ func ladderBottleneck(t *testing.T, join func(t *testing.T, ns, web string) *lad
 
 // metricLines is the demo session's lines of /metrics that start with one of names.
 func metricLines(t *testing.T, web string, names ...string) string {
+	var out []string
+	for _, l := range metricsText(t, web) {
+		for _, n := range names {
+			if strings.HasPrefix(l, n+"{") {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// metricsText is the host's /metrics (read with the host token), line by line.
+func metricsText(t *testing.T, web string) []string {
+	t.Helper()
 	req, _ := http.NewRequest("GET", web+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
@@ -323,16 +328,11 @@ func metricLines(t *testing.T, web string, names ...string) string {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var out []string
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		for _, n := range names {
-			if strings.HasPrefix(sc.Text(), n+"{") {
-				out = append(out, sc.Text())
-			}
-		}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return strings.Join(out, "; ")
+	return strings.Split(string(b), "\n")
 }
 
 // freezesIn describes the player's freezes between two of its figures.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -307,17 +306,9 @@ var (
 
 func scrapeNet(t *testing.T, web string) serverNet {
 	t.Helper()
-	req, _ := http.NewRequest("GET", web+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	n := serverNet{why: map[string]int{}}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if g := nackRE.FindStringSubmatch(sc.Text()); g != nil {
+	for _, l := range metricsText(t, web) {
+		if g := nackRE.FindStringSubmatch(l); g != nil {
 			v, _ := strconv.Atoi(g[2])
 			if g[1] == "resent" {
 				n.resent = v
@@ -326,10 +317,10 @@ func scrapeNet(t *testing.T, web string) serverNet {
 				n.why[g[1]] = v
 			}
 		}
-		if g := resentRE.FindStringSubmatch(sc.Text()); g != nil {
+		if g := resentRE.FindStringSubmatch(l); g != nil {
 			n.resentBytes, _ = strconv.Atoi(g[1])
 		}
-		if g := estRE.FindStringSubmatch(sc.Text()); g != nil {
+		if g := estRE.FindStringSubmatch(l); g != nil {
 			v, _ := strconv.ParseFloat(g[2], 64)
 			if g[1] == "sum" {
 				n.estSum = v

@@ -120,6 +120,20 @@ func (g *nackGate) record(seq uint16, size int, padding, key bool, now time.Time
 
 // BindRTCPReader trims the NACKs of each RTCP packet read to what may be resent.
 func (g *nackGate) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
+	return parsedRTCP(r, func(pkts []rtcp.Packet) {
+		for _, p := range pkts {
+			if nack, ok := p.(*rtcp.TransportLayerNack); ok {
+				g.trim(nack, time.Now())
+			}
+		}
+	})
+}
+
+// parsedRTCP is r with each compound packet read handed to each as parsed RTCP.
+// The packets are parsed once and cached in the read's Attributes
+// (Attributes.GetRTCPPackets), where the interceptors further out (the NACK
+// responder, GCC) read them: what each changes in them, they see.
+func parsedRTCP(r interceptor.RTCPReader, each func([]rtcp.Packet)) interceptor.RTCPReader {
 	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
 		n, attr, err := r.Read(b, a)
 		if err != nil {
@@ -128,15 +142,11 @@ func (g *nackGate) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPRead
 		if attr == nil {
 			attr = interceptor.Attributes{}
 		}
-		pkts, err := attr.GetRTCPPackets(b[:n]) // cached in attr for the responder
+		pkts, err := attr.GetRTCPPackets(b[:n])
 		if err != nil {
 			return n, attr, err
 		}
-		for _, p := range pkts {
-			if nack, ok := p.(*rtcp.TransportLayerNack); ok {
-				g.trim(nack, time.Now())
-			}
-		}
+		each(pkts)
 		return n, attr, nil
 	})
 }

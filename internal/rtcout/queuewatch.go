@@ -123,18 +123,7 @@ func (w *queueWatch) BindLocalStream(info *interceptor.StreamInfo, writer interc
 
 // BindRTCPReader reads the transport-wide CC feedback of each RTCP packet read.
 func (w *queueWatch) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
-	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
-		n, attr, err := r.Read(b, a)
-		if err != nil {
-			return n, attr, err
-		}
-		if attr == nil {
-			attr = interceptor.Attributes{}
-		}
-		pkts, err := attr.GetRTCPPackets(b[:n]) // parsed once for every interceptor
-		if err != nil {
-			return n, attr, err
-		}
+	return parsedRTCP(r, func(pkts []rtcp.Packet) {
 		now := time.Now()
 		for i, p := range pkts {
 			fb, ok := p.(*rtcp.TransportLayerCC)
@@ -149,7 +138,6 @@ func (w *queueWatch) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPRe
 			}
 			w.feedback(fb, now)
 		}
-		return n, attr, nil
 	})
 }
 

@@ -193,6 +193,7 @@ func TestLossChromium(t *testing.T) {
 		t.Logf("%-10s concealment events %.0f, of the concealed samples %.0f %% silent; host load average %s", r.name, dv(func(s lossSnap) float64 { return s.Events }),
 			100*dv(func(s lossSnap) float64 { return s.Silent })/math.Max(r.b.Concealed-r.a.Concealed, 1), r.load)
 		t.Logf("%-10s A/V offsets in order (ms, beep minus flash): %.0f", r.name, offsets)
+		t.Logf("%-10s the page's fine sync saw %s (median over the phase, ms; its input: %v)", r.name, pageSyncErr(m, r.a.viewerSnap, r.b.viewerSnap), m.Trim["input"])
 		if i == 0 {
 			continue
 		}
@@ -498,4 +499,18 @@ func TestLossChromiumHelper(t *testing.T) {
 		j, _ := json.Marshal(v)
 		fmt.Printf("%s %s\n", sc.Text(), j)
 	}
+}
+
+// pageSyncErr is the median offset the page's fine sync measured between a and b.
+func pageSyncErr(m syncMarks, a, b viewerSnap) string {
+	var v []float64
+	for i := a.NTP; i < b.NTP && i < len(m.SyncErr); i++ {
+		if m.SyncErr[i] != nil {
+			v = append(v, *m.SyncErr[i])
+		}
+	}
+	if len(v) == 0 {
+		return "nothing"
+	}
+	return fmt.Sprintf("%+.1f", pct(v, 0.5))
 }

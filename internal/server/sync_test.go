@@ -18,13 +18,14 @@ import (
 )
 
 type syncMarks struct {
-	Flashes []float64          `json:"flashes"`       // wall ms
-	Beeps   []float64          `json:"beeps"`         // heard from the <video> element
-	BeepsWA []float64          `json:"beepsWebAudio"` // at Web Audio's own output
-	Quiet   []float64          `json:"quiet"`
-	NTP     []float64          `json:"ntpDiff"` // Chrome's video-minus-audio playout NTP, every 500 ms
-	Trim    map[string]float64 `json:"trim"`
-	Error   string             `json:"error"` // why the beep detector did not start
+	Flashes []float64      `json:"flashes"`       // wall ms
+	Beeps   []float64      `json:"beeps"`         // heard from the <video> element
+	BeepsWA []float64      `json:"beepsWebAudio"` // at Web Audio's own output
+	Quiet   []float64      `json:"quiet"`
+	NTP     []float64      `json:"ntpDiff"` // Chrome's video-minus-audio playout NTP, every 500 ms
+	SyncErr []*float64     `json:"syncErr"` // the offset the page's fine sync steered by (null: none yet), with NTP
+	Trim    map[string]any `json:"trim"`
+	Error   string         `json:"error"` // why the beep detector did not start
 }
 
 func pct(v []float64, p float64) float64 {

@@ -214,7 +214,10 @@ async function stats() {
   // Chrome's own A/V alignment: the sender-NTP times of the video frame and the audio
   // being played out now (positive: video ahead of audio).
   s.avPlayoutDiffMs = s.videoPlayoutNtp && s.audioPlayoutNtp ? s.videoPlayoutNtp - s.audioPlayoutNtp : 0;
-  if (s.videoPlayoutNtp && s.audioPlayoutNtp) { window.avhostSync.ntpDiff.push(s.avPlayoutDiffMs); fineSync(pc, s.avPlayoutDiffMs); }
+  if (s.videoPlayoutNtp && s.audioPlayoutNtp) {
+    if (q.get('measure')) window.avhostSync.ntpDiff.push(s.avPlayoutDiffMs); // kept for a test only: a page may play for days
+    fineSync(pc, s.avPlayoutDiffMs);
+  }
   delete s.videoPlayoutNtp; delete s.audioPlayoutNtp;
   s.syncErrorMs = trim.errMs; s.videoTrimMs = trim.video; s.audioTrimMs = trim.audio;
   if (playoutDelayMs !== undefined) s.audioOutputDelayMs = playoutDelayMs;
@@ -224,9 +227,8 @@ async function stats() {
   if (glass.ms !== undefined) s.glassToGlassMs = glass.ms;
   document.getElementById('g2g').textContent = glass.ms === undefined ? '–' : glass.ms.toFixed(0);
   glass.shown = {ms: glass.ms, frames: [...glass.frames]};
-  // The offset the viewer sees: Chrome's playout alignment plus the display lag fine
-  // sync measures (0 until it has).
-  plotSample({latency: glass.ms, av: s.avPlayoutDiffMs ? s.avPlayoutDiffMs + trim.lagMs : undefined, kbps: s.receivedKbps});
+  // The offset the viewer sees, as fine sync measures it.
+  plotSample({latency: glass.ms, av: trim.input ? trim.errMs : undefined, kbps: s.receivedKbps});
   window.avhostStats = s;
   document.querySelector('#stats tbody').replaceChildren(...Object.entries(s).map(([k, v]) =>
     row([k, typeof v === 'number' ? v.toFixed(1) : v])));
@@ -241,34 +243,75 @@ async function sessions() {
       s.utterances, s.interrupts, s.underruns, Number(s.queued_ms).toFixed(0)])));
 }
 // Fine lip sync. Chrome's own A/V sync leaves up to 30 ms alone (libwebrtc's
-// stream_synchronization kMinDeltaMs), and it times video at the moment a frame goes
-// to the compositor, which shows it a vsync or so later. The page measures both per
-// frame: the video receiver's synchronization source says when Chrome rendered a
-// frame, requestVideoFrameCallback when it is displayed. Their sum with Chrome's own
-// offset is the offset the viewer sees; the page removes it by delaying whichever
-// track is ahead through RTCRtpReceiver.jitterBufferTarget, as far as Chrome's own
-// sync lets it. ?finesync=0 turns it off.
-const trim = {video: 0, audio: 0, errMs: 0, lagMs: 0};
+// stream_synchronization kMinDeltaMs), and its playout estimates drift under loss:
+// with 2-5 % loss the offset a viewer sees moved 8-13 ms while Chrome's estimate of
+// it stayed put. So the page measures each track's own path, capture to output, from
+// the abs-capture-time avhost stamps on every packet (plot.js): video from each
+// displayed frame (requestVideoFrameCallback), audio from the audio receiver's
+// synchronization source (the packet Chrome last handed to the output, and when) plus
+// the output's own delay (getStats media-playout). Both capture times are on the
+// sender's clock, so their difference is the offset the viewer sees whatever the two
+// clocks are. The page removes it by delaying whichever track is ahead through
+// RTCRtpReceiver.jitterBufferTarget, as far as Chrome's own sync lets it. Without the
+// extension (a peer that does not stamp it) the input is Chrome's playout estimates
+// plus the display lag, as measured from the video's synchronization source.
+// ?finesync=0 turns it off.
+const trim = {video: 0, audio: 0, errMs: 0, lagMs: 0, input: ''};
 window.avhostSync.trim = trim;
+window.avhostSync.syncErr = []; // the error fine sync steered by, each stats tick (?measure=1)
 let lastFrame, lastTrimAt = 0, audioJB = {d: 0, n: 0, ms: 0}, lags = [];
 const rendered = new Map(); // video RTP timestamp → when Chrome rendered it
-function fineSync(pc, chromeDiff) {
+// audioPath holds the last 50 audio capture → output samples (ms), one per displayed
+// frame. The source is updated by the 10 ms output pull that decodes a packet, and
+// names that packet; but the pull starts with what is left of the one before, 0-10 ms
+// of it, so the sound played then was captured that much earlier. pullHalfMs adds the
+// mean of that.
+const audioPath = [], pullHalfMs = 5;
+function sampleAudioPath(ar) {
+  for (const src of ar.getSynchronizationSources()) {
+    if (!src.captureTimestamp) continue;
+    const capture = src.captureTimestamp - ntpEpochMs + (src.senderCaptureTimeOffset || 0);
+    audioPath.push(src.timestamp + (playoutDelayMs || 0) - capture + pullHalfMs);
+    if (audioPath.length > 50) audioPath.shift();
+  }
+}
+// iqm is the mean of the middle half of v.
+function iqm(v) {
+  const s = [...v].sort((a, b) => a - b), m = s.slice(s.length >> 2, s.length - (s.length >> 2));
+  return m.reduce((a, b) => a + b, 0) / m.length;
+}
+// syncError is the offset the viewer sees (ms, > 0: the sound comes after the
+// picture), or undefined before there is enough to say.
+function syncError(chromeDiff) {
+  if (audioPath.length >= 25 && glass.path.length >= 25) {
+    trim.input = 'capture';
+    return iqm(audioPath) - iqm(glass.path);
+  }
   const f = lastFrame, r = f && rendered.get(f.rtp);
-  if (q.get('finesync') === '0' || r === undefined || lags.length < 10) return;
+  if (r === undefined || lags.length < 10) return undefined;
   // A frame waits for a vsync: the median over the last second or two, not the last
   // frame, and never more than one 60 Hz vsync. A larger reading is the sync source's
   // timestamp landing late under load, not display lag; trusting it overshot by 30 ms.
-  const lag = Math.min(1000 / 60, [...lags].sort((a, b) => a - b)[lags.length >> 1]);
-  trim.lagMs = lag; trim.errMs = chromeDiff + lag; // > 0: the sound comes after the picture
+  trim.lagMs = Math.min(1000 / 60, [...lags].sort((a, b) => a - b)[lags.length >> 1]);
+  trim.input = 'chrome';
+  return chromeDiff + trim.lagMs;
+}
+function fineSync(pc, chromeDiff) {
+  const err = syncError(chromeDiff);
+  if (q.get('measure')) window.avhostSync.syncErr.push(err ?? null);
+  if (err === undefined) return;
+  trim.errMs = err;
+  if (q.get('finesync') === '0') return;
   // Chrome's sync acts again once its own figure leaves ±30 ms: stay inside ±25.
-  const step = Math.max(chromeDiff - 25, Math.min(trim.errMs, chromeDiff + 25));
+  const step = Math.max(chromeDiff - 25, Math.min(err, chromeDiff + 25));
   if (performance.now() - lastTrimAt < 2000 || Math.abs(step) < 3) return;
   lastTrimAt = performance.now();
   const vr = pc.getReceivers().find(x => x.track.kind === 'video'), ar = pc.getReceivers().find(x => x.track.kind === 'audio');
   if (!vr || !ar || !('jitterBufferTarget' in vr)) return;
   const clamp = ms => Math.min(4000, Math.max(0, ms)); // the API's range
+  const f = lastFrame, r = f && rendered.get(f.rtp);
   if (step > 0 ? trim.audio === 0 : trim.video > 0) {
-    trim.video = clamp((trim.video || r - f.recv) + step);
+    trim.video = clamp((trim.video || (r === undefined ? 0 : r - f.recv)) + step);
   } else {
     trim.audio = clamp((trim.audio || audioJB.ms) - step);
   }
@@ -276,6 +319,8 @@ function fineSync(pc, chromeDiff) {
 }
 const onVideoFrame = (now, meta) => {
   const pc = window.avhostPC, vr = pc && pc.getReceivers().find(x => x.track.kind === 'video');
+  const ar = pc && pc.getReceivers().find(x => x.track.kind === 'audio');
+  if (ar) sampleAudioPath(ar);
   for (const src of (vr ? vr.getSynchronizationSources() : [])) rendered.set(src.rtpTimestamp, src.timestamp - performance.timeOrigin);
   if (rendered.size > 100) rendered.delete(rendered.keys().next().value);
   lastFrame = {rtp: meta.rtpTimestamp, display: meta.expectedDisplayTime, recv: meta.receiveTime};

@@ -23,6 +23,7 @@ type syncMarks struct {
 	BeepsWA []float64      `json:"beepsWebAudio"` // at Web Audio's own output
 	Quiet   []float64      `json:"quiet"`
 	NTP     []float64      `json:"ntpDiff"` // Chrome's video-minus-audio playout NTP, every 500 ms
+	Paths   [][2]float64   `json:"paths"`   // fine sync's audio and video capture → output paths
 	SyncErr []*float64     `json:"syncErr"` // the offset the page's fine sync steered by (null: none yet), with NTP
 	Trim    map[string]any `json:"trim"`
 	Error   string         `json:"error"` // why the beep detector did not start
@@ -97,6 +98,15 @@ func TestLipSyncInChromium(t *testing.T) {
 		t.Logf("Chrome reported estimatedPlayoutTimestamp for both tracks only %d times", len(m.NTP))
 	}
 	t.Logf("fine sync: %v", m.Trim)
+	if n := len(m.Paths); n >= 8 {
+		var a, v []float64
+		for _, p := range m.Paths[n/2:] {
+			a, v = append(a, p[0]), append(v, p[1])
+		}
+		_, beepLat := pairOffsets(m.Beeps, m.Beeps, t0)
+		t.Logf("capture → output, second half: audio by fine sync %.1f ms, by the beep detector %.1f ms; video by fine sync %.1f ms, by the flashes %.1f ms",
+			pct(a, 0.5), pct(beepLat[len(beepLat)/2:], 0.5), pct(v, 0.5), pct(latencies[len(latencies)/2:], 0.5))
+	}
 	t.Logf("latency timeline → display: median %.1f ms, p95 %.1f ms", pct(latencies, 0.5), pct(latencies, 0.95))
 	// The first pulse starts the utterance: from its push to the page, the session's lead
 	// (T0 ahead of now) comes on top. One sample per run.

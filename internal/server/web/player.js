@@ -259,6 +259,7 @@ async function sessions() {
 const trim = {video: 0, audio: 0, errMs: 0, lagMs: 0, input: ''};
 window.avhostSync.trim = trim;
 window.avhostSync.syncErr = []; // the error fine sync steered by, each stats tick (?measure=1)
+window.avhostSync.paths = []; // its audio and video capture → output paths (ms), each tick
 let lastFrame, lastTrimAt = 0, audioJB = {d: 0, n: 0, ms: 0}, lags = [];
 const rendered = new Map(); // video RTP timestamp → when Chrome rendered it
 // audioPath holds the last 50 audio capture → output samples (ms), one per displayed
@@ -285,7 +286,9 @@ function iqm(v) {
 function syncError(chromeDiff) {
   if (audioPath.length >= 25 && glass.path.length >= 25) {
     trim.input = 'capture';
-    return iqm(audioPath) - iqm(glass.path);
+    const a = iqm(audioPath), v = iqm(glass.path);
+    if (q.get('measure')) window.avhostSync.paths.push([a, v]);
+    return a - v;
   }
   const f = lastFrame, r = f && rendered.get(f.rtp);
   if (r === undefined || lags.length < 10) return undefined;

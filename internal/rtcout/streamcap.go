@@ -16,6 +16,11 @@ import (
 // 3 s, kept while the viewer stayed. An honest viewer names a handful: the SSRCs of
 // its two tracks and of the video's RTX. Past maxRemoteStreams the viewer is
 // dropped (over), and the stream gets a closed buffer, which holds nothing.
+//
+// RTP from a viewer is nobody's to read: a viewer only receives. Pion still opens a
+// stream for each SSRC it arrives on and keeps it, unread; with a buffer each, media
+// on 12 SSRCs made the host hold 12 MiB per viewer (TestViewerRTPHoldsNoMemory).
+// RTP streams get a closed buffer, and count towards the cap.
 type remoteStreams struct {
 	n    atomic.Int32
 	over func()
@@ -24,8 +29,7 @@ type remoteStreams struct {
 
 const (
 	maxRemoteStreams = 32
-	// srtp's own limits for the buffers it makes when no factory is set.
-	srtpBufferSize  = 1000 * 1000
+	// srtp's own limit for the RTCP buffers it makes when no factory is set.
 	srtcpBufferSize = 100 * 1000
 )
 
@@ -38,11 +42,11 @@ func (c *remoteStreams) buffer(t packetio.BufferPacketType, _ uint32) io.ReadWri
 		c.once.Do(func() { go c.over() })
 		return b
 	}
-	if t == packetio.RTCPBufferPacket {
-		b.SetLimitSize(srtcpBufferSize)
-	} else {
-		b.SetLimitSize(srtpBufferSize)
+	if t != packetio.RTCPBufferPacket {
+		b.Close()
+		return b
 	}
+	b.SetLimitSize(srtcpBufferSize)
 	return b
 }
 

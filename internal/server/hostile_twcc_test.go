@@ -204,12 +204,7 @@ func TestRTCPNamingUnknownSSRCsHoldsNoMemory(t *testing.T) {
 		c.Session = session.Config{Width: 256, Height: 256, Ladder: "on"}
 	})
 	r := ccViewer(t, h)
-	heap := func() float64 {
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return float64(ms.HeapInuse) / (1 << 20)
-	}
+	heap := heapMiB
 	viewers := func() string {
 		m := do(t, "GET", h.web+"/metrics", "", map[string]string{"Authorization": "Bearer " + token})
 		return grepLines(m.body, `avhost_webrtc_viewers{session="demo"}`)

@@ -187,7 +187,7 @@ function row(cells) {
 }
 
 // Live stats from getStats, also published as window.avhostStats for tests.
-let playoutDelayMs, lastPlayout = {d: 0, n: 0}, lastBytes;
+let playoutDelayMs, statsRan = false, lastPlayout = {d: 0, n: 0}, lastBytes;
 async function stats() {
   const pc = window.avhostPC; if (!pc) return;
   const s = {};
@@ -213,10 +213,12 @@ async function stats() {
   });
   // Chrome's own A/V alignment: the sender-NTP times of the video frame and the audio
   // being played out now (positive: video ahead of audio).
+  statsRan = true;
   s.avPlayoutDiffMs = s.videoPlayoutNtp && s.audioPlayoutNtp ? s.videoPlayoutNtp - s.audioPlayoutNtp : 0;
+  let syncErr;
   if (s.videoPlayoutNtp && s.audioPlayoutNtp) {
     if (q.get('measure')) window.avhostSync.ntpDiff.push(s.avPlayoutDiffMs); // kept for a test only: a page may play for days
-    fineSync(pc, s.avPlayoutDiffMs);
+    syncErr = fineSync(pc, s.avPlayoutDiffMs);
   }
   delete s.videoPlayoutNtp; delete s.audioPlayoutNtp;
   s.syncErrorMs = trim.errMs; s.videoTrimMs = trim.video; s.audioTrimMs = trim.audio;
@@ -228,7 +230,7 @@ async function stats() {
   document.getElementById('g2g').textContent = glass.ms === undefined ? '–' : glass.ms.toFixed(0);
   glass.shown = {ms: glass.ms, frames: [...glass.frames]};
   // The offset the viewer sees, as fine sync measures it.
-  plotSample({latency: glass.ms, av: trim.input ? trim.errMs : undefined, kbps: s.receivedKbps});
+  plotSample({latency: glass.ms, av: syncErr, kbps: s.receivedKbps});
   window.avhostStats = s;
   document.querySelector('#stats tbody').replaceChildren(...Object.entries(s).map(([k, v]) =>
     row([k, typeof v === 'number' ? v.toFixed(1) : v])));
@@ -242,53 +244,54 @@ async function sessions() {
     row([s.id + (s.private ? ' (private)' : ''), `${s.width}×${s.height}`, s.fps, s.audio_chunks, s.video_frames,
       s.utterances, s.interrupts, s.underruns, Number(s.queued_ms).toFixed(0)])));
 }
-// Fine lip sync. Chrome's own A/V sync leaves up to 30 ms alone (libwebrtc's
-// stream_synchronization kMinDeltaMs), and its playout estimates drift under loss:
-// with 2-5 % loss the offset a viewer sees moved 8-13 ms while Chrome's estimate of
-// it stayed put. So the page measures each track's own path, capture to output, from
-// the abs-capture-time avhost stamps on every packet (plot.js): video from each
-// displayed frame (requestVideoFrameCallback), audio from the audio receiver's
-// synchronization source (the packet Chrome last handed to the output, and when) plus
-// the output's own delay (getStats media-playout). Both capture times are on the
-// sender's clock, so their difference is the offset the viewer sees whatever the two
-// clocks are. The page removes it by delaying whichever track is ahead through
-// RTCRtpReceiver.jitterBufferTarget, as far as Chrome's own sync lets it. Without the
-// extension (a peer that does not stamp it) the input is Chrome's playout estimates
-// plus the display lag, as measured from the video's synchronization source.
-// ?finesync=0 turns it off.
+// Fine lip sync: Chrome's own A/V sync leaves up to 30 ms alone (libwebrtc's
+// kMinDeltaMs), and under loss its playout estimates miss up to 13 ms the viewer
+// sees. The page measures each track's capture → output path from the
+// abs-capture-time avhost stamps (docs/signaling.md, "In the browser") and delays the
+// track that is ahead through RTCRtpReceiver.jitterBufferTarget. ?finesync=0 turns
+// it off. trim.input says what it steers by: 'capture', or 'chrome' (Chrome's
+// playout estimates plus the display lag) for a sender without the extension.
 const trim = {video: 0, audio: 0, errMs: 0, lagMs: 0, input: ''};
 window.avhostSync.trim = trim;
 window.avhostSync.syncErr = []; // the error fine sync steered by, each stats tick (?measure=1)
 window.avhostSync.paths = []; // its audio and video capture → output paths (ms), each tick
-let lastFrame, lastTrimAt = 0, audioJB = {d: 0, n: 0, ms: 0}, lags = [];
+let lastFrame, lastTrimAt = 0, audioJB = {d: 0, n: 0, ms: 0}, lags = [], captureSeen = false;
 const rendered = new Map(); // video RTP timestamp → when Chrome rendered it
-// audioPath holds the last 50 audio capture → output samples (ms), one per displayed
-// frame. The source is updated by the 10 ms output pull that decodes a packet, and
-// names that packet; but the pull starts with what is left of the one before, 0-10 ms
-// of it, so the sound played then was captured that much earlier. pullHalfMs adds the
-// mean of that.
+// audioPath holds audio's capture → output samples, {at, ms}, one per displayed
+// frame when the source has moved. The source is set by the 10 ms output pull that
+// decodes a packet and names that packet, but the pull starts with 0-10 ms left of
+// the one before, captured that much earlier: pullHalfMs adds the middle of that
+// range. Where in it a session sits is fixed until NetEq stretches or conceals
+// audio, so one session can read up to 5 ms either way of another.
 const audioPath = [], pullHalfMs = 5;
+let lastAudio;
 function sampleAudioPath(ar) {
-  for (const src of ar.getSynchronizationSources()) {
-    if (!src.captureTimestamp) continue;
-    const capture = src.captureTimestamp - ntpEpochMs + (src.senderCaptureTimeOffset || 0);
-    audioPath.push(src.timestamp + (playoutDelayMs || 0) - capture + pullHalfMs);
-    if (audioPath.length > 50) audioPath.shift();
-  }
+  if (playoutDelayMs === undefined && !statsRan) return; // the output's delay is not known yet
+  const src = ar.getSynchronizationSources().filter(s => s.captureTimestamp).sort((a, b) => b.timestamp - a.timestamp)[0];
+  if (!src || src.timestamp === lastAudio) return;
+  lastAudio = src.timestamp; captureSeen = true;
+  const capture = src.captureTimestamp - ntpEpochMs + (src.senderCaptureTimeOffset || 0);
+  audioPath.push({at: performance.now(), ms: src.timestamp + (playoutDelayMs || 0) - capture + pullHalfMs});
+  if (audioPath.length > 200) audioPath.shift();
 }
 // iqm is the mean of the middle half of v.
 function iqm(v) {
   const s = [...v].sort((a, b) => a - b), m = s.slice(s.length >> 2, s.length - (s.length >> 2));
   return m.reduce((a, b) => a + b, 0) / m.length;
 }
+// fresh is the figures of samples taken in the last 2 s and after the last trim
+// had half a second to act.
+const fresh = v => { const from = Math.max(performance.now() - 2000, lastTrimAt + 500); return v.filter(x => x.at >= from).map(x => x.ms); };
 // syncError is the offset the viewer sees (ms, > 0: the sound comes after the
-// picture), or undefined before there is enough to say.
+// picture), or undefined while there is not enough to say.
 function syncError(chromeDiff) {
-  if (audioPath.length >= 25 && glass.path.length >= 25) {
+  if (captureSeen) {
+    const a = fresh(audioPath), v = fresh(glass.path);
+    if (a.length < 10 || v.length < 10) return undefined; // a frozen picture, a hidden tab, no stamps
     trim.input = 'capture';
-    const a = iqm(audioPath), v = iqm(glass.path);
-    if (q.get('measure')) window.avhostSync.paths.push([a, v]);
-    return a - v;
+    const am = iqm(a), vm = iqm(v);
+    if (q.get('measure')) window.avhostSync.paths.push([am, vm]);
+    return am - vm;
   }
   const f = lastFrame, r = f && rendered.get(f.rtp);
   if (r === undefined || lags.length < 10) return undefined;
@@ -299,19 +302,22 @@ function syncError(chromeDiff) {
   trim.input = 'chrome';
   return chromeDiff + trim.lagMs;
 }
+// fineSync steers by syncError and returns it.
 function fineSync(pc, chromeDiff) {
   const err = syncError(chromeDiff);
   if (q.get('measure')) window.avhostSync.syncErr.push(err ?? null);
-  if (err === undefined) return;
+  if (err === undefined) return undefined;
   trim.errMs = err;
-  if (q.get('finesync') === '0') return;
-  // Chrome's sync acts again once its own figure leaves ±30 ms: stay inside ±25.
+  // Chrome's sync acts again once its own figure leaves ±30 ms: stay inside ±25. Its
+  // figure far off (a sender's Sender Reports a minute wrong, as MediaMTX's were) or
+  // pulling the other way: leave it.
   const step = Math.max(chromeDiff - 25, Math.min(err, chromeDiff + 25));
-  if (performance.now() - lastTrimAt < 2000 || Math.abs(step) < 3) return;
-  lastTrimAt = performance.now();
+  if (q.get('finesync') === '0' || Math.abs(chromeDiff) > 200 || Math.sign(step) !== Math.sign(err)) return err;
+  if (performance.now() - lastTrimAt < 2000 || Math.abs(step) < 3) return err;
   const vr = pc.getReceivers().find(x => x.track.kind === 'video'), ar = pc.getReceivers().find(x => x.track.kind === 'audio');
-  if (!vr || !ar || !('jitterBufferTarget' in vr)) return;
-  const clamp = ms => Math.min(4000, Math.max(0, ms)); // the API's range
+  if (!vr || !ar || !('jitterBufferTarget' in vr)) return err;
+  lastTrimAt = performance.now();
+  const clamp = ms => Number.isFinite(ms) ? Math.min(500, Math.max(0, ms)) : 0; // past 500 ms it is no lip sync
   const f = lastFrame, r = f && rendered.get(f.rtp);
   if (step > 0 ? trim.audio === 0 : trim.video > 0) {
     trim.video = clamp((trim.video || (r === undefined ? 0 : r - f.recv)) + step);
@@ -319,13 +325,14 @@ function fineSync(pc, chromeDiff) {
     trim.audio = clamp((trim.audio || audioJB.ms) - step);
   }
   vr.jitterBufferTarget = trim.video; ar.jitterBufferTarget = trim.audio;
+  return err;
 }
 const onVideoFrame = (now, meta) => {
   const pc = window.avhostPC, vr = pc && pc.getReceivers().find(x => x.track.kind === 'video');
   const ar = pc && pc.getReceivers().find(x => x.track.kind === 'audio');
   if (ar) sampleAudioPath(ar);
   for (const src of (vr ? vr.getSynchronizationSources() : [])) rendered.set(src.rtpTimestamp, src.timestamp - performance.timeOrigin);
-  if (rendered.size > 100) rendered.delete(rendered.keys().next().value);
+  while (rendered.size > 100) rendered.delete(rendered.keys().next().value);
   lastFrame = {rtp: meta.rtpTimestamp, display: meta.expectedDisplayTime, recv: meta.receiveTime};
   const r = rendered.get(meta.rtpTimestamp);
   if (r !== undefined) { lags.push(meta.expectedDisplayTime - r); if (lags.length > 40) lags.shift(); }

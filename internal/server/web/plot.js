@@ -23,8 +23,11 @@ function enableCaptureTime(t) {
 const ntpEpochMs = 2208988800000; // NTP counts from 1900, wall time from 1970
 // recent holds the last 25 latencies, frames those frames' RTP timestamps and
 // display times (wall ms); shown is what the page shows, with the frames it is of,
-// for a test to check against a clock of its own (window.avhostGlass).
-const glass = {recent: [], frames: [], path: [], ms: undefined, shown: undefined, captured: new Map()}; // RTP timestamp → capture wall ms
+// for a test to check against a clock of its own (window.avhostGlass). path is the
+// last 200 frames' capture → display, {at, ms}, with the capture time always on the
+// sender's clock (rVFC's captureTime is on this page's), for fine sync to set against
+// audio's (player.js). captured maps RTP timestamps to capture wall ms.
+const glass = {recent: [], frames: [], path: [], ms: undefined, shown: undefined, captured: new Map()};
 window.avhostGlass = glass;
 function glassFrame(meta, vr) {
   for (const src of (vr ? vr.getSynchronizationSources() : [])) {
@@ -32,18 +35,15 @@ function glassFrame(meta, vr) {
     glass.last = {rtp: src.rtpTimestamp, capture: src.captureTimestamp - ntpEpochMs + (src.senderCaptureTimeOffset || 0)};
     glass.captured.set(glass.last.rtp, glass.last.capture);
   }
-  if (glass.captured.size > 100) glass.captured.delete(glass.captured.keys().next().value);
+  while (glass.captured.size > 100) glass.captured.delete(glass.captured.keys().next().value);
   // The source names the latest frame Chrome had when this callback ran, which may
   // be past the one displayed: then the capture time follows from the latest by RTP
   // time (90 kHz), as libwebrtc's own interpolator does, within 5 s.
   const d = glass.last && meta.rtpTimestamp !== undefined ? (meta.rtpTimestamp - glass.last.rtp) | 0 : NaN; // int32: RTP time wraps
   let sent = glass.captured.get(meta.rtpTimestamp); // on the sender's clock
   if (sent === undefined && Math.abs(d) < 5 * 90000) sent = glass.last.capture + d / 90;
-  // path: the last 50 frames' capture → display on the sender's clock for capture,
-  // as fine sync compares it with audio's (player.js); rVFC's captureTime is on this
-  // page's clock instead.
-  if (sent !== undefined) glass.path.push(performance.timeOrigin + meta.expectedDisplayTime - sent);
-  if (glass.path.length > 50) glass.path.shift();
+  if (sent !== undefined) glass.path.push({at: performance.now(), ms: performance.timeOrigin + meta.expectedDisplayTime - sent});
+  if (glass.path.length > 200) glass.path.shift();
   const capture = meta.captureTime !== undefined ? performance.timeOrigin + meta.captureTime : sent;
   if (capture === undefined) return undefined;
   const f = {latency: performance.timeOrigin + meta.expectedDisplayTime - capture, capture};

@@ -107,7 +107,7 @@ func (v *viewer) handshake(ctx context.Context, offer webrtc.SessionDescription)
 		est.set(e)
 		v.gate.setEstimate(e.GetTargetBitrate)
 	}, v.gate, v.watch, &remoteStreams{over: func() {
-		o.cfg.Log.Warn("viewer dropped: its RTCP named too many SSRCs", "viewer", v.id, "max", maxRemoteStreams)
+		o.cfg.Log.Warn("viewer dropped: its packets named too many SSRCs", "viewer", v.id, "max", maxRemoteStreams)
 		o.RemoveViewer(v.id)
 	}})
 	if err != nil {

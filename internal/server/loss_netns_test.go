@@ -194,7 +194,7 @@ func TestLossChromium(t *testing.T) {
 		t.Logf("%-10s concealment events %.0f, of the concealed samples %.0f %% silent; host load average %s", r.name, dv(func(s lossSnap) float64 { return s.Events }),
 			100*dv(func(s lossSnap) float64 { return s.Silent })/math.Max(r.b.Concealed-r.a.Concealed, 1), r.load)
 		t.Logf("%-10s A/V offsets in order (ms, beep minus flash): %.0f", r.name, offsets)
-		t.Logf("%-10s the page's fine sync saw %s (median over the phase, ms; its input: %v)", r.name, pageSyncErr(m, r.a.viewerSnap, r.b.viewerSnap), m.Trim["input"])
+		t.Logf("%-10s the page's fine sync saw %s (median over the phase, ms; its input: %v); %s", r.name, pageSyncErr(m, r.a.viewerSnap, r.b.viewerSnap), m.Trim["input"], pageTrims(m, r.a.viewerSnap, r.b.viewerSnap))
 		if i == 0 {
 			continue
 		}
@@ -514,4 +514,19 @@ func pageSyncErr(m syncMarks, a, b viewerSnap) string {
 		return "nothing"
 	}
 	return fmt.Sprintf("%+.1f", pct(v, 0.5))
+}
+
+// pageTrims says how the page's jitter buffer targets moved between a and b.
+func pageTrims(m syncMarks, a, b viewerSnap) string {
+	if a.NTP >= b.NTP || b.NTP > len(m.Trims) {
+		return "no targets"
+	}
+	f, l := m.Trims[a.NTP], m.Trims[b.NTP-1]
+	steps := 0
+	for i := a.NTP + 1; i < b.NTP; i++ {
+		if m.Trims[i][0] != m.Trims[i-1][0] || m.Trims[i][1] != m.Trims[i-1][1] {
+			steps++
+		}
+	}
+	return fmt.Sprintf("targets video %.0f → %.0f ms, audio %.0f → %.0f ms in %d steps; Chrome's offset %+.0f → %+.0f ms", f[0], l[0], f[1], l[1], steps, f[2], l[2])
 }

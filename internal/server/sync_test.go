@@ -24,6 +24,7 @@ type syncMarks struct {
 	Quiet   []float64      `json:"quiet"`
 	NTP     []float64      `json:"ntpDiff"` // Chrome's video-minus-audio playout NTP, every 500 ms
 	Paths   [][2]float64   `json:"paths"`   // fine sync's audio and video capture → output paths
+	Trims   [][3]float64   `json:"trims"`   // fine sync's video and audio targets and Chrome's offset, with NTP
 	SyncErr []*float64     `json:"syncErr"` // the offset the page's fine sync steered by (null: none yet), with NTP
 	Trim    map[string]any `json:"trim"`
 	Error   string         `json:"error"` // why the beep detector did not start

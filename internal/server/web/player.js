@@ -255,6 +255,7 @@ const trim = {video: 0, audio: 0, errMs: 0, lagMs: 0, input: ''};
 window.avhostSync.trim = trim;
 window.avhostSync.syncErr = []; // the error fine sync steered by, each stats tick (?measure=1)
 window.avhostSync.paths = []; // its audio and video capture → output paths (ms), each tick
+window.avhostSync.trims = []; // its video and audio targets and Chrome's offset, each tick
 let lastFrame, lastTrimAt = 0, audioJB = {d: 0, n: 0, ms: 0}, lags = [], captureSeen = false;
 const rendered = new Map(); // video RTP timestamp → when Chrome rendered it
 // audioPath holds audio's capture → output samples, {at, ms}, one per displayed
@@ -305,7 +306,7 @@ function syncError(chromeDiff) {
 // fineSync steers by syncError and returns it.
 function fineSync(pc, chromeDiff) {
   const err = syncError(chromeDiff);
-  if (q.get('measure')) window.avhostSync.syncErr.push(err ?? null);
+  if (q.get('measure')) { window.avhostSync.syncErr.push(err ?? null); window.avhostSync.trims.push([trim.video, trim.audio, chromeDiff]); }
   if (err === undefined) return undefined;
   trim.errMs = err;
   // Chrome's sync acts again once its own figure leaves ±30 ms: stay inside ±25. Its

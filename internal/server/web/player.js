@@ -312,9 +312,11 @@ function fineSync(pc, chromeDiff) {
   // Chrome's sync acts again once its own figure leaves ±30 ms: stay inside ±25. Its
   // figure far off (a sender's Sender Reports a minute wrong, as MediaMTX's were) or
   // pulling the other way: leave it.
-  const step = Math.max(chromeDiff - 25, Math.min(err, chromeDiff + 25));
+  // Half the error a step: a 1.5 s window reads ±3 ms from one step to the next, and
+  // taking all of it each time kept the targets hunting (24 steps a minute).
+  const step = Math.max(chromeDiff - 25, Math.min(err / 2, chromeDiff + 25));
   if (q.get('finesync') === '0' || Math.abs(chromeDiff) > 200 || Math.sign(step) !== Math.sign(err)) return err;
-  if (performance.now() - lastTrimAt < 2000 || Math.abs(step) < 3) return err;
+  if (performance.now() - lastTrimAt < 2000 || Math.abs(err) < 3) return err;
   const vr = pc.getReceivers().find(x => x.track.kind === 'video'), ar = pc.getReceivers().find(x => x.track.kind === 'audio');
   if (!vr || !ar || !('jitterBufferTarget' in vr)) return err;
   lastTrimAt = performance.now();

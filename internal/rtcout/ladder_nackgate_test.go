@@ -95,4 +95,22 @@ func TestNACKGate(t *testing.T) {
 			t.Fatal("a key frame asked for again after the one that mends the loss")
 		}
 	})
+	t.Run("a packet resent as often as allowed and asked for again asks for a key frame", func(t *testing.T) {
+		g := &nackGate{}
+		asked := 0
+		g.setLost(func() { asked++ })
+		g.record(50, 1200, false, false, now.Add(-50*time.Millisecond))
+		for i := range maxResends {
+			n := nackOf(50)
+			g.trim(n, now)
+			if got := seqsOf(n); !slices.Equal(got, []uint16{50}) || asked != 0 {
+				t.Fatalf("NACK %d: resent %v, %d key frames asked for", i+1, got, asked)
+			}
+		}
+		n := nackOf(50)
+		g.trim(n, now)
+		if got := seqsOf(n); len(got) != 0 || asked != 1 {
+			t.Fatalf("NACK %d: resent %v, %d key frames asked for; want none resent, one key frame", maxResends+1, got, asked)
+		}
+	})
 }

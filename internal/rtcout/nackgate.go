@@ -177,7 +177,10 @@ func (g *nackGate) trim(nack *rtcp.TransportLayerNack, now time.Time) {
 				return true
 			}
 			if s.resends >= maxResends {
+				// Lost again: the viewer would keep asking until its own timeout
+				// asks for a key frame (a 1.9 s freeze at 5 % loss).
 				why[resentEnough]++
+				broken = broken || s.at >= g.keyAt
 				return true
 			}
 			if now.Sub(time.Unix(0, s.at)) > maxNackAge {

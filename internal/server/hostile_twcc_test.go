@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -86,25 +85,9 @@ func TestUnfinishedTWCCOffersAreFreed(t *testing.T) {
 	runtime.GC()
 	heap0, heapPeak := heap(), 0.0
 
-	const n, conc = 100, 10
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	created, peak := 0, 0
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range n / conc {
-				if rep, _ := request("POST", h.web+"/whep/demo", offer, sdpHeaders("")); rep.status == 201 {
-					mu.Lock()
-					created++
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if created != n {
+	const n = 100
+	peak := 0
+	if created, _, _ := tally(postConcurrently(offer, repeat(h.web+"/whep/demo", n), 10)); created != n {
 		t.Fatalf("%d of %d offers answered", created, n)
 	}
 	held := out.Viewers()

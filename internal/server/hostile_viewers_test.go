@@ -334,15 +334,19 @@ func TestWSTicketWorksOnce(t *testing.T) {
 }
 
 // postConcurrently posts offer to each url at once and returns the replies.
-func postConcurrently(t *testing.T, offer string, urls []string) []reply {
+// postConcurrently posts offer to each of urls, at most conc at a time (all at once
+// when conc is len(urls)), and returns the replies in the order of urls.
+func postConcurrently(offer string, urls []string, conc int) []reply {
 	var wg sync.WaitGroup
 	out := make([]reply, len(urls))
-	start := make(chan struct{})
+	start, slots := make(chan struct{}), make(chan struct{}, conc)
 	for i, u := range urls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			r, err := request("POST", u, offer, sdpHeaders(""))
 			if err != nil {
 				r.body = err.Error()
@@ -396,7 +400,7 @@ func TestViewerCapsHoldUnderConcurrency(t *testing.T) {
 			session string
 			cap, n  int
 		}{{"demo", 4, 16}, {"wb", 3, 9}} {
-			created, full, other := tally(postConcurrently(t, offer, repeat(h.web+"/whep/"+c.session, c.n)))
+			created, full, other := tally(postConcurrently(offer, repeat(h.web+"/whep/"+c.session, c.n), c.n))
 			if created != c.cap || full != c.n-c.cap || len(other) > 0 {
 				t.Errorf("%s: %d created, %d refused, others %v; want exactly %d created", c.session, created, full, other, c.cap)
 			}
@@ -409,7 +413,7 @@ func TestViewerCapsHoldUnderConcurrency(t *testing.T) {
 		})
 		webrtcbinSession(t, h, "wb")
 		urls := append(repeat(h.web+"/whep/demo", 6), repeat(h.web+"/whep/wb", 6)...)
-		created, full, other := tally(postConcurrently(t, offer, urls))
+		created, full, other := tally(postConcurrently(offer, urls, len(urls)))
 		if created != 5 || full != 7 || len(other) > 0 {
 			t.Errorf("%d created, %d refused, others %v; want exactly 5 created", created, full, other)
 		}
@@ -600,30 +604,8 @@ func TestUnfinishedOffersAreFreed(t *testing.T) {
 	rss0, heap0 := mem()
 	g0 := runtime.NumGoroutine()
 
-	const n, conc = 200, 20
-	urls := make(chan string, n)
-	for range n {
-		urls <- h.web + "/whep/demo"
-	}
-	close(urls)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	created := 0
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for u := range urls {
-				if rep, _ := request("POST", u, offer, sdpHeaders("")); rep.status == 201 {
-					mu.Lock()
-					created++
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if created != n {
+	const n = 200
+	if created, _, _ := tally(postConcurrently(offer, repeat(h.web+"/whep/demo", n), 20)); created != n {
 		t.Fatalf("%d of %d offers answered", created, n)
 	}
 	// The peak is sampled while the viewers are held: their NACK buffers fill as the
